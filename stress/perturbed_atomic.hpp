@@ -1,0 +1,196 @@
+// stress/perturbed_atomic.hpp — the instrumented atomic policy for stress and schedule tests.
+//
+// Every lfkit structure takes its atomics from a template template parameter
+// `template <class> class Atom = std::atomic` (folly's `Atom` idea). Production code never names it.
+// Stress builds substitute lfkit::stress::perturbed_atomic, which wraps std::atomic<T> and, before
+// and after every atomic step, may (by a seeded per-thread random draw):
+//   * do nothing (the common case),
+//   * spin for a short random time (widens race windows),
+//   * sched_yield() (hands the core to another thread mid-operation),
+//   * nanosleep() for a few microseconds (a short preemption),
+//   * raise a signal at the calling thread (an interrupt at an exact atomic step; the handler then
+//     runs *between* two atomic steps of the interrupted operation — under TSan too, where
+//     asynchronous signals are otherwise deferred to the next runtime call).
+//
+// The interface contract for structures: use only the member functions below (no operators, no
+// implicit conversions), so that every access goes through a hook.
+//
+// Async-signal-safety: the hooks keep their random state in a constant-initialised thread_local
+// (static TLS: a plain %fs-relative access, no allocation) and use only async-signal-safe calls.
+#ifndef LFKIT_STRESS_PERTURBED_ATOMIC_HPP
+#define LFKIT_STRESS_PERTURBED_ATOMIC_HPP
+
+#include <atomic>
+#include <cstdint>
+#include <csignal>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+namespace lfkit::stress {
+
+/// Probabilities are per atomic step, in units of 1/65536 (0 disables the action).
+struct perturbation_config {
+  std::atomic<std::uint32_t> spin{0};
+  std::atomic<std::uint32_t> yield{0};
+  std::atomic<std::uint32_t> sleep{0};
+  std::atomic<std::uint32_t> raise_signal{0};
+  std::atomic<int> signal_number{SIGUSR1};
+  std::atomic<std::uint32_t> max_spin_iterations{256};
+  std::atomic<std::uint32_t> sleep_ns{20000};
+  std::atomic<std::uint64_t> seed{1};
+  /// Steps that went through a hook; counts are for the report, relaxed everywhere.
+  std::atomic<std::uint64_t> steps{0};
+  std::atomic<std::uint64_t> signals_raised{0};
+};
+
+inline perturbation_config g_perturbation;
+
+namespace detail {
+/// Per-thread xorshift state; 0 means "not seeded yet". Constant-initialised, so a signal handler
+/// can touch it on any thread. A handler that interrupts the update below only perturbs the random
+/// stream, which is harmless.
+inline thread_local std::uint64_t t_rng_state = 0;
+inline std::atomic<std::uint64_t> g_thread_seq{0};
+
+inline std::uint64_t next_random() noexcept {
+  std::uint64_t x = t_rng_state;
+  if (x == 0) {
+    // relaxed: a thread counter that only needs uniqueness, pairs with nothing.
+    std::uint64_t id = g_thread_seq.fetch_add(1, std::memory_order_relaxed) + 1;
+    // relaxed: the seed is set before worker threads start (thread creation orders it).
+    x = g_perturbation.seed.load(std::memory_order_relaxed) * 0x9E3779B97F4A7C15ull ^ (id << 17);
+    if (x == 0) x = 0x2545F4914F6CDD1Dull;
+  }
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  t_rng_state = x;
+  return x;
+}
+
+/// The hook run around every atomic step. All loads are relaxed: the configuration is a set of
+/// independent knobs, written before workers start or between phases; no data is published by it.
+inline void perturb() noexcept {
+  auto& c = g_perturbation;
+  const std::uint32_t p_spin = c.spin.load(std::memory_order_relaxed);
+  const std::uint32_t p_yield = c.yield.load(std::memory_order_relaxed);
+  const std::uint32_t p_sleep = c.sleep.load(std::memory_order_relaxed);
+  const std::uint32_t p_sig = c.raise_signal.load(std::memory_order_relaxed);
+  if ((p_spin | p_yield | p_sleep | p_sig) == 0) return;
+  c.steps.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  const std::uint64_t r = next_random();
+  const std::uint32_t draw = static_cast<std::uint32_t>(r & 0xFFFF);
+  std::uint32_t edge = p_sig;
+  if (draw < edge) {
+    c.signals_raised.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+    pthread_kill(pthread_self(), c.signal_number.load(std::memory_order_relaxed));
+    return;
+  }
+  if (draw < (edge += p_sleep)) {
+    timespec ts{0, static_cast<long>(c.sleep_ns.load(std::memory_order_relaxed))};
+    nanosleep(&ts, nullptr);
+    return;
+  }
+  if (draw < (edge += p_yield)) {
+    sched_yield();
+    return;
+  }
+  if (draw < (edge += p_spin)) {
+    const std::uint32_t max = c.max_spin_iterations.load(std::memory_order_relaxed);
+    const std::uint32_t n = max == 0 ? 0 : static_cast<std::uint32_t>((r >> 16) % max);
+    for (std::uint32_t i = 0; i < n; ++i) std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
+}
+
+struct hook_guard {
+  hook_guard() noexcept { perturb(); }
+  ~hook_guard() { perturb(); }
+  hook_guard(const hook_guard&) = delete;
+  hook_guard& operator=(const hook_guard&) = delete;
+};
+}  // namespace detail
+
+/// Drop-in for std::atomic<T> (the member-function subset lfkit uses) that perturbs the schedule
+/// around every step. Same memory orders, same lock-freedom as std::atomic<T>.
+template <class T>
+class perturbed_atomic {
+ public:
+  static constexpr bool is_always_lock_free = std::atomic<T>::is_always_lock_free;
+  using value_type = T;
+
+  constexpr perturbed_atomic() noexcept : a_() {}
+  constexpr perturbed_atomic(T v) noexcept : a_(v) {}  // NOLINT: mirrors std::atomic
+  perturbed_atomic(const perturbed_atomic&) = delete;
+  perturbed_atomic& operator=(const perturbed_atomic&) = delete;
+
+  bool is_lock_free() const noexcept { return a_.is_lock_free(); }
+
+  T load(std::memory_order o = std::memory_order_seq_cst) const noexcept {
+    detail::hook_guard g;
+    return a_.load(o);
+  }
+  void store(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    detail::hook_guard g;
+    a_.store(v, o);
+  }
+  T exchange(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    detail::hook_guard g;
+    return a_.exchange(v, o);
+  }
+  bool compare_exchange_weak(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
+    detail::hook_guard g;
+    return a_.compare_exchange_weak(e, d, s, f);
+  }
+  bool compare_exchange_weak(T& e, T d, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    detail::hook_guard g;
+    return a_.compare_exchange_weak(e, d, o);
+  }
+  bool compare_exchange_strong(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
+    detail::hook_guard g;
+    return a_.compare_exchange_strong(e, d, s, f);
+  }
+  bool compare_exchange_strong(T& e, T d, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    detail::hook_guard g;
+    return a_.compare_exchange_strong(e, d, o);
+  }
+  T fetch_add(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
+    requires requires(std::atomic<T>& a) { a.fetch_add(v); } {
+    detail::hook_guard g;
+    return a_.fetch_add(v, o);
+  }
+  T fetch_sub(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
+    requires requires(std::atomic<T>& a) { a.fetch_sub(v); } {
+    detail::hook_guard g;
+    return a_.fetch_sub(v, o);
+  }
+  T fetch_or(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
+    requires requires(std::atomic<T>& a) { a.fetch_or(v); } {
+    detail::hook_guard g;
+    return a_.fetch_or(v, o);
+  }
+  T fetch_and(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
+    requires requires(std::atomic<T>& a) { a.fetch_and(v); } {
+    detail::hook_guard g;
+    return a_.fetch_and(v, o);
+  }
+  void wait(T old, std::memory_order o = std::memory_order_seq_cst) const noexcept {
+    detail::perturb();
+    a_.wait(old, o);
+  }
+  void notify_one() noexcept {
+    detail::hook_guard g;
+    a_.notify_one();
+  }
+  void notify_all() noexcept {
+    detail::hook_guard g;
+    a_.notify_all();
+  }
+
+ private:
+  std::atomic<T> a_;
+};
+
+}  // namespace lfkit::stress
+
+#endif  // LFKIT_STRESS_PERTURBED_ATOMIC_HPP
