@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <pthread.h>
+#include <sched.h>
 
 #include "lfkit/baseline/mutex_counter.hpp"
 #include "lfkit/counter.hpp"
@@ -134,7 +135,40 @@ TEST_CASE("sharded_counter: stripes are validated and rounded up to a power of t
   CHECK_NOTHROW(lfkit::sharded_counter(lfkit::sharded_counter::max_stripes));
 }
 
-TEST_CASE("sharded_counter: each thread keeps one stripe, and threads get distinct stripes",
+TEST_CASE("sharded_counter: threads pinned to different CPUs pick different cells", "[counter]") {
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (!lfkit::detail::cpu_hint_available() || cpus < 2) {
+    WARN("skipped: no rseq CPU number here, or one CPU (the fallback is tested below)");
+    return;
+  }
+  constexpr int rounds = 1000;
+  std::vector<std::uint32_t> seen(2, 0);
+  std::vector<int> mismatches(2, 0);
+  std::vector<std::thread> pool;
+  for (int cpu = 0; cpu < 2; ++cpu) {
+    pool.emplace_back([&, cpu] {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) return;
+      for (int i = 0; i < rounds; ++i) {
+        const std::uint32_t hint = lfkit::detail::counter_stripe_hint();
+        if (hint != static_cast<std::uint32_t>(sched_getcpu())) ++mismatches[cpu];
+        seen[cpu] = hint;
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  // Pinned threads cannot migrate between the two reads, so the hint is exactly the CPU number.
+  CHECK(mismatches[0] == 0);
+  CHECK(mismatches[1] == 0);
+  CHECK(seen[0] == 0);
+  CHECK(seen[1] == 1);
+  lfkit::sharded_counter c;
+  CHECK(c.stripes() >= static_cast<std::size_t>(cpus));
+}
+
+TEST_CASE("sharded_counter fallback: each thread keeps one number, and threads get distinct numbers",
           "[counter]") {
   constexpr int threads = 8;
   std::vector<std::uint32_t> first(threads), second(threads);

@@ -1,7 +1,8 @@
 // lfkit/counter.hpp — async-signal-safe event counters.
 //
 // Part of lfkit (header-only, C++20). Depends on the C++ standard library and
-// lfkit/detail/platform.hpp only.
+// lfkit/detail/platform.hpp; on Linux also on <unistd.h> and glibc's <sys/rseq.h> (optional: the
+// CPU-number hint of sharded_counter; without it a portable fallback is used).
 //
 // Two counters with one API:
 //
@@ -50,6 +51,19 @@
 #include <thread>
 
 #include "lfkit/detail/platform.hpp"
+
+#if defined(__linux__)
+#include <unistd.h>
+#if __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>  // glibc >= 2.35: __rseq_offset, __rseq_size, struct rseq
+#if defined(__GLIBC__)
+#define LFKIT_COUNTER_HAVE_RSEQ 1
+#endif
+#endif
+#endif
+#ifndef LFKIT_COUNTER_HAVE_RSEQ
+#define LFKIT_COUNTER_HAVE_RSEQ 0
+#endif
 
 namespace lfkit {
 
@@ -119,8 +133,9 @@ static_assert(sizeof(atomic_counter) == cache_line_size,
 
 namespace detail {
 
-/// Each thread's stripe number, assigned round-robin on the thread's first add to any sharded
-/// counter and shared by all of them. Stored as (n << 1) | 1 so that 0 means "unassigned".
+/// Fallback stripe choice where the CPU number cannot be read cheaply: each thread's number,
+/// assigned round-robin on its first add to any sharded counter and shared by all of them. Stored
+/// as (n << 1) | 1 so that 0 means "unassigned".
 ///
 /// The variable is constant-initialised and trivially destructible, so reading it is a plain
 /// thread-pointer-relative load with no TLS wrapper call; the initial-exec model keeps it so even
@@ -131,11 +146,11 @@ namespace detail {
 #endif
 inline thread_local std::uint32_t t_counter_stripe = 0;
 
-/// Source of stripe numbers. Wraps after 2^31 threads, harmlessly (stripes are a hint).
+/// Source of fallback stripe numbers. Wraps after 2^31 threads, harmlessly (stripes are a hint).
 inline std::atomic<std::uint32_t> g_next_counter_stripe{0};
 
-/// This thread's stripe number. Wait-free, async-signal-safe: if a handler interrupts the first
-/// assignment and assigns a number itself, the interrupted thread overwrites it with its own —
+/// This thread's round-robin number. Wait-free, async-signal-safe: if a handler interrupts the
+/// first assignment and assigns a number itself, the interrupted thread overwrites it with its own;
 /// either is a valid stripe.
 inline std::uint32_t this_thread_counter_stripe() noexcept {
   std::uint32_t s = t_counter_stripe;
@@ -147,12 +162,43 @@ inline std::uint32_t this_thread_counter_stripe() noexcept {
   return s >> 1;
 }
 
-/// Default number of cells: twice the hardware threads, rounded up to a power of two, between
-/// 2 and 256. Twice, so that a few more threads than cores still mostly get a cell of their own.
+/// Whether the CPU number is available as one load (Linux, glibc >= 2.35 with rseq registered).
+inline bool cpu_hint_available() noexcept {
+#if LFKIT_COUNTER_HAVE_RSEQ
+  return __rseq_size != 0;
+#else
+  return false;
+#endif
+}
+
+/// The stripe hint a sharded counter uses: the number of the CPU this thread is running on, read
+/// from the restartable-sequences area the kernel updates on every migration (glibc registers it for
+/// every thread and exports its offset from the thread pointer); a stale value after a migration
+/// only costs contention, never correctness, because every cell is updated atomically. Without
+/// rseq, the round-robin thread number. Wait-free (one or two loads), async-signal-safe.
+inline std::uint32_t counter_stripe_hint() noexcept {
+#if LFKIT_COUNTER_HAVE_RSEQ
+  if (__rseq_size != 0) [[likely]] {
+    const auto* area = reinterpret_cast<const volatile struct rseq*>(
+        static_cast<const char*>(__builtin_thread_pointer()) + __rseq_offset);
+    const std::uint32_t cpu = area->cpu_id;
+    if (cpu < 0x80000000u) [[likely]] return cpu;  // negative values: registration failed
+  }
+#endif
+  return this_thread_counter_stripe();
+}
+
+/// Default number of cells: the number of CPUs (configured, online or usable, whichever is
+/// largest, so that every CPU number has its own cell), rounded up to a power of two, between 2 and
+/// 256. Without rseq, twice that, so that a few more threads than cores mostly get cells of their own.
 inline std::size_t default_counter_stripes() noexcept {
   std::size_t want = std::thread::hardware_concurrency();
+#if defined(__linux__)
+  const long conf = sysconf(_SC_NPROCESSORS_CONF);
+  if (conf > 0 && static_cast<std::size_t>(conf) > want) want = static_cast<std::size_t>(conf);
+#endif
   if (want == 0) want = 4;
-  want *= 2;
+  if (!cpu_hint_available()) want *= 2;
   std::size_t n = 2;
   while (n < want && n < 256) n <<= 1;
   return n;
@@ -163,11 +209,14 @@ inline std::size_t default_counter_stripes() noexcept {
 /// A striped counter: `stripes()` cells, each alone on a cache line; a thread adds to the cell
 /// its stripe number selects, so threads on different cores do not contend.
 ///
-/// How a thread picks its cell: the first time a thread adds to any sharded counter it takes the
-/// next number from a global round-robin sequence (one relaxed fetch_add) and keeps it in a
-/// thread_local; its cell in a counter with S cells is `number mod S`. The first S threads to use
-/// sharded counters get distinct cells; later threads share cells with earlier ones (correct,
-/// just contended). A signal handler uses the cell of the thread it interrupted.
+/// How a thread picks its cell: by the CPU it is running on, like Linux's percpu_counter. On Linux
+/// with glibc >= 2.35 the CPU number is one load from the restartable-sequences area the kernel
+/// keeps current for every thread; threads running at the same moment are on different CPUs and so
+/// hit different cells, however many threads there are, and threads that share a CPU take turns on
+/// it. A thread migrated between reading its CPU and adding simply adds to another CPU's cell
+/// (atomically: correct, briefly contended). Where rseq is not available the choice falls back to
+/// a round-robin thread number (twice as many cells by default; threads beyond the cell count share
+/// cells). A signal handler uses the cell of the CPU its thread is on.
 ///
 /// What a concurrent load() guarantees: it reads each cell once, in order, so it is not an atomic
 /// snapshot. It includes every add that happened-before the call, and no add that started after it
@@ -181,8 +230,8 @@ inline std::size_t default_counter_stripes() noexcept {
 /// twice (the stress program checks sum(resets) + final load == total added). It is not an atomic
 /// snapshot either: an add racing with reset() may be returned by this reset or left for the next.
 ///
-/// Memory per counter: stripes() × cache_line_size bytes of cells (512 bytes with 4 cells on a
-/// 2-core machine, 128-byte lines), plus the object itself (a pointer and a mask).
+/// Memory per counter: stripes() × cache_line_size bytes of cells (256 bytes with the 2 cells of a
+/// 2-CPU machine, 128-byte lines), plus the object itself (a pointer and a mask, 16 bytes).
 ///
 /// `Atom` is the atomic policy (see atomic_counter). Use the alias `lfkit::sharded_counter`.
 template <template <class> class Atom = std::atomic>
@@ -197,8 +246,8 @@ class basic_sharded_counter {
   /// Largest number of cells a counter accepts.
   static constexpr std::size_t max_stripes = 4096;
 
-  /// A counter with the default number of cells (twice the hardware threads, a power of two,
-  /// 2 to 256). Allocates; not async-signal-safe.
+  /// A counter with the default number of cells (one per CPU, a power of two, 2 to 256; see
+  /// detail::default_counter_stripes). Allocates; not async-signal-safe.
   basic_sharded_counter() : basic_sharded_counter(detail::default_counter_stripes()) {}
 
   /// A counter with `stripes` cells, rounded up to a power of two. Throws std::invalid_argument
@@ -215,7 +264,7 @@ class basic_sharded_counter {
   /// Adds `n` (wrapping modulo 2^64) to this thread's cell. Wait-free, async-signal-safe.
   void add(value_type n) noexcept {
     // relaxed: a pure count, pairs with nothing (load() and reset() read cells relaxed too).
-    cells_[detail::this_thread_counter_stripe() & mask_].value.fetch_add(n, std::memory_order_relaxed);
+    cells_[detail::counter_stripe_hint() & mask_].value.fetch_add(n, std::memory_order_relaxed);
   }
 
   /// Adds 1. Wait-free, async-signal-safe.
