@@ -95,25 +95,32 @@ TEMPLATE_TEST_CASE("counter: reset under load loses nothing", "[counter][threads
                    lfkit::atomic_counter, lfkit::sharded_counter, lfkit::baseline::mutex_counter) {
   TestType c;
   constexpr int adders = 3;
-  constexpr std::uint64_t per_thread = 200000;
-  std::atomic<int> running{adders};
+  std::atomic<bool> stop{false};
+  std::vector<std::uint64_t> adds(adders, 0);
   std::vector<std::thread> pool;
   for (int t = 0; t < adders; ++t) {
-    pool.emplace_back([&] {
-      for (std::uint64_t i = 0; i < per_thread; ++i) c.add(3);
-      running.fetch_sub(1);
+    pool.emplace_back([&, t] {
+      std::uint64_t n = 0;
+      while (!stop.load()) {
+        c.add(3);
+        ++n;
+      }
+      adds[t] = n;
     });
   }
+  // Keep resetting until 200 resets have taken something, so resets provably interleave with adds.
   std::uint64_t taken = 0;
-  std::uint64_t resets = 0;
-  while (running.load() > 0) {
-    taken += c.reset();
-    ++resets;
+  int nonzero_resets = 0;
+  while (nonzero_resets < 200) {
+    const std::uint64_t v = c.reset();
+    taken += v;
+    if (v != 0) ++nonzero_resets;
   }
+  stop.store(true);
   for (auto& th : pool) th.join();
-  const std::uint64_t final_value = c.load();
-  CHECK(resets > 0);
-  CHECK(taken + final_value == adders * per_thread * 3);
+  std::uint64_t total = 0;
+  for (auto a : adds) total += a;
+  CHECK(taken + c.load() == 3 * total);
 }
 
 TEST_CASE("sharded_counter: stripes are validated and rounded up to a power of two",
