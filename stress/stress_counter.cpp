@@ -135,7 +135,6 @@ ls::result_row counter_mutex(const ls::options& o) {
 
 // ---- the seed's pair of counters --------------------------------------------------------------
 
-constexpr unsigned max_workers = 256;
 
 struct alignas(lfkit::cache_line_size) naive_pair {
   std::atomic<std::uint64_t> first{0};
