@@ -6,11 +6,11 @@
 // calls add() while its own thread holds the mutex deadlocks that thread forever; the stress
 // program demonstrates this with try_add(), which gives up instead.
 //
-//   operation     progress   async-signal-safe
-//   add/increment blocking   no (deadlocks if the handler interrupted the holder)
-//   try_add       blocking-free attempt (fails if the mutex is held)   no (formally), used by the
-//                 stress program to count handler operations that could not be done
-//   load/reset    blocking   no
+//   operation      progress                       async-signal-safe
+//   add/increment  blocking                       no: deadlocks if a handler interrupted the holder
+//   try_add        blocking-free attempt: fails   no (formally); the stress program calls it from
+//                  if the mutex is held           handlers to count the adds that were impossible
+//   load/reset     blocking                       no
 #ifndef LFKIT_BASELINE_MUTEX_COUNTER_HPP
 #define LFKIT_BASELINE_MUTEX_COUNTER_HPP
 
