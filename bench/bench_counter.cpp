@@ -71,7 +71,7 @@ void load_bench(benchmark::State& state) {
   if (state.thread_index() == 0) {
     for (auto _ : state) benchmark::DoNotOptimize(c.load());
     state.SetItemsProcessed(state.iterations());
-    state.counters["ns_per_op"] = benchmark::Counter(static_cast<double>(state.iterations()),
+    state.counters["ns_per_op"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-9,  // inverted rate in ns
                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   } else {
     for (auto _ : state) {
@@ -86,7 +86,7 @@ void load_bench_tbb(benchmark::State& state) {
   if (state.thread_index() == 0) {
     for (auto _ : state) benchmark::DoNotOptimize(c.load());
     state.SetItemsProcessed(state.iterations());
-    state.counters["ns_per_op"] = benchmark::Counter(static_cast<double>(state.iterations()),
+    state.counters["ns_per_op"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-9,  // inverted rate in ns
                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   } else {
     for (auto _ : state) {
