@@ -1,0 +1,951 @@
+// Unit tests for lfkit::mpmc_queue and its baseline lfkit::baseline::mutex_queue.
+//
+// Behaviour both share is tested once with TEMPLATE_TEST_CASE over three "implementations": lfkit's
+// queue with std::atomic, the same queue with the schedule-perturbing atomic policy of the stress
+// program, and the mutex+condvar baseline. Catch2 v2 assertions are not thread-safe, so worker
+// threads record what they saw and the main thread asserts.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <iterator>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+#include <time.h>
+
+#include "lfkit/baseline/mutex_queue.hpp"
+#include "lfkit/mpmc_queue.hpp"
+#include "perturbed_atomic.hpp"
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+struct lfkit_impl {
+  template <class T>
+  using queue = lfkit::mpmc_queue<T>;
+};
+struct perturbed_impl {
+  template <class T>
+  using queue = lfkit::mpmc_queue<T, lfkit::stress::perturbed_atomic>;
+};
+struct mutex_impl {
+  template <class T>
+  using queue = lfkit::baseline::mutex_queue<T>;
+};
+
+/// Turns on schedule perturbation (yields and spins around every atomic step of perturbed_atomic)
+/// for a scope.
+struct perturbation_scope {
+  perturbation_scope(std::uint32_t yield, std::uint32_t spin) {
+    lfkit::stress::g_perturbation.yield.store(yield);
+    lfkit::stress::g_perturbation.spin.store(spin);
+  }
+  ~perturbation_scope() {
+    lfkit::stress::g_perturbation.yield.store(0);
+    lfkit::stress::g_perturbation.spin.store(0);
+  }
+};
+
+/// Counts live objects and catches double destruction / use of destroyed objects.
+struct tracked {
+  static inline std::atomic<long> live{0};
+  static inline std::atomic<long> errors{0};
+  static constexpr std::uint32_t alive_magic = 0xA11FE;
+  static constexpr std::uint32_t dead_magic = 0xDEAD;
+  std::uint32_t magic = alive_magic;
+  int value = 0;
+
+  explicit tracked(int v = 0) : value(v) { live.fetch_add(1); }
+  tracked(const tracked& o) : value(o.value) {
+    check(o);
+    live.fetch_add(1);
+  }
+  tracked(tracked&& o) noexcept : value(o.value) {
+    check(o);
+    live.fetch_add(1);
+  }
+  tracked& operator=(const tracked& o) {
+    check(o);
+    check(*this);
+    value = o.value;
+    return *this;
+  }
+  tracked& operator=(tracked&& o) noexcept {
+    check(o);
+    check(*this);
+    value = o.value;
+    return *this;
+  }
+  ~tracked() {
+    check(*this);
+    magic = dead_magic;
+    live.fetch_sub(1);
+  }
+  static void check(const tracked& t) noexcept {
+    if (t.magic != alive_magic) errors.fetch_add(1);
+  }
+};
+
+/// Constructor from int throws for negative values; copy throws when `throw_on_copy` is set.
+struct throwing {
+  static inline std::atomic<long> live{0};
+  static inline bool throw_on_copy = false;
+  int value = 0;
+  explicit throwing(int v) : value(v) {
+    if (v < 0) throw std::runtime_error("negative");
+    live.fetch_add(1);
+  }
+  throwing() { live.fetch_add(1); }
+  throwing(const throwing& o) : value(o.value) {
+    if (throw_on_copy) throw std::runtime_error("copy");
+    live.fetch_add(1);
+  }
+  throwing(throwing&& o) noexcept : value(o.value) { live.fetch_add(1); }
+  throwing& operator=(const throwing&) = default;
+  throwing& operator=(throwing&&) noexcept = default;
+  ~throwing() { live.fetch_sub(1); }
+};
+
+/// An over-aligned element that records whether it was ever constructed at a misaligned address.
+struct alignas(256) overaligned {
+  static inline std::atomic<long> misaligned{0};
+  std::uint64_t value = 0;
+  overaligned() { note(); }
+  explicit overaligned(std::uint64_t v) : value(v) { note(); }
+  overaligned(const overaligned& o) : value(o.value) { note(); }
+  overaligned(overaligned&& o) noexcept : value(o.value) { note(); }
+  overaligned& operator=(const overaligned&) = default;
+  overaligned& operator=(overaligned&&) noexcept = default;
+  void note() noexcept {
+    if (reinterpret_cast<std::uintptr_t>(this) % 256 != 0) misaligned.fetch_add(1);
+  }
+};
+
+/// An atomic policy that can stop the calling thread right before a release store — i.e. between
+/// claiming a slot and publishing (producer) or releasing (consumer) it — until the gate opens.
+/// Models a thread preempted, stopped, or interrupted by a signal in the middle of an operation.
+inline std::atomic<bool> g_gate_open{true};
+inline std::atomic<int> g_gated_waiting{0};
+inline thread_local bool t_gated = false;
+
+template <class T>
+class gated_atomic {
+ public:
+  static constexpr bool is_always_lock_free = std::atomic<T>::is_always_lock_free;
+  constexpr gated_atomic() noexcept : a_() {}
+  constexpr gated_atomic(T v) noexcept : a_(v) {}  // NOLINT: mirrors std::atomic
+  gated_atomic(const gated_atomic&) = delete;
+  gated_atomic& operator=(const gated_atomic&) = delete;
+  T load(std::memory_order o = std::memory_order_seq_cst) const noexcept { return a_.load(o); }
+  void store(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    if (t_gated && o == std::memory_order_release) {
+      g_gated_waiting.fetch_add(1);
+      while (!g_gate_open.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      g_gated_waiting.fetch_sub(1);
+    }
+    a_.store(v, o);
+  }
+  T exchange(T v, std::memory_order o = std::memory_order_seq_cst) noexcept { return a_.exchange(v, o); }
+  bool compare_exchange_weak(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
+    return a_.compare_exchange_weak(e, d, s, f);
+  }
+  bool compare_exchange_weak(T& e, T d, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    return a_.compare_exchange_weak(e, d, o);
+  }
+  bool compare_exchange_strong(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
+    return a_.compare_exchange_strong(e, d, s, f);
+  }
+  bool compare_exchange_strong(T& e, T d, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    return a_.compare_exchange_strong(e, d, o);
+  }
+  T fetch_add(T v, std::memory_order o = std::memory_order_seq_cst) noexcept { return a_.fetch_add(v, o); }
+  T fetch_sub(T v, std::memory_order o = std::memory_order_seq_cst) noexcept { return a_.fetch_sub(v, o); }
+  T fetch_or(T v, std::memory_order o = std::memory_order_seq_cst) noexcept { return a_.fetch_or(v, o); }
+  T fetch_and(T v, std::memory_order o = std::memory_order_seq_cst) noexcept { return a_.fetch_and(v, o); }
+  void wait(T old, std::memory_order o = std::memory_order_seq_cst) const noexcept { a_.wait(old, o); }
+  void notify_one() noexcept { a_.notify_one(); }
+  void notify_all() noexcept { a_.notify_all(); }
+
+ private:
+  std::atomic<T> a_;
+};
+
+double thread_cpu_ms(pthread_t t) {
+  clockid_t cid;
+  if (pthread_getcpuclockid(t, &cid) != 0) return -1;
+  timespec ts{};
+  clock_gettime(cid, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+/// Waits (up to 5 s) until `pred` holds; returns whether it did.
+template <class Pred>
+bool eventually(Pred pred) {
+  const auto end = steady::now() + 5s;
+  while (!pred()) {
+    if (steady::now() > end) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+}  // namespace
+
+// =============================================================================================
+// Construction
+// =============================================================================================
+
+TEMPLATE_TEST_CASE("bad capacity throws invalid_argument naming the value", "[queue]", lfkit_impl,
+                   mutex_impl) {
+  using Q = typename TestType::template queue<int>;
+  try {
+    Q q(0);
+    FAIL("capacity 0 accepted");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("capacity 0") != std::string::npos);
+  }
+  const std::size_t huge = std::numeric_limits<std::size_t>::max();
+  try {
+    Q q(huge);
+    FAIL("huge capacity accepted");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find(std::to_string(huge)) != std::string::npos);
+  }
+}
+
+TEST_CASE("lfkit: capacity just above max_capacity() is rejected, max is positive", "[queue]") {
+  using Q = lfkit::mpmc_queue<int>;
+  REQUIRE(Q::max_capacity() > 1000000);
+  const std::size_t bad = Q::max_capacity() + 1;
+  try {
+    Q q(bad);
+    FAIL("accepted");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find(std::to_string(bad)) != std::string::npos);
+  }
+}
+
+// =============================================================================================
+// Single-threaded behaviour
+// =============================================================================================
+
+TEMPLATE_TEST_CASE("exact capacity for small and non-power-of-two sizes", "[queue]", lfkit_impl,
+                   perturbed_impl, mutex_impl) {
+  using Q = typename TestType::template queue<int>;
+  for (std::size_t cap : {1u, 2u, 3u, 5u, 7u, 8u, 1000u}) {
+    Q q(cap);
+    CHECK(q.capacity() == cap);
+    std::size_t pushed = 0;
+    while (q.try_push(static_cast<int>(pushed))) ++pushed;
+    CHECK(pushed == cap);
+    CHECK(q.size_approx() == cap);
+    int x = -1;
+    for (std::size_t i = 0; i < cap; ++i) {
+      REQUIRE(q.try_pop(x));
+      CHECK(x == static_cast<int>(i));
+    }
+    CHECK_FALSE(q.try_pop(x));
+    CHECK(q.empty_approx());
+  }
+}
+
+TEMPLATE_TEST_CASE("capacity 1 and 2 alternate correctly", "[queue]", lfkit_impl, perturbed_impl,
+                   mutex_impl) {
+  using Q = typename TestType::template queue<int>;
+  SECTION("capacity 1") {
+    Q q(1);
+    int x = 0;
+    for (int i = 0; i < 1000; ++i) {
+      REQUIRE(q.try_push(i));
+      REQUIRE_FALSE(q.try_push(-1));
+      REQUIRE(q.size_approx() == 1);
+      REQUIRE(q.try_pop(x));
+      REQUIRE(x == i);
+      REQUIRE_FALSE(q.try_pop(x));
+    }
+  }
+  SECTION("capacity 2") {
+    Q q(2);
+    int x = 0;
+    REQUIRE(q.try_push(0));
+    for (int i = 1; i < 1000; ++i) {
+      REQUIRE(q.try_push(i));
+      REQUIRE_FALSE(q.try_push(-1));
+      REQUIRE(q.try_pop(x));
+      REQUIRE(x == i - 1);
+    }
+    REQUIRE(q.try_pop(x));
+    REQUIRE(x == 999);
+    REQUIRE_FALSE(q.try_pop(x));
+  }
+}
+
+TEMPLATE_TEST_CASE("wrap-around many times keeps FIFO", "[queue]", lfkit_impl, mutex_impl) {
+  using Q = typename TestType::template queue<std::uint64_t>;
+  for (std::size_t cap : {3u, 64u, 100u}) {
+    Q q(cap);
+    std::uint64_t next_in = 0, next_out = 0;
+    std::uint64_t rng = 12345;
+    for (int round = 0; round < 20000; ++round) {
+      rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+      const std::size_t burst = static_cast<std::size_t>((rng >> 33) % (cap + 2));
+      for (std::size_t i = 0; i < burst; ++i) {
+        if (q.try_push(next_in)) ++next_in;
+      }
+      const std::size_t drain = static_cast<std::size_t>((rng >> 17) % (cap + 2));
+      std::uint64_t x;
+      for (std::size_t i = 0; i < drain; ++i) {
+        if (!q.try_pop(x)) break;
+        if (x != next_out) FAIL("out of order: got " << x << " expected " << next_out);
+        ++next_out;
+      }
+      if (q.size_approx() != next_in - next_out) FAIL("size_approx wrong");
+    }
+    CHECK(next_in > 10 * cap * 100);  // the ring really wrapped many times
+    std::uint64_t x;
+    while (q.try_pop(x)) CHECK(x == next_out++);
+    CHECK(next_out == next_in);
+  }
+}
+
+TEMPLATE_TEST_CASE("move-only elements; a failed push leaves the object untouched", "[queue]",
+                   lfkit_impl, perturbed_impl, mutex_impl) {
+  using Q = typename TestType::template queue<std::unique_ptr<int>>;
+  Q q(2);
+  auto a = std::make_unique<int>(1);
+  auto b = std::make_unique<int>(2);
+  auto c = std::make_unique<int>(3);
+  REQUIRE(q.try_push(std::move(a)));
+  CHECK(a == nullptr);
+  REQUIRE(q.push(std::move(b)));
+  CHECK(b == nullptr);
+  CHECK_FALSE(q.try_push(std::move(c)));  // full
+  REQUIRE(c != nullptr);
+  CHECK(*c == 3);
+  CHECK_FALSE(q.try_push_for(std::move(c), 10ms));  // full, timed
+  REQUIRE(c != nullptr);
+  std::unique_ptr<int> out;
+  REQUIRE(q.try_pop(out));
+  CHECK(*out == 1);
+  q.close();
+  CHECK_FALSE(q.try_push(std::move(c)));  // closed
+  CHECK_FALSE(q.push(std::move(c)));      // closed, blocking
+  CHECK_FALSE(q.try_emplace(std::make_unique<int>(5)));
+  REQUIRE(c != nullptr);
+  CHECK(*c == 3);
+  REQUIRE(q.pop(out));  // drains
+  CHECK(*out == 2);
+  CHECK_FALSE(q.pop(out));  // closed and drained
+}
+
+TEMPLATE_TEST_CASE("failed push of a string leaves it untouched", "[queue]", lfkit_impl, mutex_impl) {
+  using Q = typename TestType::template queue<std::string>;
+  Q q(1);
+  REQUIRE(q.try_push(std::string("first")));
+  std::string s = "a string long enough to live on the heap, not in the SSO buffer";
+  const std::string copy = s;
+  CHECK_FALSE(q.try_push(std::move(s)));
+  CHECK(s == copy);
+  CHECK_FALSE(q.try_push(s));
+  CHECK(s == copy);
+  CHECK_FALSE(q.try_push_until(std::move(s), steady::now() + 5ms));
+  CHECK(s == copy);
+}
+
+TEMPLATE_TEST_CASE("over-aligned elements are stored aligned", "[queue]", lfkit_impl, mutex_impl) {
+  using Q = typename TestType::template queue<overaligned>;
+  overaligned::misaligned.store(0);
+  {
+    Q q(5);
+    for (int round = 0; round < 10; ++round) {
+      for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(q.try_emplace(i + 100 * static_cast<std::uint64_t>(round)));
+      overaligned o;
+      for (std::uint64_t i = 0; i < 5; ++i) {
+        REQUIRE(q.try_pop(o));
+        CHECK(o.value == i + 100 * static_cast<std::uint64_t>(round));
+      }
+    }
+    REQUIRE(q.try_push(overaligned(7)));
+  }
+  CHECK(overaligned::misaligned.load() == 0);
+}
+
+TEMPLATE_TEST_CASE("constructions and destructions balance; leftovers destroyed", "[queue]",
+                   lfkit_impl, perturbed_impl, mutex_impl) {
+  using Q = typename TestType::template queue<tracked>;
+  tracked::live.store(0);
+  tracked::errors.store(0);
+  {
+    Q q(4);
+    tracked t(1);
+    REQUIRE(q.try_push(t));               // copy
+    REQUIRE(q.try_push(tracked(2)));      // move
+    REQUIRE(q.try_emplace(3));            // in place
+    REQUIRE(q.push(tracked(4)));
+    CHECK_FALSE(q.try_push(tracked(5)));  // full: the temporary is destroyed by the caller
+    CHECK(tracked::live.load() == 5);     // t + 4 inside
+    tracked out;
+    REQUIRE(q.try_pop(out));
+    CHECK(out.value == 1);
+    auto opt = q.try_pop();
+    REQUIRE(opt.has_value());
+    CHECK(opt->value == 2);
+    CHECK(tracked::live.load() == 5);     // t, out, opt + 2 inside
+    // Two left inside: the destructor must destroy them.
+  }
+  CHECK(tracked::live.load() == 0);
+  CHECK(tracked::errors.load() == 0);
+}
+
+TEMPLATE_TEST_CASE("a throwing constructor leaves the queue usable and leaks nothing", "[queue]",
+                   lfkit_impl, perturbed_impl, mutex_impl) {
+  using Q = typename TestType::template queue<throwing>;
+  throwing::live.store(0);
+  {
+    Q q(2);
+    CHECK_THROWS_AS(q.try_emplace(-1), std::runtime_error);
+    CHECK(q.size_approx() == 0);
+    REQUIRE(q.try_emplace(1));
+    throwing::throw_on_copy = true;
+    throwing src(2);
+    CHECK_THROWS_AS(q.try_push(src), std::runtime_error);
+    CHECK_THROWS_AS(q.push(src), std::runtime_error);
+    throwing::throw_on_copy = false;
+    CHECK(q.size_approx() == 1);
+    REQUIRE(q.try_push(src));
+    CHECK_FALSE(q.try_push(src));  // full
+    throwing out(0);
+    REQUIRE(q.try_pop(out));
+    CHECK(out.value == 1);
+    REQUIRE(q.try_pop(out));
+    CHECK(out.value == 2);
+    CHECK_FALSE(q.try_pop(out));
+    // Still fully usable after the throws: a full cycle through both slots.
+    for (int i = 10; i < 20; ++i) {
+      REQUIRE(q.try_emplace(i));
+      REQUIRE(q.try_pop(out));
+      CHECK(out.value == i);
+    }
+    REQUIRE(q.try_emplace(99));  // a leftover for the destructor
+  }
+  CHECK(throwing::live.load() == 0);
+}
+
+TEMPLATE_TEST_CASE("bulk push and pop", "[queue]", lfkit_impl, perturbed_impl, mutex_impl) {
+  using Q = typename TestType::template queue<int>;
+  Q q(5);
+  int in[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  CHECK(q.try_push_n(in, 8) == 5);  // capacity is exact
+  CHECK(q.try_push_n(in, 1) == 0);
+  int out[8] = {};
+  CHECK(q.try_pop_n(out, 3) == 3);
+  CHECK(out[0] == 0);
+  CHECK(out[1] == 1);
+  CHECK(out[2] == 2);
+  CHECK(q.try_push_n(in + 5, 3) == 3);  // wraps around the end of the ring
+  std::vector<int> v;
+  CHECK(q.try_pop_n(std::back_inserter(v), 100) == 5);  // the one-at-a-time path
+  CHECK(v == std::vector<int>{3, 4, 5, 6, 7});
+  CHECK(q.try_pop_n(out, 8) == 0);
+
+  // Many rounds with batch sizes around the capacity.
+  int next_in = 0, next_out = 0;
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<int> batch(static_cast<std::size_t>(round % 7));
+    std::iota(batch.begin(), batch.end(), next_in);
+    next_in += static_cast<int>(q.try_push_n(batch.begin(), batch.size()));
+    int buf[7];
+    const std::size_t k = q.try_pop_n(buf, static_cast<std::size_t>((round * 3) % 7));
+    for (std::size_t i = 0; i < k; ++i) {
+      if (buf[i] != next_out) FAIL("bulk out of order");
+      ++next_out;
+    }
+  }
+  CHECK(next_in > 1000);
+  CHECK(static_cast<int>(q.size_approx()) == next_in - next_out);
+}
+
+TEMPLATE_TEST_CASE("bulk push of move-only elements moves only what was pushed", "[queue]",
+                   lfkit_impl, mutex_impl) {
+  using Q = typename TestType::template queue<std::unique_ptr<int>>;
+  Q q(3);
+  std::vector<std::unique_ptr<int>> v;
+  for (int i = 0; i < 5; ++i) v.push_back(std::make_unique<int>(i));
+  CHECK(q.try_push_n(std::make_move_iterator(v.begin()), v.size()) == 3);
+  CHECK(v[0] == nullptr);
+  CHECK(v[2] == nullptr);
+  REQUIRE(v[3] != nullptr);
+  REQUIRE(v[4] != nullptr);
+  CHECK(*v[3] == 3);
+  std::unique_ptr<int> out[3];
+  CHECK(q.try_pop_n(out, 3) == 3);
+  CHECK(*out[2] == 2);
+}
+
+// =============================================================================================
+// Close, timeouts, blocking
+// =============================================================================================
+
+TEMPLATE_TEST_CASE("close wakes producers blocked on a full queue", "[queue][close]", lfkit_impl,
+                   perturbed_impl, mutex_impl) {
+  using Q = typename TestType::template queue<int>;
+  Q q(2);
+  REQUIRE(q.try_push(1));
+  REQUIRE(q.try_push(2));
+  std::atomic<int> returned{0}, returned_true{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 3; ++i) {
+    ts.emplace_back([&, i] {
+      bool r = (i == 2) ? q.try_push_for(10, 60s) : q.push(10 + i);
+      returned.fetch_add(1);
+      if (r) returned_true.fetch_add(1);
+    });
+  }
+  std::this_thread::sleep_for(100ms);
+  CHECK(returned.load() == 0);  // really blocked
+  q.close();
+  CHECK(eventually([&] { return returned.load() == 3; }));
+  for (auto& t : ts) t.join();
+  CHECK(returned_true.load() == 0);
+  CHECK(q.is_closed());
+  int x;
+  REQUIRE(q.pop(x));  // pops drain after close
+  CHECK(x == 1);
+  REQUIRE(q.try_pop(x));
+  CHECK(x == 2);
+  CHECK_FALSE(q.pop(x));
+  CHECK_FALSE(q.try_pop_for(x, 1s));  // closed: immediately false
+}
+
+TEMPLATE_TEST_CASE("close wakes consumers blocked on an empty queue", "[queue][close]", lfkit_impl,
+                   perturbed_impl, mutex_impl) {
+  using Q = typename TestType::template queue<int>;
+  Q q(4);
+  std::atomic<int> returned{0}, returned_true{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 3; ++i) {
+    ts.emplace_back([&, i] {
+      int x;
+      bool r = (i == 2) ? q.try_pop_for(x, 60s) : q.pop(x);
+      returned.fetch_add(1);
+      if (r) returned_true.fetch_add(1);
+    });
+  }
+  std::this_thread::sleep_for(100ms);
+  CHECK(returned.load() == 0);
+  q.close();
+  CHECK(eventually([&] { return returned.load() == 3; }));
+  for (auto& t : ts) t.join();
+  CHECK(returned_true.load() == 0);
+  CHECK_FALSE(q.try_push(5));
+}
+
+TEMPLATE_TEST_CASE("close with items left: blocked-free consumers drain then stop", "[queue][close]",
+                   lfkit_impl, perturbed_impl, mutex_impl) {
+  using Q = typename TestType::template queue<int>;
+  Q q(100);
+  for (int i = 0; i < 100; ++i) REQUIRE(q.try_push(i));
+  q.close();
+  std::atomic<long> sum{0};
+  std::atomic<int> count{0};
+  std::vector<std::thread> ts;
+  for (int c = 0; c < 3; ++c) {
+    ts.emplace_back([&] {
+      int x;
+      while (q.pop(x)) {
+        sum.fetch_add(x);
+        count.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  CHECK(count.load() == 100);
+  CHECK(sum.load() == 99 * 100 / 2);
+}
+
+TEMPLATE_TEST_CASE("timeouts return false after at least the timeout", "[queue][timeout]",
+                   lfkit_impl, perturbed_impl, mutex_impl) {
+  using Q = typename TestType::template queue<int>;
+  Q q(1);
+  int x;
+  auto t0 = steady::now();
+  CHECK_FALSE(q.try_pop_for(x, 50ms));
+  CHECK(steady::now() - t0 >= 50ms);
+
+  t0 = steady::now();
+  CHECK_FALSE(q.try_pop_until(x, std::chrono::system_clock::now() + 30ms));
+  CHECK(steady::now() - t0 >= 25ms);  // another clock: converted once, allow its rounding
+
+  t0 = steady::now();
+  CHECK_FALSE(q.try_pop_until(x, t0 + 40ms));
+  CHECK(steady::now() - t0 >= 40ms);
+
+  REQUIRE(q.try_push(1));
+  t0 = steady::now();
+  CHECK_FALSE(q.try_push_for(2, 50ms));
+  CHECK(steady::now() - t0 >= 50ms);
+  t0 = steady::now();
+  CHECK_FALSE(q.try_push_until(3, t0 + 20ms));
+  CHECK(steady::now() - t0 >= 20ms);
+
+  // Zero and negative timeouts are an attempt, not a wait.
+  CHECK_FALSE(q.try_push_for(4, 0ms));
+  CHECK(q.try_pop_for(x, -5ms));
+  CHECK(x == 1);
+  CHECK_FALSE(q.try_pop_for(x, 0ms));
+  // Timed ops succeed when possible.
+  CHECK(q.try_push_for(5, 10ms));
+  CHECK(q.try_pop_until(x, steady::now() + 10ms));
+  CHECK(x == 5);
+}
+
+TEMPLATE_TEST_CASE("a timed waiter is woken by a push before its deadline", "[queue][timeout]",
+                   lfkit_impl, perturbed_impl, mutex_impl) {
+  using Q = typename TestType::template queue<int>;
+  Q q(1);
+  std::atomic<bool> got{false};
+  std::atomic<int> value{0};
+  std::thread c([&] {
+    int x = 0;
+    got.store(q.try_pop_for(x, 30s));
+    value.store(x);
+  });
+  std::this_thread::sleep_for(50ms);
+  const auto t0 = steady::now();
+  REQUIRE(q.try_push(42));  // a non-blocking push must wake a sleeping consumer
+  c.join();
+  CHECK(got.load());
+  CHECK(value.load() == 42);
+  CHECK(steady::now() - t0 < 20s);  // woken, not timed out (a loose bound: only correctness)
+}
+
+TEMPLATE_TEST_CASE("try_pop wakes a producer sleeping on a full queue", "[queue]", lfkit_impl,
+                   perturbed_impl, mutex_impl) {
+  using Q = typename TestType::template queue<int>;
+  Q q(1);
+  REQUIRE(q.try_push(1));
+  std::atomic<bool> done{false};
+  std::thread p([&] {
+    q.push(2);
+    done.store(true);
+  });
+  std::this_thread::sleep_for(50ms);
+  CHECK_FALSE(done.load());
+  int x;
+  REQUIRE(q.try_pop(x));
+  CHECK(x == 1);
+  CHECK(eventually([&] { return done.load(); }));
+  p.join();
+  REQUIRE(q.try_pop(x));
+  CHECK(x == 2);
+}
+
+TEMPLATE_TEST_CASE("ping-pong through capacity-1 queues loses no wakeup", "[queue][blocking]",
+                   lfkit_impl, mutex_impl) {
+  // Two threads bounce a token; each side blocks in pop on every round, so a lost wakeup would
+  // hang the test — timed pops turn that into a failure instead. Timed and untimed waits mix.
+  using Q = typename TestType::template queue<int>;
+  Q ping(1), pong(1);
+  constexpr int rounds = 20000;
+  std::atomic<int> failures{0};
+  std::thread other([&] {
+    int x;
+    for (int i = 0; i < rounds; ++i) {
+      const bool ok = (i % 2) ? ping.pop(x) : ping.try_pop_for(x, 10s);
+      if (!ok || x != i || !pong.push(x + 1)) failures.fetch_add(1);
+    }
+  });
+  int y;
+  for (int i = 0; i < rounds; ++i) {
+    if (!ping.push(i)) failures.fetch_add(1);
+    if (!pong.try_pop_for(y, 10s) || y != i + 1) failures.fetch_add(1);
+    if (failures.load() != 0) break;
+  }
+  other.join();
+  CHECK(failures.load() == 0);
+}
+
+TEMPLATE_TEST_CASE("an idle blocked consumer and producer cost ~no CPU", "[queue][blocking]",
+                   lfkit_impl, mutex_impl) {
+  using Q = typename TestType::template queue<int>;
+  Q q(1);
+  std::atomic<bool> popped{false};
+  std::thread c([&] {
+    int x;
+    popped.store(q.pop(x));
+  });
+  std::this_thread::sleep_for(20ms);  // past its spin phase
+  const double before = thread_cpu_ms(c.native_handle());
+  std::this_thread::sleep_for(200ms);
+  const double after = thread_cpu_ms(c.native_handle());
+  REQUIRE(before >= 0);
+  CHECK(after - before < 20.0);
+  CHECK_FALSE(popped.load());
+  REQUIRE(q.try_push(1));
+  c.join();
+  CHECK(popped.load());
+
+  REQUIRE(q.try_push(2));  // now full: a producer blocks
+  std::atomic<bool> pushed{false};
+  std::thread p([&] { pushed.store(q.push(3)); });
+  std::this_thread::sleep_for(20ms);
+  const double pb = thread_cpu_ms(p.native_handle());
+  std::this_thread::sleep_for(200ms);
+  const double pa = thread_cpu_ms(p.native_handle());
+  CHECK(pa - pb < 20.0);
+  CHECK_FALSE(pushed.load());
+  q.close();
+  p.join();
+  CHECK_FALSE(pushed.load());
+}
+
+// =============================================================================================
+// Concurrency: exactly once, per-producer FIFO
+// =============================================================================================
+
+namespace {
+
+enum class mode { try_ops, blocking, bulk, timed };
+
+/// P producers push (producer << 40 | seq); C consumers pop until every item is accounted for.
+/// Checks: each item exactly once, and each consumer sees each producer's items in increasing
+/// order (per-producer FIFO).
+template <class Q>
+void run_mpmc(std::size_t capacity, int producers, int consumers, std::uint64_t per_producer,
+              mode m) {
+  Q q(capacity);
+  const std::uint64_t total = per_producer * static_cast<std::uint64_t>(producers);
+  std::vector<std::vector<std::uint64_t>> seen(static_cast<std::size_t>(consumers));
+  std::atomic<std::uint64_t> consumed{0};
+  std::atomic<int> order_errors{0};
+  std::atomic<int> push_failures{0};
+  std::vector<std::thread> ts;
+  for (int p = 0; p < producers; ++p) {
+    ts.emplace_back([&, p] {
+      const std::uint64_t tag = static_cast<std::uint64_t>(p) << 40;
+      std::uint64_t i = 0;
+      while (i < per_producer) {
+        switch (m) {
+          case mode::try_ops:
+            if (q.try_push(tag | i)) ++i;
+            else std::this_thread::yield();
+            break;
+          case mode::blocking:
+            if (!q.push(tag | i)) push_failures.fetch_add(1);
+            ++i;
+            break;
+          case mode::timed:
+            if (q.try_push_for(tag | i, 1ms)) ++i;
+            break;
+          case mode::bulk: {
+            std::uint64_t buf[16];
+            const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(16, per_producer - i));
+            for (std::size_t k = 0; k < n; ++k) buf[k] = tag | (i + k);
+            const std::size_t done = q.try_push_n(buf, n);
+            i += done;
+            if (done == 0) std::this_thread::yield();
+            break;
+          }
+        }
+      }
+    });
+  }
+  for (int c = 0; c < consumers; ++c) {
+    ts.emplace_back([&, c] {
+      std::vector<std::uint64_t>& mine = seen[static_cast<std::size_t>(c)];
+      std::vector<std::uint64_t> last(static_cast<std::size_t>(producers), ~std::uint64_t{0});
+      auto note = [&](std::uint64_t v) {
+        const auto p = static_cast<std::size_t>(v >> 40);
+        const std::uint64_t s = v & ((std::uint64_t{1} << 40) - 1);
+        if (p >= last.size() || (last[p] != ~std::uint64_t{0} && s <= last[p])) order_errors.fetch_add(1);
+        if (p < last.size()) last[p] = s;
+        mine.push_back(v);
+        consumed.fetch_add(1);
+      };
+      std::uint64_t v;
+      for (;;) {
+        switch (m) {
+          case mode::try_ops:
+            if (q.try_pop(v)) note(v);
+            else std::this_thread::yield();
+            break;
+          case mode::blocking:
+            if (q.pop(v)) note(v);
+            else return;  // closed and drained
+            break;
+          case mode::timed:
+            if (q.try_pop_for(v, 1ms)) note(v);
+            break;
+          case mode::bulk: {
+            std::uint64_t buf[16];
+            const std::size_t n = q.try_pop_n(buf, 16);
+            for (std::size_t k = 0; k < n; ++k) note(buf[k]);
+            if (n == 0) std::this_thread::yield();
+            break;
+          }
+        }
+        if (m != mode::blocking && consumed.load() >= total) return;
+      }
+    });
+  }
+  for (int p = 0; p < producers; ++p) ts[static_cast<std::size_t>(p)].join();
+  if (m == mode::blocking) q.close();
+  for (std::size_t i = static_cast<std::size_t>(producers); i < ts.size(); ++i) ts[i].join();
+
+  std::vector<std::uint64_t> all;
+  for (auto& s : seen) all.insert(all.end(), s.begin(), s.end());
+  std::sort(all.begin(), all.end());
+  CHECK(push_failures.load() == 0);
+  CHECK(order_errors.load() == 0);
+  REQUIRE(all.size() == total);
+  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());  // no duplicates
+  std::size_t k = 0;
+  bool all_present = true;
+  for (int p = 0; p < producers; ++p) {
+    for (std::uint64_t i = 0; i < per_producer; ++i, ++k) {
+      if (all[k] != ((static_cast<std::uint64_t>(p) << 40) | i)) all_present = false;
+    }
+  }
+  CHECK(all_present);
+  CHECK(q.size_approx() == 0);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("concurrent MPMC: exactly once, per-producer FIFO", "[queue][mpmc]", lfkit_impl,
+                   mutex_impl) {
+  using Q = typename TestType::template queue<std::uint64_t>;
+  SECTION("try ops, 4P4C, capacity 64") { run_mpmc<Q>(64, 4, 4, 50000, mode::try_ops); }
+  SECTION("try ops, 2P2C, capacity 1") { run_mpmc<Q>(1, 2, 2, 20000, mode::try_ops); }
+  SECTION("blocking, 3P2C, capacity 7") { run_mpmc<Q>(7, 3, 2, 50000, mode::blocking); }
+  SECTION("blocking, 1P4C, capacity 2") { run_mpmc<Q>(2, 1, 4, 30000, mode::blocking); }
+  SECTION("blocking, 8P8C, capacity 16 (oversubscribed)") {
+    run_mpmc<Q>(16, 8, 8, 20000, mode::blocking);
+  }
+  SECTION("timed, 2P3C, capacity 5") { run_mpmc<Q>(5, 2, 3, 20000, mode::timed); }
+  SECTION("bulk, 3P3C, capacity 33") { run_mpmc<Q>(33, 3, 3, 50000, mode::bulk); }
+}
+
+TEST_CASE("concurrent MPMC under schedule perturbation (perturbed_atomic)", "[queue][mpmc]") {
+  using Q = lfkit::mpmc_queue<std::uint64_t, lfkit::stress::perturbed_atomic>;
+  SECTION("yields, try ops, 3P3C, capacity 4") {
+    perturbation_scope s(2000, 0);
+    run_mpmc<Q>(4, 3, 3, 5000, mode::try_ops);
+  }
+  SECTION("spins and yields, blocking, 3P3C, capacity 3") {
+    perturbation_scope s(1000, 8000);
+    run_mpmc<Q>(3, 3, 3, 5000, mode::blocking);
+  }
+  SECTION("spins and yields, bulk, 2P2C, capacity 9") {
+    perturbation_scope s(1000, 8000);
+    run_mpmc<Q>(9, 2, 2, 5000, mode::bulk);
+  }
+  SECTION("yields, timed, 2P2C, capacity 2") {
+    perturbation_scope s(2000, 2000);
+    run_mpmc<Q>(2, 2, 2, 3000, mode::timed);
+  }
+  CHECK(lfkit::stress::g_perturbation.steps.load() > 0);  // the hooks really ran
+}
+
+TEST_CASE("concurrent close while producers and consumers run", "[queue][close]") {
+  // Producers push until close; consumers pop until closed and drained. Every successful push is
+  // popped exactly once.
+  lfkit::mpmc_queue<std::uint64_t> q(8);
+  std::atomic<std::uint64_t> pushed_sum{0}, popped_sum{0}, pushed_n{0}, popped_n{0};
+  std::vector<std::thread> ts;
+  for (int p = 0; p < 3; ++p) {
+    ts.emplace_back([&, p] {
+      for (std::uint64_t i = 1;; ++i) {
+        const std::uint64_t v = i * 4 + static_cast<std::uint64_t>(p);
+        if (!q.push(v)) return;
+        pushed_sum.fetch_add(v);
+        pushed_n.fetch_add(1);
+      }
+    });
+  }
+  for (int c = 0; c < 3; ++c) {
+    ts.emplace_back([&] {
+      std::uint64_t v;
+      while (q.pop(v)) {
+        popped_sum.fetch_add(v);
+        popped_n.fetch_add(1);
+      }
+    });
+  }
+  std::this_thread::sleep_for(100ms);
+  q.close();
+  for (auto& t : ts) t.join();
+  CHECK(pushed_n.load() > 0);
+  CHECK(popped_n.load() == pushed_n.load());
+  CHECK(popped_sum.load() == pushed_sum.load());
+}
+
+// =============================================================================================
+// A thread stopped mid-operation: try_ ops give up in bounded time, blocking ops wait for it
+// =============================================================================================
+
+TEST_CASE("lfkit: a producer stopped between claim and publish makes try_pop fail, not hang",
+          "[queue][busy]") {
+  lfkit::mpmc_queue<int, gated_atomic> q(4);
+  g_gate_open.store(false);
+  std::thread stalled([&] {
+    t_gated = true;
+    (void)q.try_push(7);  // claims position 0, then stops before publishing it
+  });
+  REQUIRE(eventually([] { return g_gated_waiting.load() == 1; }));
+  CHECK(q.size_approx() == 1);  // claimed: counted, not yet poppable
+  int x = 0;
+  const auto t0 = steady::now();
+  CHECK_FALSE(q.try_pop(x));  // the documented busy-slot failure: bounded spin, then false
+  CHECK(steady::now() - t0 < 1s);  // loose: only "did not wait for the stalled thread"
+  std::atomic<bool> popped{false};
+  std::thread blocked([&] { popped.store(q.pop(x)); });  // a blocking pop waits for it instead
+  std::this_thread::sleep_for(50ms);
+  CHECK_FALSE(popped.load());
+  g_gate_open.store(true);
+  stalled.join();
+  blocked.join();
+  CHECK(popped.load());
+  CHECK(x == 7);
+}
+
+TEST_CASE("lfkit: a consumer stopped between claim and release makes try_push fail, not hang",
+          "[queue][busy]") {
+  lfkit::mpmc_queue<int, gated_atomic> q(1);
+  REQUIRE(q.try_push(1));
+  g_gate_open.store(false);
+  std::thread stalled([&] {
+    t_gated = true;
+    int y;
+    (void)q.try_pop(y);  // claims the only element, stops before releasing the slot
+  });
+  REQUIRE(eventually([] { return g_gated_waiting.load() == 1; }));
+  CHECK(q.size_approx() == 0);  // the element is taken: the queue is not full...
+  const auto t0 = steady::now();
+  CHECK_FALSE(q.try_push(2));  // ...but its only slot is busy: bounded spin, then false
+  CHECK(steady::now() - t0 < 1s);
+  CHECK_FALSE(q.try_push_for(3, 20ms));  // timed: gives up at the deadline
+  std::atomic<bool> pushed{false};
+  std::thread blocked([&] { pushed.store(q.push(4)); });
+  std::this_thread::sleep_for(50ms);
+  CHECK_FALSE(pushed.load());
+  g_gate_open.store(true);
+  stalled.join();
+  blocked.join();
+  CHECK(pushed.load());
+  int x = 0;
+  REQUIRE(q.try_pop(x));
+  CHECK(x == 4);
+}
