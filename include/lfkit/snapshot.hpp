@@ -41,6 +41,10 @@
 //   the last scan — at most the number of guards alive (plus loads in progress) at that moment, since
 //   each guard pins exactly one version. A reader that stalls pins only the one version it holds.
 //   reclaim() forces a scan: with no guard alive, retired_count() is 0 afterwards.
+//   The bound is on retired_count(), i.e. on versions still waiting for a scan. Versions a scan has
+//   found unprotected are destroyed by that writer right after it releases the writer lock, so
+//   while their destructors run (and other writers retire and scan meanwhile) up to about
+//   P + B further versions per concurrently-destroying writer may still be in memory.
 //
 // Thread limits
 //   Hazard slots live in a static pool of LFKIT_SNAPSHOT_MAX_THREADS (default 128) records of
@@ -53,8 +57,11 @@
 //   is a read-modify-write on the shared head line (tens of ns under contention) — slower, never
 //   wrong. A thread without a record retries claiming one every 64 fallback loads. The packed
 //   count has 16 bits: a fallback load that raises it to 16384 moves it into the version's own
-//   64-bit counter, so any number of fallback loads work; only if 49151 more fallback pins on the
-//   same version arrive while that move is in flight does a fallback load spin until it lands.
+//   64-bit counter, so any number of fallback loads work. The one blocking corner: if 49151 more
+//   fallback pins on the same version arrive while that move is in flight, further fallback loads
+//   spin until the mover lands it (or a writer publishes) — not lock-free there, and a signal
+//   handler that interrupted the mover itself would spin until a writer publishes. It takes tens of
+//   thousands of simultaneous fallback readers of one version to get there.
 //
 // Progress and async-signal-safety (T's constructors/destructors and f excluded)
 //   operation               progress                                   async-signal-safe
@@ -167,7 +174,9 @@ struct snapshot_domain {
 
   /// This thread's record. Constant-initialised and trivially destructible, with the initial-exec
   /// model: every access is a plain %fs-relative load, no TLS wrapper, no __tls_get_addr — safe in
-  /// a signal handler, even in a dlopen'ed library (static TLS). Atomic only because a signal
+  /// a signal handler. In a dlopen'ed library the variables take a little of the process's spare
+  /// static TLS (dlopen fails if none is left), and unloading such a library while threads still
+  /// hold records leaves the pthread key destructor dangling: do not dlclose it. Atomic only because a signal
   /// handler on this same thread may bind a record concurrently with the thread's own slow path.
   [[gnu::tls_model("initial-exec")]] static inline constinit thread_local std::atomic<record*> t_rec{
       nullptr};
@@ -390,9 +399,11 @@ class snapshot {
     record* rec = domain::t_rec.load(std::memory_order_relaxed);
     if (rec != nullptr) [[likely]] {
       Atom<std::uintptr_t>* s = &rec->slot[0];
-      // relaxed: only this thread (and its handlers, which finish before it resumes) turns a free
-      // slot into a used one, so "free" cannot change under us in a way that matters.
-      if (s->load(std::memory_order_relaxed) != 0) [[unlikely]] {
+      // acquire: pairs with the release store of 0 in guard::reset, which may have run on another
+      // thread (a guard moved there): that thread's reads through the guard then happen-before our
+      // reuse of the slot, and so before any writer's scan that reads the value we store next.
+      // (Only this thread and its handlers turn a free slot into a used one.)
+      if (s->load(std::memory_order_acquire) != 0) [[unlikely]] {
         s = find_free_slot(rec);
         if (s == nullptr) return load_fallback();
       }
@@ -507,7 +518,7 @@ class snapshot {
 
   [[gnu::noinline]] static Atom<std::uintptr_t>* find_free_slot(record* rec) noexcept {
     for (auto& s : rec->slot) {
-      if (s.load(std::memory_order_relaxed) == 0) return &s;  // relaxed: see load()
+      if (s.load(std::memory_order_acquire) == 0) return &s;  // acquire: see load()
     }
     return nullptr;
   }
@@ -549,16 +560,23 @@ class snapshot {
   /// Moves the pin count from the head word into p->pins. The caller holds a pin on p, so p stays
   /// alive. p->pins is raised first and lowered again if the head word moved on, so it only ever
   /// over-counts in between: a writer can never see it reach 0 too early. Wait-free, signal-safe.
+  /// Retries while p is still current and its packed count still needs moving, so the move is not
+  /// left to the next reader (which would let contention push the count towards saturation):
+  /// lock-free, since a retry means another thread changed the head word.
   void flush_pins(node* p, std::uintptr_t w) const noexcept {
-    const auto count = static_cast<std::int64_t>(w >> pin_shift);
-    // relaxed: published to writers by the release CAS below.
-    p->pins.fetch_add(count, std::memory_order_relaxed);
-    // release: pairs with the writer's acq_rel exchange of head_ — a writer that takes over the
-    // zeroed count also sees the pins we added. Relaxed on failure: nothing is published.
-    if (!head_.compare_exchange_strong(w, w & ptr_mask, std::memory_order_release,
-                                       std::memory_order_relaxed)) {
+    for (;;) {
+      const auto count = static_cast<std::int64_t>(w >> pin_shift);
+      // relaxed: published to writers by the release CAS below.
+      p->pins.fetch_add(count, std::memory_order_relaxed);
+      // release: pairs with the writer's acq_rel exchange of head_ — a writer that takes over the
+      // zeroed count also sees the pins we added. Relaxed on failure: nothing is published.
+      if (head_.compare_exchange_strong(w, w & ptr_mask, std::memory_order_release,
+                                        std::memory_order_relaxed)) {
+        return;
+      }
       // relaxed: the count stayed in (or was transferred from) the head word; undo ours.
       p->pins.fetch_sub(count, std::memory_order_relaxed);
+      if (to_node(w) != p || (w >> pin_shift) < pin_flush) return;  // moved on, or done by another
     }
   }
 

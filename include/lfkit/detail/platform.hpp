@@ -13,15 +13,19 @@
 //
 // Progress and signal-safety: everything here is wait-free and async-signal-safe, except
 // asymmetric_heavy_fence(), which makes one system call (a membarrier(2) or nothing) and is
-// async-signal-safe but not wait-free in the kernel's sense.
+// async-signal-safe but not wait-free in the kernel's sense; it aborts the process if membarrier,
+// once registered, keeps failing (see there).
 #ifndef LFKIT_DETAIL_PLATFORM_HPP
 #define LFKIT_DETAIL_PLATFORM_HPP
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 
 #if defined(__linux__)
 #include <linux/membarrier.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -126,7 +130,14 @@ inline void asymmetric_light_fence() noexcept {
 
 /// The rare side of an asymmetric Dekker fence: one membarrier(2) call when available (a few
 /// microseconds: it interrupts every CPU running a thread of this process), else a full fence.
-/// Async-signal-safe once asymmetric_fence_prepare() has run (a raw system call); not wait-free.
+/// Async-signal-safe once asymmetric_fence_prepare() has run (a raw system call; errno preserved);
+/// not wait-free.
+///
+/// Once membarrier is in use, light sides rely on it and run only a compiler barrier, so a failing
+/// call must never quietly degrade to an ordinary fence (that would break the pairing and let, say,
+/// a hazard-pointer scan miss a reader). Transient failures (EINTR, EAGAIN, ENOMEM) are retried;
+/// a persistent failure — e.g. a seccomp filter installed after the fact — prints a message and
+/// aborts, as liburcu does, rather than risk a use-after-free.
 inline void asymmetric_heavy_fence() noexcept {
 #if LFKIT_TSAN
   g_tsan_fence_word.fetch_add(1, std::memory_order_seq_cst);
@@ -138,9 +149,21 @@ inline void asymmetric_heavy_fence() noexcept {
   if (g_membarrier_state.load(std::memory_order_relaxed) == 0) asymmetric_fence_prepare();
   // relaxed: as above.
   if (g_membarrier_state.load(std::memory_order_relaxed) ==
-          static_cast<int>(membarrier_state::available) &&
-      syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
-    return;
+      static_cast<int>(membarrier_state::available)) {
+    const int saved_errno = errno;
+    for (int attempt = 0; attempt < 10000; ++attempt) {
+      if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
+        errno = saved_errno;
+        return;
+      }
+      if (errno != EINTR && errno != EAGAIN && errno != ENOMEM) break;
+      sched_yield();
+    }
+    static const char msg[] =
+        "lfkit: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after it had been registered; "
+        "continuing would break reader/writer fencing, aborting\n";
+    [[maybe_unused]] const auto ignored = write(2, msg, sizeof msg - 1);
+    std::abort();
   }
 #endif
   std::atomic_thread_fence(std::memory_order_seq_cst);
