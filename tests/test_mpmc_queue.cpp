@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -629,6 +630,77 @@ TEMPLATE_TEST_CASE("a timed waiter is woken by a push before its deadline", "[qu
   CHECK(got.load());
   CHECK(value.load() == 42);
   CHECK(steady::now() - t0 < 20s);  // woken, not timed out (a loose bound: only correctness)
+}
+
+TEMPLATE_TEST_CASE("'never' deadlines on any clock wait instead of overflowing", "[queue][timeout]",
+                   lfkit_impl, mutex_impl) {
+  // time_point::max() of a coarse duration and duration::max() overflow a naive conversion to
+  // steady_clock nanoseconds (and used to make the call return false at once). Each call below
+  // must wait until the push 100 ms later and then succeed.
+  using Q = typename TestType::template queue<int>;
+  using minutes_tp = std::chrono::time_point<std::chrono::system_clock, std::chrono::minutes>;
+  using seconds_tp = std::chrono::time_point<steady, std::chrono::seconds>;
+  for (int which = 0; which < 4; ++which) {
+    Q q(1);
+    std::atomic<bool> got{false};
+    std::thread c([&] {
+      int x = 0;
+      bool ok = false;
+      switch (which) {
+        case 0: ok = q.try_pop_until(x, minutes_tp::max()); break;
+        case 1: ok = q.try_pop_until(x, seconds_tp::max()); break;
+        case 2: ok = q.try_pop_for(x, std::chrono::hours::max()); break;
+        default: ok = q.try_pop_for(x, std::chrono::duration<double>(1e300)); break;
+      }
+      got.store(ok && x == 7);
+    });
+    std::this_thread::sleep_for(100ms);
+    REQUIRE(q.try_push(7));
+    c.join();
+    INFO("deadline kind " << which);
+    CHECK(got.load());
+  }
+  // And a deadline far in the past, or a NaN duration, is simply expired.
+  Q q(1);
+  int x = 0;
+  CHECK_FALSE(q.try_pop_until(x, minutes_tp::min()));
+  CHECK_FALSE(q.try_pop_for(x, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
+  REQUIRE(q.try_push(1));
+  CHECK_FALSE(q.try_push_until(2, minutes_tp::min()));
+}
+
+TEST_CASE("baseline: a bulk push that throws midway still wakes a sleeping consumer", "[queue]") {
+  // An input iterator whose second dereference throws: element 1 is pushed, then the read of
+  // element 2 throws out of try_push_n. The consumer, asleep before the call, must be woken for
+  // element 1 right away, not find it only when its 5 s deadline expires.
+  struct throwing_second {
+    const throwing* base;
+    int i;
+    const throwing& operator*() const {
+      if (i == 1) throw std::runtime_error("element 2");
+      return *base;
+    }
+    throwing_second& operator++() {
+      ++i;
+      return *this;
+    }
+  };
+  lfkit::baseline::mutex_queue<throwing> q(4);
+  std::atomic<bool> got{false};
+  steady::time_point woke{};
+  std::thread c([&] {
+    throwing t;
+    const bool ok = q.try_pop_for(t, 5s);
+    woke = steady::now();
+    got.store(ok && t.value == 1);
+  });
+  std::this_thread::sleep_for(100ms);  // let the consumer fall asleep
+  const throwing one(1);
+  const auto t0 = steady::now();
+  CHECK_THROWS_AS(q.try_push_n(throwing_second{&one, 0}, 2), std::runtime_error);
+  c.join();
+  CHECK(got.load());
+  CHECK(woke - t0 < 3s);  // woken by the push, not by its deadline
 }
 
 TEMPLATE_TEST_CASE("try_pop wakes a producer sleeping on a full queue", "[queue]", lfkit_impl,

@@ -59,8 +59,12 @@
 //   empty_approx, capacity
 //   constructor / destructor        allocate / free                            no
 // (*) provided the T constructor/assignment/destructor the call uses is async-signal-safe. A
-//     successful operation may make one futex(FUTEX_WAKE) system call, only when a thread is
-//     asleep on the other side (a raw system call: async-signal-safe; errno is preserved).
+//     successful operation (a bulk one: per run of slots) may make one futex(FUTEX_WAKE) system
+//     call, when the other side's "someone asleep" bit is set — a thread is asleep, or one that
+//     set the bit left without sleeping (timed out or succeeded), in which case the wake finds
+//     nobody and clears the bit. A raw system call: async-signal-safe; errno is preserved. On
+//     non-Linux platforms the wake is Atom::notify_all, which may take a library-internal lock:
+//     there the try_ operations are not async-signal-safe.
 // Honesty about the whole structure: like every ticket ring (Vyukov, rigtorp, folly, libcds), the
 // queue is not lock-free in the strict sense. A thread stopped between claiming a slot and
 // publishing/releasing it stops progress *for that slot's other side*: consumers reaching that
@@ -194,25 +198,41 @@ struct deadline {
   std::chrono::steady_clock::time_point at{};
 };
 
+/// Seconds beyond which a wait means "no deadline" (~95 years): every integer conversion below
+/// stays far from overflow, whatever the clock's representation.
+inline constexpr double no_deadline_seconds = 3.0e9;
+
+/// An absolute deadline `left` seconds from now, decided in floating point so that nothing
+/// overflows: +inf and huge values mean "none"; NaN, negative and tiny values mean "now".
+inline deadline after_seconds(double left) {
+  if (left > no_deadline_seconds) return {false, {}};
+  const auto now = std::chrono::steady_clock::now();
+  if (!(left > 0)) return {true, now};  // also NaN: an expired deadline, never an overflow
+  return {true, now + std::chrono::ceil<std::chrono::steady_clock::duration>(std::chrono::duration<double>(left))};
+}
+
 template <class Clock, class Duration>
 inline deadline to_deadline(const std::chrono::time_point<Clock, Duration>& tp) {
+  const double at = std::chrono::duration<double>(tp.time_since_epoch()).count();
   if constexpr (std::is_same_v<Clock, std::chrono::steady_clock>) {
-    return {true, std::chrono::time_point_cast<std::chrono::steady_clock::duration>(tp)};
+    // Same clock: keep the exact value when it is representable (|at| well inside int64 ns).
+    if (at > no_deadline_seconds) return {false, {}};
+    if (at < -no_deadline_seconds) return {true, std::chrono::steady_clock::time_point{}};
+    return {true, std::chrono::time_point_cast<std::chrono::steady_clock::duration>(
+                      std::chrono::ceil<std::chrono::nanoseconds>(tp))};
   } else {
-    // Another clock: measure the remaining time on it once and count it on the steady clock.
-    const auto left = tp - Clock::now();
-    return {true, std::chrono::steady_clock::now() +
-                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(left)};
+    // Another clock: measure the remaining time on it once and count it on the steady clock. Both
+    // ends are converted to floating-point seconds first, so time_point::max() of a coarse
+    // duration (minutes, seconds) cannot overflow a subtraction.
+    return after_seconds(at - std::chrono::duration<double>(Clock::now().time_since_epoch()).count());
   }
 }
 
 template <class Rep, class Period>
 inline deadline after(const std::chrono::duration<Rep, Period>& d) {
-  // Durations beyond ~100 years (e.g. duration::max()) mean "no deadline" rather than overflow;
-  // the comparison is done in floating-point seconds so that no integer conversion can overflow.
-  if (std::chrono::duration<double>(d).count() > 3.0e9) return {false, {}};
-  return {true, std::chrono::steady_clock::now() +
-                    std::chrono::ceil<std::chrono::steady_clock::duration>(d)};
+  // Durations beyond ~95 years (e.g. duration::max()) mean "no deadline" rather than overflow;
+  // the decision is taken in floating-point seconds so that no integer conversion can overflow.
+  return after_seconds(std::chrono::duration<double>(d).count());
 }
 
 }  // namespace detail::queue_sleep
@@ -276,7 +296,11 @@ class mpmc_queue {
     Atom<std::uint64_t> stamp;
     alignas(T) unsigned char storage[sizeof(T)];
 
+    /// The live element (only while the stamp says the slot holds one).
     T* element() noexcept { return std::launder(reinterpret_cast<T*>(storage)); }
+    /// Where an element is to be constructed: no T lives there yet, so this pointer is only ever
+    /// handed to placement new (std::launder requires a live object).
+    T* place() noexcept { return reinterpret_cast<T*>(storage); }
   };
 
   // Slots are packed (no padding to a cache line): on the reference machine a ring with every
@@ -431,11 +455,13 @@ class mpmc_queue {
   }
 
   /// Pushes up to `n` elements taken from `first` (copied; use std::make_move_iterator to move),
-  /// in order, claiming runs of free slots with one CAS each. Returns how many were pushed: the
-  /// first k of the range were consumed, the rest untouched. Stops at the first full / closed /
-  /// busy condition. If constructing T from `*first` or advancing the iterator may throw, each
-  /// element is built on the caller's side first and pushed alone (an exception propagates after
-  /// the elements before it were pushed). Lock-free claims + bounded spin; async-signal-safe if
+  /// in order, claiming runs of free slots with one CAS each. Returns how many were pushed, k: the
+  /// first k of the range were consumed. Stops at the first full / closed / busy condition. When T
+  /// is nothrow-constructible from `*first`, the elements after the first k are untouched. If
+  /// constructing T from `*first` or advancing the iterator may throw, each element is built on
+  /// the caller's side first and pushed alone (an exception propagates after the elements before
+  /// it were pushed); then, if the push of element k fails, the T built from it is destroyed —
+  /// with a move iterator, source element k has been moved from (as with try_emplace). Lock-free claims + bounded spin; async-signal-safe if
   /// T's construction from `*first` is.
   ///
   ///   int xs[4] = {1, 2, 3, 4};  std::size_t k = q.try_push_n(xs, 4);
@@ -638,7 +664,7 @@ class mpmc_queue {
         // reloads `tail` (seq_cst for the same reason).
         if (tail_.value.compare_exchange_weak(tail, advance(tail), std::memory_order_seq_cst,
                                               std::memory_order_seq_cst)) {
-          construct(s.element());
+          construct(s.place());
           // release: publishes the element to the consumer of `tail` (its acquire stamp load).
           s.stamp.store(tail + 1, std::memory_order_release);
           return status::ok;
@@ -902,7 +928,7 @@ class mpmc_queue {
         std::uint64_t pos = tail;
         for (std::size_t i = 0; i < k; ++i, ++first) {
           slot& s = slot_at(pos);
-          ::new (static_cast<void*>(s.element())) T(*first);
+          ::new (static_cast<void*>(s.place())) T(*first);
           // release: publishes this element to the consumer of `pos`.
           s.stamp.store(pos + 1, std::memory_order_release);
           pos = advance(pos);

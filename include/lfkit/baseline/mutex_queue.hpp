@@ -102,24 +102,22 @@ class mutex_queue {
   template <class InputIt>
   std::size_t try_push_n(InputIt first, std::size_t n) {
     std::size_t done = 0;
-    {
-      std::lock_guard<std::mutex> lk(m_);
-      for (; done < n && !closed_ && count_ < cap_; ++done, ++first) emplace_back_locked(*first);
-    }
-    if (done != 0) not_empty_.notify_all();
+    // Notifies after the lock is released, also when constructing an element throws midway: the
+    // elements pushed before the throw must not sit unannounced while consumers sleep.
+    notify_on_exit wake{not_empty_, done};
+    std::lock_guard<std::mutex> lk(m_);
+    for (; done < n && !closed_ && count_ < cap_; ++done, ++first) emplace_back_locked(*first);
     return done;
   }
   template <class OutputIt>
   std::size_t try_pop_n(OutputIt out, std::size_t n) {
     std::size_t done = 0;
-    {
-      std::lock_guard<std::mutex> lk(m_);
-      for (; done < n && count_ != 0; ++done, ++out) {
-        *out = std::move(buf_[head_]);
-        pop_front_locked();
-      }
+    notify_on_exit wake{not_full_, done};  // as in try_push_n, for the space freed before a throw
+    std::lock_guard<std::mutex> lk(m_);
+    for (; done < n && count_ != 0; ++done, ++out) {
+      *out = std::move(buf_[head_]);
+      pop_front_locked();
     }
-    if (done != 0) not_full_.notify_all();
     return done;
   }
 
@@ -133,25 +131,23 @@ class mutex_queue {
 
   template <class Rep, class Period>
   bool try_push_for(T&& v, const std::chrono::duration<Rep, Period>& d) {
-    const auto dl = std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
-    return push_until_impl(std::move(v), &dl);
+    const auto dl = deadline_in(std::chrono::duration<double>(d).count());
+    return push_until_impl(std::move(v), dl ? &*dl : nullptr);
   }
   template <class Clock, class Duration>
   bool try_push_until(T&& v, const std::chrono::time_point<Clock, Duration>& tp) {
-    const auto dl = std::chrono::steady_clock::now() +
-                    std::chrono::ceil<std::chrono::steady_clock::duration>(tp - Clock::now());
-    return push_until_impl(std::move(v), &dl);
+    const auto dl = deadline_in(seconds_until(tp));
+    return push_until_impl(std::move(v), dl ? &*dl : nullptr);
   }
   template <class Rep, class Period>
   bool try_pop_for(T& out, const std::chrono::duration<Rep, Period>& d) {
-    const auto dl = std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
-    return pop_until_impl(out, &dl);
+    const auto dl = deadline_in(std::chrono::duration<double>(d).count());
+    return pop_until_impl(out, dl ? &*dl : nullptr);
   }
   template <class Clock, class Duration>
   bool try_pop_until(T& out, const std::chrono::time_point<Clock, Duration>& tp) {
-    const auto dl = std::chrono::steady_clock::now() +
-                    std::chrono::ceil<std::chrono::steady_clock::duration>(tp - Clock::now());
-    return pop_until_impl(out, &dl);
+    const auto dl = deadline_in(seconds_until(tp));
+    return pop_until_impl(out, dl ? &*dl : nullptr);
   }
 
   // ---- close / observe ------------------------------------------------------------------------
@@ -174,6 +170,32 @@ class mutex_queue {
   [[nodiscard]] bool empty_approx() const { return size_approx() == 0; }
 
  private:
+  /// Runs notify_all() on `cv` at scope exit if `count` is non-zero (normal return or exception).
+  struct notify_on_exit {
+    std::condition_variable& cv;
+    const std::size_t& count;
+    ~notify_on_exit() {
+      if (count != 0) cv.notify_all();
+    }
+  };
+
+  /// Seconds from now until `tp` on its own clock, computed in floating point so that
+  /// time_point::max() of a coarse duration cannot overflow.
+  template <class Clock, class Duration>
+  static double seconds_until(const std::chrono::time_point<Clock, Duration>& tp) {
+    return std::chrono::duration<double>(tp.time_since_epoch()).count() -
+           std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+  }
+
+  /// A steady-clock deadline `left` seconds from now: none beyond ~95 years (duration::max()),
+  /// "now" for NaN or negative values; nothing overflows (the same rule as lfkit::mpmc_queue).
+  static std::optional<std::chrono::steady_clock::time_point> deadline_in(double left) {
+    if (left > 3.0e9) return std::nullopt;
+    const auto now = std::chrono::steady_clock::now();
+    if (!(left > 0)) return now;
+    return now + std::chrono::ceil<std::chrono::steady_clock::duration>(std::chrono::duration<double>(left));
+  }
+
   static std::size_t checked(std::size_t capacity) {
     if (capacity == 0) {
       throw std::invalid_argument(

@@ -11,10 +11,13 @@
 //     that the frequent side pays a compiler barrier and the rare side pays a membarrier(2) system
 //     call (the technique of folly's asymmetricLightBarrier and liburcu's memb flavour).
 //
-// Progress and signal-safety: everything here is wait-free and async-signal-safe, except
-// asymmetric_heavy_fence(), which makes one system call (a membarrier(2) or nothing) and is
-// async-signal-safe but not wait-free in the kernel's sense; it aborts the process if membarrier,
-// once registered, keeps failing (see there).
+// Progress and signal-safety: cache_line_size, cpu_relax() and asymmetric_light_fence() are
+// wait-free and async-signal-safe. asymmetric_fence_prepare() registers with the kernel and may
+// sleep: call it from a constructor, never from a signal handler. asymmetric_heavy_fence() makes
+// one membarrier(2) call (async-signal-safe, not wait-free), calls prepare() itself if this thread
+// cannot yet see a prepared state (so it is signal-safe only once prepare() has run, which every
+// lfkit constructor ensures), and aborts the process if membarrier, once registered, keeps
+// failing (see there).
 #ifndef LFKIT_DETAIL_PLATFORM_HPP
 #define LFKIT_DETAIL_PLATFORM_HPP
 
