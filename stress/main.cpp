@@ -2,11 +2,12 @@
 //
 //   lfkit_stress --list
 //   lfkit_stress --all --seconds 2 --threads 4 --signal-rate 20000 --seed 42
-//   lfkit_stress --structure 'counter*' --freeze-us 20000 --json report.json
+//   lfkit_stress --structure 'queue_*,snapshot_lfkit' --freeze-us 20000 --json report.json
 //   lfkit_stress --all --minutes 30          # a soak: the time is shared among the scenarios
 //
-// Prints a table (one row per scenario) and the seed; exits 1 if any invariant was violated (or a
-// deliberately broken demo went uncaught), 2 on bad usage.
+// Prints progress on stderr, a table (one row per scenario) and the seed; exits 1 if any invariant
+// was violated (or a deliberately broken demo went uncaught), 2 on bad usage, 3 if workers hung.
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -26,16 +27,42 @@ namespace {
 [[noreturn]] void usage(const char* error) {
   if (error != nullptr) std::fprintf(stderr, "lfkit_stress: %s\n", error);
   std::fprintf(stderr,
-               "usage: lfkit_stress [--all | --structure NAME|PREFIX*] [--threads N] [--seconds S | --minutes M]\n"
+               "usage: lfkit_stress [--all | --structure NAME|GLOB[,...]] [--threads N] [--seconds S | --minutes M]\n"
                "                    [--seed N] [--signal-rate PER_SECOND] [--freeze-us US] [--freeze-every S]\n"
-               "                    [--perturb 0-3] [--json FILE] [--quiet] [--list]\n");
+               "                    [--perturb 0-3] [--json FILE] [--quiet] [--strict-demos] [--list]\n"
+               "  --structure   scenario names or globs, comma-separated (see --list); default all\n"
+               "  --signal-rate interrupt signals per second sent to the workers (default 20000)\n"
+               "  --freeze-us   freeze a worker this long in a signal handler every --freeze-every s\n"
+               "                (default 0.1) and measure the others' progress meanwhile\n"
+               "  --perturb     1..3: lfkit structures use perturbed_atomic (spins, yields, sleeps,\n"
+               "                signals raised at atomic steps)\n"
+               "  --strict-demos judge the deliberately broken demos like any structure (they then fail)\n");
   std::exit(2);
 }
 
-bool matches(const std::string& pattern, const std::string& name) {
-  if (pattern == "all") return true;
-  if (!pattern.empty() && pattern.back() == '*') return name.rfind(pattern.substr(0, pattern.size() - 1), 0) == 0;
-  return pattern == name;
+bool glob(const char* p, const char* s) {
+  if (*p == '\0') return *s == '\0';
+  if (*p == '*') return glob(p + 1, s) || (*s != '\0' && glob(p, s + 1));
+  return *s != '\0' && *p == *s && glob(p + 1, s + 1);
+}
+
+bool matches(const std::string& patterns, const std::string& name) {
+  std::size_t start = 0;
+  while (start <= patterns.size()) {
+    std::size_t end = patterns.find(',', start);
+    if (end == std::string::npos) end = patterns.size();
+    const std::string p = patterns.substr(start, end - start);
+    if (p == "all" || glob(p.c_str(), name.c_str())) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+std::string pct(double v) {
+  if (v < 0) return "-";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.0f%%", v);
+  return buf;
 }
 
 std::string json_escape(const std::string& s) {
@@ -63,7 +90,7 @@ void apply_perturbation(unsigned level) {
   p.yield.store(level >= 2 ? 256 : 0);
   p.sleep.store(level >= 3 ? 8 : 0);
   p.raise_signal.store(level >= 3 ? 16 : 0);
-  p.signal_number.store(ls::interrupt_signal);
+  p.signal_number.store(ls::interrupt_signal());
 }
 
 std::uint64_t parse_u64(const char* s, const char* what) {
@@ -106,6 +133,7 @@ int main(int argc, char** argv) {
     else if (a == "--perturb") opts.perturb = static_cast<unsigned>(parse_u64(value(), "--perturb"));
     else if (a == "--json") opts.json_path = value();
     else if (a == "--quiet") opts.quiet = true;
+    else if (a == "--strict-demos") opts.strict_demos = true;
     else if (a == "--list") list = true;
     else if (a == "--help" || a == "-h") usage(nullptr);
     else usage(("unknown option " + a).c_str());
@@ -115,7 +143,7 @@ int main(int argc, char** argv) {
 
   std::vector<ls::scenario> selected;
   for (const auto& s : ls::registry()) {
-    if (list) std::printf("%-28s %s\n", s.name, s.description);
+    if (list) std::printf("%-40s %s\n", s.name, s.description);
     else if (matches(opts.structure, s.name)) selected.push_back(s);
   }
   if (list) return 0;
@@ -138,50 +166,76 @@ int main(int argc, char** argv) {
     }
     ls::reset_signal_counters();
     ls::result_row row = selected[i].run(opts);
+    // A deliberately broken demo that was not caught yet (its window is a few instructions wide and
+    // the machine may be busy) runs again, up to 5 attempts in all; it fails only if none catches it.
+    for (int attempt = 2; row.expect_violations && !opts.strict_demos && row.violations == 0 && attempt <= 5; ++attempt) {
+      if (!opts.quiet) std::fprintf(stderr, "    not caught yet; attempt %d\n", attempt);
+      ls::reset_signal_counters();
+      row = selected[i].run(opts);
+      row.detail += row.violations > 0 ? " (caught on attempt " + std::to_string(attempt) + ")"
+                                       : " (attempt " + std::to_string(attempt) + ": NOT caught)";
+    }
     row.scenario = selected[i].name;
+    row.strict = opts.strict_demos;
     if (!opts.quiet) {
       std::fprintf(stderr, "[%zu/%zu] %s: %s (%" PRIu64 " ops, %" PRIu64 " signals handled, %" PRIu64 " violations)\n",
                    i + 1, selected.size(), row.scenario.c_str(), row.passed() ? "ok" : "FAILED", row.ops,
                    row.signals_handled, row.violations);
+      if (!row.passed()) std::fprintf(stderr, "    %s\n", row.detail.c_str());
     }
     rows.push_back(row);
   }
 
-  std::printf("\n%-26s %-34s %3s %12s %9s %9s %9s %8s %6s %8s %6s  %s\n", "scenario", "structure", "thr", "ops",
-              "sig.sent", "sig.hand", "h.ops", "h.skip", "frz", "frz.prog", "viol", "verdict");
+  std::printf("\n%-39s %-39s %3s %11s %8s %8s %8s %7s %7s %5s %6s %6s %5s %6s %5s  %s\n", "scenario", "structure",
+              "thr", "ops", "sig.sent", "sig.hand", "h.ops", "h.fail", "h.skip", "frz", "frz.avg", "frz.min", "<10%",
+              "ctl<10", "viol", "verdict");
   int failed = 0;
   for (const auto& r : rows) {
-    char prog[16] = "-";
-    if (r.freeze_progress_pct >= 0) std::snprintf(prog, sizeof prog, "%.0f%%", r.freeze_progress_pct);
-    const char* verdict = r.passed() ? (r.expect_violations ? "ok (caught)" : "ok") : "FAILED";
+    const char* verdict = r.passed() ? (r.expect_violations && !r.strict ? "ok (caught)" : "ok") : "FAILED";
     if (!r.passed()) ++failed;
-    std::printf("%-26s %-34s %3u %12" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %8" PRIu64 " %6" PRIu64
-                " %8s %6" PRIu64 "  %s\n",
+    std::printf("%-39s %-39s %3u %11" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %7" PRIu64 " %7" PRIu64
+                " %5" PRIu64 " %6s %6s %5s %6s %5" PRIu64 "  %s\n",
                 r.scenario.c_str(), r.structure.c_str(), r.threads, r.ops, r.signals_sent, r.signals_handled,
-                r.handler_ops, r.handler_ops_skipped, r.freezes, prog, r.violations, verdict);
+                r.handler_ops, r.handler_ops_failed, r.handler_ops_skipped, r.freezes, pct(r.freeze.mean_pct).c_str(),
+                pct(r.freeze.worst_pct).c_str(), pct(r.freeze.below10_pct).c_str(), pct(r.freeze.control_below10_pct).c_str(), r.violations, verdict);
   }
-  std::printf("\n");
+  std::printf("\ncolumns: ops = operations by workers; sig.sent/sig.hand = interrupt signals sent/handled; h.ops =\n"
+              "structure operations done inside handlers; h.fail = handler try_ ops that returned false (full, empty,\n"
+              "busy); h.skip = handler operations not attempted because they would deadlock (baselines); frz = freezes;\n"
+              "frz.avg/frz.min = the other threads' throughput during a freeze as %% of just before (mean, worst);\n"
+              "<10%% = share of freezes during which that throughput fell below 10%%; ctl<10 = the same share for\n"
+              "control windows measured the same way without a freeze (the machine's noise floor); viol = invariant\n"
+              "violations.\n\n");
   for (const auto& r : rows) {
     if (!r.detail.empty()) std::printf("  %s: %s\n", r.scenario.c_str(), r.detail.c_str());
   }
+  std::printf("\n");
 
   if (!opts.json_path.empty()) {
     std::ofstream out(opts.json_path);
     out << "{\n  \"seed\": " << opts.seed << ",\n  \"threads\": " << opts.threads << ",\n  \"seconds\": "
         << opts.seconds << ",\n  \"signal_rate\": " << opts.signal_rate << ",\n  \"freeze_us\": " << opts.freeze_us
-        << ",\n  \"perturb\": " << opts.perturb << ",\n  \"scenarios\": [\n";
+        << ",\n  \"freeze_every_s\": " << opts.freeze_every_s << ",\n  \"perturb\": " << opts.perturb
+        << ",\n  \"passed\": " << (failed == 0 ? "true" : "false") << ",\n  \"scenarios\": [\n";
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const auto& r = rows[i];
       out << "    {\"scenario\": \"" << json_escape(r.scenario) << "\", \"structure\": \"" << json_escape(r.structure)
           << "\", \"threads\": " << r.threads << ", \"ops\": " << r.ops << ", \"signals_sent\": " << r.signals_sent
-          << ", \"signals_handled\": " << r.signals_handled << ", \"handler_ops\": " << r.handler_ops
+          << ", \"signals_handled\": " << r.signals_handled << ", \"perturbed_signals\": " << r.perturbed_signals
+          << ", \"handler_ops\": " << r.handler_ops << ", \"handler_ops_failed\": " << r.handler_ops_failed
           << ", \"handler_ops_skipped\": " << r.handler_ops_skipped << ", \"freezes\": " << r.freezes
-          << ", \"freeze_progress_pct\": " << r.freeze_progress_pct << ", \"violations\": " << r.violations
+          << ", \"freezes_measured\": " << r.freeze.measured
+          << ", \"freeze_progress_pct\": " << r.freeze.mean_pct << ", \"freeze_progress_worst_pct\": " << r.freeze.worst_pct
+          << ", \"freezes_below_10pct_pct\": " << r.freeze.below10_pct
+          << ", \"control_windows\": " << r.freeze.control_measured << ", \"control_progress_pct\": " << r.freeze.control_mean_pct
+          << ", \"control_below_10pct_pct\": " << r.freeze.control_below10_pct << ", \"checks\": " << r.checks
+          << ", \"violations\": " << r.violations
           << ", \"expect_violations\": " << (r.expect_violations ? "true" : "false")
           << ", \"passed\": " << (r.passed() ? "true" : "false") << ", \"elapsed_s\": " << r.elapsed_s
           << ", \"detail\": \"" << json_escape(r.detail) << "\"}" << (i + 1 < rows.size() ? "," : "") << "\n";
     }
     out << "  ]\n}\n";
+    if (!out) std::fprintf(stderr, "lfkit_stress: could not write %s\n", opts.json_path.c_str());
   }
 
   std::printf("%zu passed, %d failed\n", rows.size() - static_cast<std::size_t>(failed), failed);

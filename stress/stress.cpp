@@ -1,10 +1,14 @@
 // stress/stress.cpp — the framework's signal handlers and injector (see stress.hpp).
 #include "stress.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+
+#include "perturbed_atomic.hpp"
 
 namespace lfkit::stress {
 
@@ -16,8 +20,9 @@ std::vector<scenario>& registry() {
 std::atomic<handler_op> g_handler_op{nullptr};
 std::atomic<std::uint64_t> g_signals_handled{0};
 std::atomic<std::uint64_t> g_freezes{0};
-std::atomic<std::uint64_t> g_freeze_requests{0};
 std::atomic<unsigned> g_freeze_us{0};
+std::atomic<bool> g_freeze_targeted{false};
+std::atomic<std::uint64_t> g_freeze_missed{0};
 
 namespace {
 
@@ -26,19 +31,35 @@ extern "C" void on_interrupt(int) {
   const int saved = errno;
   // acquire: pairs with the release store that installs the scenario's operation.
   if (handler_op op = g_handler_op.load(std::memory_order_acquire)) op();
-  g_signals_handled.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  g_signals_handled.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic read after join
   errno = saved;
 }
 
-// Freezes the interrupted worker mid-operation: nanosleep is async-signal-safe.
+// Freezes the interrupted worker mid-operation: nanosleep is async-signal-safe. Interrupts are not
+// masked meanwhile: the frozen thread keeps running handlers, as a preempted thread would not, but
+// its interrupted operation stays stopped, which is what the experiment is about.
 extern "C" void on_freeze(int) {
   const int saved = errno;
+  // relaxed: the flag is a knob set by the injector before it sends the signal (pthread_kill orders
+  // it); t_in_op is this thread's own.
+  if (g_freeze_targeted.load(std::memory_order_relaxed) && !t_in_op.load(std::memory_order_relaxed)) {
+    g_freeze_missed.fetch_add(1, std::memory_order_relaxed);  // relaxed: the injector polls it, no data
+    return;
+  }
   g_freezes.fetch_add(1, std::memory_order_relaxed);  // relaxed: the injector polls it, no data
   const unsigned us = g_freeze_us.load(std::memory_order_relaxed);  // relaxed: set before workers
   timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000L};
   while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
   }
   errno = saved;
+}
+
+void sleep_for_us(double us) {
+  if (us <= 0) return;
+  const auto ns = static_cast<long long>(us * 1000.0);
+  timespec ts{static_cast<time_t>(ns / 1000000000LL), static_cast<long>(ns % 1000000000LL)};
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
 }
 
 }  // namespace
@@ -51,20 +72,43 @@ void install_handlers() {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
   sa.sa_handler = on_interrupt;
-  if (sigaction(interrupt_signal, &sa, nullptr) != 0) std::abort();
+  if (sigaction(interrupt_signal(), &sa, nullptr) != 0) std::abort();
   // While frozen, a worker can still be interrupted: the freeze is just a very slow instruction.
   sa.sa_handler = on_freeze;
-  if (sigaction(freeze_signal, &sa, nullptr) != 0) std::abort();
+  if (sigaction(freeze_signal(), &sa, nullptr) != 0) std::abort();
 }
 
 void reset_signal_counters() {
   g_signals_handled.store(0);
   g_freezes.store(0);
-  g_freeze_requests.store(0);
+  g_perturbation.signals_raised.store(0);
 }
 
-injector::injector(const options& opts, worker_set& workers,
-                   const lfkit::sharded_counter* progress)
+void print_progress(const options& opts, double t, std::uint64_t ops) {
+  if (opts.quiet) return;
+  std::fprintf(stderr, "      %5.1f s: %" PRIu64 " ops, %" PRIu64 " interrupts handled, %" PRIu64 " freezes\n", t,
+               ops, g_signals_handled.load(), g_freezes.load());
+}
+
+void hung(const options& opts) {
+  std::fprintf(stderr,
+               "lfkit_stress: workers did not finish within 10 s of the deadline (deadlock or lost wake-up)\n"
+               "lfkit_stress: FAILED; reproduce with --seed %" PRIu64 "\n",
+               opts.seed);
+  std::fflush(stdout);
+  std::_Exit(3);
+}
+
+void fill_signal_columns(result_row& row, const run_stats& st) {
+  row.signals_sent = st.signals_sent;
+  row.signals_handled = g_signals_handled.load();
+  row.freezes = g_freezes.load();
+  row.freeze = st.freeze;
+  row.elapsed_s = st.elapsed_s;
+  row.perturbed_signals = g_perturbation.signals_raised.load();
+}
+
+injector::injector(const options& opts, worker_set& workers, const lfkit::sharded_counter* progress)
     : opts_(opts), workers_(workers), progress_(progress) {
   g_freeze_us.store(opts.freeze_us);
   thread_ = std::thread([this] { run(); });
@@ -77,67 +121,112 @@ void injector::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-double injector::freeze_progress_pct() const {
-  if (freeze_ratios_.empty()) return -1;
-  double sum = 0;
-  for (double r : freeze_ratios_) sum += r;
-  return 100.0 * sum / static_cast<double>(freeze_ratios_.size());
+freeze_stats injector::freezes() const {
+  freeze_stats f;
+  f.measured = freeze_ratios_.size();
+  if (freeze_ratios_.empty()) return f;
+  double sum = 0, worst = freeze_ratios_.front();
+  std::uint64_t below = 0;
+  for (double r : freeze_ratios_) {
+    sum += r;
+    worst = std::min(worst, r);
+    if (r < 0.10) ++below;
+  }
+  f.mean_pct = 100.0 * sum / static_cast<double>(freeze_ratios_.size());
+  f.worst_pct = 100.0 * worst;
+  f.below10_pct = 100.0 * static_cast<double>(below) / static_cast<double>(freeze_ratios_.size());
+  if (!control_ratios_.empty()) {
+    double csum = 0;
+    std::uint64_t cbelow = 0;
+    for (double r : control_ratios_) {
+      csum += r;
+      if (r < 0.10) ++cbelow;
+    }
+    f.control_measured = control_ratios_.size();
+    f.control_mean_pct = 100.0 * csum / static_cast<double>(control_ratios_.size());
+    f.control_below10_pct = 100.0 * static_cast<double>(cbelow) / static_cast<double>(control_ratios_.size());
+  }
+  return f;
+}
+
+// Freezes one worker (index pick % n) and measures the others' progress: a normal window of the
+// freeze's length just before, then the freeze itself from the moment its handler has started
+// (under TSan the signal is delivered only at the thread's next runtime call) to 90% of its length.
+// With `control`, the same two windows are measured without sending the freeze.
+void injector::freeze_one(std::uint64_t pick, bool control) {
+  using clock = std::chrono::steady_clock;
+  const auto& handles = workers_.handles();
+  const std::size_t w = pick % handles.size();
+  if (!workers_.active(w)) return;
+  const double window_us = static_cast<double>(opts_.freeze_us);
+  const std::uint64_t c0 = progress_->load();
+  const auto t0 = clock::now();
+  sleep_for_us(window_us);
+  const std::uint64_t c1 = progress_->load();
+  const auto t1 = clock::now();
+  if (!control) {
+    // Aim inside an operation: a handler that finds its thread between operations declines (a
+    // miss) and we try again, on another worker, up to 40 times; the last try is not targeted.
+    bool frozen = false;
+    for (unsigned attempt = 0; attempt < 40 && !frozen && !stop_.load(); ++attempt) {
+      const std::size_t v = (w + attempt) % handles.size();
+      if (!workers_.active(v)) continue;
+      g_freeze_targeted.store(attempt + 1 < 40);
+      const std::uint64_t before_count = g_freezes.load(), before_missed = g_freeze_missed.load();
+      if (pthread_kill(handles[v], freeze_signal()) != 0) continue;
+      const auto give_up = clock::now() + std::chrono::milliseconds(200);
+      while (g_freezes.load() == before_count && g_freeze_missed.load() == before_missed && clock::now() < give_up &&
+             !stop_.load()) {
+        sleep_for_us(2);
+      }
+      frozen = g_freezes.load() != before_count;
+    }
+    if (!frozen) return;
+  }
+  const std::uint64_t c2 = progress_->load();
+  const auto t2 = clock::now();
+  sleep_for_us(window_us * 0.9);  // stay inside the freeze
+  const std::uint64_t c3 = progress_->load();
+  const auto t3 = clock::now();
+  const double normal = static_cast<double>(c1 - c0) / std::chrono::duration<double>(t1 - t0).count();
+  const double frozen = static_cast<double>(c3 - c2) / std::chrono::duration<double>(t3 - t2).count();
+  if (normal > 0) (control ? control_ratios_ : freeze_ratios_).push_back(frozen / normal);
+  sleep_for_us(window_us * 0.1 + 200);  // let the freeze end before the next measurement
 }
 
 void injector::run() {
   using clock = std::chrono::steady_clock;
   while (!workers_.all_ready() && !stop_.load()) std::this_thread::yield();
+  // Freezes come from a second thread so that interrupts keep flowing during the measurements.
+  std::thread freezer;
+  if (opts_.freeze_us > 0 && progress_ != nullptr) {
+    freezer = std::thread([this] {
+      rng r(opts_.seed ^ 0x5EEDF4EEull);
+      for (std::uint64_t k = 0; !stop_.load(); ++k) {
+        sleep_for_us(opts_.freeze_every_s * 1e6);
+        if (stop_.load()) break;
+        freeze_one(r.next(), k % 2 == 1);  // freezes alternate with control measurements
+      }
+    });
+  }
   rng r(opts_.seed ^ 0xA5A5A5A5ull);
   const auto& handles = workers_.handles();
   const auto start = clock::now();
-  auto next_freeze = start + std::chrono::duration_cast<clock::duration>(
-                                 std::chrono::duration<double>(opts_.freeze_every_s));
   std::uint64_t due_sent = 0;
   const timespec tick{0, 100000};  // 100 µs between bursts
   while (!stop_.load()) {
     nanosleep(&tick, nullptr);
-    const auto now = clock::now();
-    if (opts_.signal_rate > 0) {
-      const double elapsed = std::chrono::duration<double>(now - start).count();
-      const auto due = static_cast<std::uint64_t>(elapsed * opts_.signal_rate);
-      for (; due_sent < due && !stop_.load(); ++due_sent) {
-        if (pthread_kill(handles[r.next() % handles.size()], interrupt_signal) == 0) {
-          sent_.fetch_add(1);
-        }
-      }
-    }
-    if (opts_.freeze_us > 0 && progress_ != nullptr && now >= next_freeze) {
-      // Normal window, then a freeze of one worker for the same length, comparing the others'
-      // progress (operations completed per second) in the two windows.
-      const auto window = std::chrono::microseconds(opts_.freeze_us);
-      const std::uint64_t c0 = progress_->load();
-      const auto t0 = clock::now();
-      std::this_thread::sleep_for(window);
-      const std::uint64_t c1 = progress_->load();
-      const auto t1 = clock::now();
-      const std::uint64_t before_count = g_freezes.load();
-      g_freeze_requests.fetch_add(1);
-      if (pthread_kill(handles[r.next() % handles.size()], freeze_signal) == 0) {
-        const auto give_up = clock::now() + std::chrono::milliseconds(200);
-        while (g_freezes.load() == before_count && clock::now() < give_up && !stop_.load()) {
-          std::this_thread::yield();
-        }
-        if (g_freezes.load() != before_count) {
-          const std::uint64_t c2 = progress_->load();
-          const auto t2 = clock::now();
-          std::this_thread::sleep_for(window * 9 / 10);  // stay inside the freeze
-          const std::uint64_t c3 = progress_->load();
-          const auto t3 = clock::now();
-          const double normal = static_cast<double>(c1 - c0) / std::chrono::duration<double>(t1 - t0).count();
-          const double frozen = static_cast<double>(c3 - c2) / std::chrono::duration<double>(t3 - t2).count();
-          if (normal > 0) freeze_ratios_.push_back(frozen / normal);
-          std::this_thread::sleep_for(window / 10 + std::chrono::microseconds(100));
-        }
-      }
-      next_freeze = clock::now() + std::chrono::duration_cast<clock::duration>(
-                                       std::chrono::duration<double>(opts_.freeze_every_s));
+    if (opts_.signal_rate <= 0) continue;
+    const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+    const auto due = static_cast<std::uint64_t>(elapsed * opts_.signal_rate);
+    for (; due_sent < due && !stop_.load(); ++due_sent) {
+      const std::size_t w = r.next() % handles.size();
+      if (!workers_.active(w)) continue;
+      // EAGAIN: the real-time signal queue is full (RLIMIT_SIGPENDING); not counted as sent.
+      if (pthread_kill(handles[w], interrupt_signal()) == 0) sent_.fetch_add(1);
     }
   }
+  if (freezer.joinable()) freezer.join();
 }
 
 }  // namespace lfkit::stress

@@ -5,6 +5,16 @@
 // the structure through its async-signal-safe operations and accounts for what it did with
 // signal-safe atomics. At the end the scenario checks its invariants exactly and returns a row.
 //
+// Three kinds of interrupt, all seeded:
+//   * interrupts: a real-time signal (SIGRTMIN+1: queued, so signals sent are signals handled,
+//     unlike SIGUSR1 which coalesces) sent with pthread_kill to random workers at --signal-rate;
+//     the handler runs the scenario's handler_op (uses the structure mid-operation);
+//   * freezes: every --freeze-every seconds one worker gets SIGRTMIN+2 and its handler sleeps
+//     --freeze-us (a thread stopped at an arbitrary instruction); the injector measures the other
+//     workers' throughput during the freeze against the window just before it;
+//   * perturbed schedules: --perturb 1..3 makes scenarios instantiate the lfkit structures with
+//     lfkit::stress::perturbed_atomic (spins, yields, sleeps, self-raised signals at atomic steps).
+//
 // Scenarios register themselves with LFKIT_STRESS_SCENARIO(name, description, function) in their
 // own stress_<structure>.cpp; main.cpp runs the ones selected on the command line.
 #ifndef LFKIT_STRESS_STRESS_HPP
@@ -14,7 +24,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,16 +36,30 @@ namespace lfkit::stress {
 
 /// Command-line options, as every scenario sees them.
 struct options {
-  std::string structure = "all";   ///< scenario name, a prefix ending in '*', or "all"
+  std::string structure = "all";   ///< comma-separated scenario names or globs ('*'), or "all"
   unsigned threads = 4;            ///< worker threads per scenario
   double seconds = 2.0;            ///< wall time per scenario
   std::uint64_t seed = 1;          ///< printed and accepted back: runs are reproducible by seed
-  double signal_rate = 20000.0;    ///< signals per second sent to workers (0: none)
+  double signal_rate = 20000.0;    ///< interrupt signals per second sent to workers (0: none)
   unsigned freeze_us = 0;          ///< if > 0, some handlers sleep this long (a frozen thread)
-  double freeze_every_s = 0.25;    ///< time between freezes when freeze_us > 0
+  double freeze_every_s = 0.1;     ///< time between freezes when freeze_us > 0
   unsigned perturb = 0;            ///< 0: off; 1..3: schedule perturbation level (perturbed_atomic)
   bool quiet = false;              ///< no progress lines
+  bool strict_demos = false;       ///< judge deliberately broken demos like everything else
   std::string json_path;           ///< write the report as JSON here too
+};
+
+/// Statistics of the freeze experiment of one scenario.
+struct freeze_stats {
+  std::uint64_t measured = 0;   ///< freezes whose windows were measured
+  double mean_pct = -1;         ///< mean of per-freeze (others' ops/s during) / (ops/s before), %
+  double worst_pct = -1;        ///< the smallest of those ratios, %
+  double below10_pct = -1;      ///< % of measured freezes during which progress fell below 10%
+  /// The same measurement without a freeze (alternating with the freezes): the noise floor of the
+  /// machine (other processes, scheduling). A freeze effect is real when it exceeds this.
+  std::uint64_t control_measured = 0;
+  double control_mean_pct = -1;
+  double control_below10_pct = -1;
 };
 
 /// One line of the report.
@@ -45,19 +68,25 @@ struct result_row {
   std::string structure;  ///< what is under test, e.g. "lfkit::sharded_counter"
   unsigned threads = 0;
   std::uint64_t ops = 0;                 ///< operations completed by worker threads
-  std::uint64_t signals_sent = 0;        ///< pthread_kill calls that succeeded
-  std::uint64_t signals_handled = 0;     ///< handler invocations
+  std::uint64_t signals_sent = 0;        ///< pthread_kill calls that succeeded (interrupts)
+  std::uint64_t signals_handled = 0;     ///< interrupt handler invocations
   std::uint64_t handler_ops = 0;         ///< structure operations done inside handlers
+  std::uint64_t handler_ops_failed = 0;  ///< try_ ops in handlers that returned false (full/empty/busy)
   std::uint64_t handler_ops_skipped = 0; ///< handler operations that could not be done (baselines)
   std::uint64_t freezes = 0;             ///< handler sleeps (threads frozen mid-operation)
-  double freeze_progress_pct = -1;       ///< others' throughput during freezes, % of normal (-1: n/a)
+  freeze_stats freeze;                   ///< progress of the others during freezes
+  std::uint64_t perturbed_signals = 0;   ///< signals raised at atomic steps by perturbed_atomic
+  std::uint64_t checks = 0;              ///< values/histories checked (scenario-specific unit)
   std::uint64_t violations = 0;          ///< invariant violations found
   bool expect_violations = false;        ///< a deliberately broken demo: violations are the point
+  bool strict = false;                   ///< --strict-demos: judge a demo like everything else
   std::string detail;                    ///< a sentence on what was checked or what went wrong
   double elapsed_s = 0;
 
   /// A demo must be caught (violations > 0); anything else must be clean.
-  [[nodiscard]] bool passed() const { return expect_violations ? violations > 0 : violations == 0; }
+  [[nodiscard]] bool passed() const {
+    return expect_violations && !strict ? violations > 0 : violations == 0;
+  }
 };
 
 using scenario_fn = result_row (*)(const options&);
@@ -89,36 +118,77 @@ using handler_op = void (*)();
 extern std::atomic<handler_op> g_handler_op;
 extern std::atomic<std::uint64_t> g_signals_handled;
 extern std::atomic<std::uint64_t> g_freezes;
-extern std::atomic<std::uint64_t> g_freeze_requests;  ///< freezes the injector asked for
 extern std::atomic<unsigned> g_freeze_us;
-/// The signal used for interrupts (SIGUSR1) and for freezes (SIGUSR2).
-inline constexpr int interrupt_signal = SIGUSR1;
-inline constexpr int freeze_signal = SIGUSR2;
+/// When set, a freeze handler that finds its thread outside a structure operation (t_in_op clear)
+/// does not sleep but counts a miss, and the injector tries another moment/thread: the freeze then
+/// lands *inside* an operation (for a baseline: possibly while holding its lock).
+extern std::atomic<bool> g_freeze_targeted;
+extern std::atomic<std::uint64_t> g_freeze_missed;
 
-/// Installs the SIGUSR1/SIGUSR2 handlers (once per process).
+/// The real-time signal used for interrupts (queued: not coalesced) and the one used for freezes.
+inline int interrupt_signal() noexcept { return SIGRTMIN + 1; }
+inline int freeze_signal() noexcept { return SIGRTMIN + 2; }
+
+/// Installs the interrupt and freeze handlers (once per process).
 void install_handlers();
+
+/// Index of the current worker thread within its scenario (-1 outside workers, and after the
+/// worker's body returned). Constant-initialised static TLS, atomic so that the handler reading it
+/// on the same thread is well defined.
+inline constinit thread_local std::atomic<int> t_worker_index{-1};
+
+/// Set by workers around every call into the structure under test (and, for baselines, around the
+/// destruction of anything it handed out). Baseline handlers that find it set know that the thread
+/// they interrupted may hold the baseline's lock, so calling the baseline would deadlock: they skip
+/// the operation and count it (lfkit handlers never look at it: interrupting an operation is the
+/// point). Targeted freezes use it to land inside an operation. Constant-initialised static TLS.
+inline constinit thread_local std::atomic<bool> t_in_op{false};
+
+/// RAII marker for t_in_op. Nested use is not needed (baseline calls do not nest).
+struct in_op_scope {
+  in_op_scope() noexcept {
+    t_in_op.store(true, std::memory_order_relaxed);  // relaxed: read only by this thread's handlers
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the flag is set before the call starts
+  }
+  ~in_op_scope() {
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the call has ended before the clear
+    t_in_op.store(false, std::memory_order_relaxed);  // relaxed: as above
+  }
+  in_op_scope(const in_op_scope&) = delete;
+  in_op_scope& operator=(const in_op_scope&) = delete;
+};
 
 /// Worker threads of the current scenario, for the injector to aim at.
 class worker_set {
  public:
-  explicit worker_set(unsigned n) : handles_(n), ready_(0) {}
+  explicit worker_set(unsigned n) : handles_(n), active_(n), ready_(0) {}
   /// Called by worker i first thing.
   void enter(unsigned i) {
     handles_[i] = pthread_self();
+    active_[i].store(true);
     ready_.fetch_add(1);
   }
+  /// Called by worker i when its body returned: no more signals are aimed at it.
+  void leave(unsigned i) {
+    active_[i].store(false);
+    finished_.fetch_add(1);
+  }
   [[nodiscard]] bool all_ready() const { return ready_.load() == handles_.size(); }
+  [[nodiscard]] bool all_finished() const { return finished_.load() == handles_.size(); }
+  [[nodiscard]] bool active(std::size_t i) const { return active_[i].load(); }
   [[nodiscard]] const std::vector<pthread_t>& handles() const { return handles_; }
 
  private:
   std::vector<pthread_t> handles_;
+  std::vector<std::atomic<bool>> active_;
   std::atomic<std::size_t> ready_;
+  std::atomic<std::size_t> finished_{0};
 };
 
-/// Sends `interrupt_signal` to random workers at opts.signal_rate per second, and, when
-/// opts.freeze_us > 0, a `freeze_signal` every opts.freeze_every_s, measuring the throughput of the
-/// other workers during each freeze against the window just before it (via `progress`, a
-/// monotonically increasing count of completed operations that the scenario maintains).
+/// Sends interrupts to random workers at opts.signal_rate per second, and, when opts.freeze_us > 0,
+/// freezes one worker every opts.freeze_every_s, measuring the throughput of the other workers
+/// during each freeze against the window just before it (via `progress`, a monotonically
+/// increasing count of completed operations that the scenario maintains).
 class injector {
  public:
   injector(const options& opts, worker_set& workers, const lfkit::sharded_counter* progress);
@@ -128,17 +198,18 @@ class injector {
   /// Stops sending; returns once no more signals will be sent.
   void stop();
   [[nodiscard]] std::uint64_t sent() const { return sent_.load(); }
-  /// Mean of per-freeze (ops/s during freeze) / (ops/s before), in percent; -1 if no freezes.
-  [[nodiscard]] double freeze_progress_pct() const;
+  [[nodiscard]] freeze_stats freezes() const;
 
  private:
   void run();
+  void freeze_one(std::uint64_t pick, bool control);
   const options opts_;
   worker_set& workers_;
   const lfkit::sharded_counter* progress_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> sent_{0};
-  std::vector<double> freeze_ratios_;
+  std::vector<double> freeze_ratios_;   // written by the freezer thread, read after stop()
+  std::vector<double> control_ratios_;  // likewise
   std::thread thread_;
 };
 
@@ -157,6 +228,14 @@ struct rng {
   }
 };
 
+/// A 64-bit mixing function (the splitmix64 finaliser) for multiset hashes of items.
+constexpr std::uint64_t mix64(std::uint64_t z) noexcept {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 /// Deadline helper.
 inline bool before(std::chrono::steady_clock::time_point deadline) {
   return std::chrono::steady_clock::now() < deadline;
@@ -167,23 +246,35 @@ inline std::chrono::steady_clock::time_point deadline_after(double seconds) {
              std::chrono::duration<double>(seconds));
 }
 
-/// Index of the current worker thread within its scenario (-1 outside workers). Constant-initialised
-/// so that handlers can read it.
-inline thread_local int t_worker_index = -1;
-
 /// What run_workers() measured.
 struct run_stats {
   std::uint64_t signals_sent = 0;
-  double freeze_progress_pct = -1;
+  freeze_stats freeze;
   double elapsed_s = 0;
+  bool wind_down_timed_out = false;  ///< workers did not finish within the grace period
+};
+
+/// A progress line on stderr (unless quiet): "  [name] 1.0 s: N ops, M signals".
+void print_progress(const options& opts, double t, std::uint64_t ops);
+
+/// Workers did not finish within 10 s of the deadline (a deadlock or a lost wake-up): prints the
+/// seed and exits the process with status 3.
+[[noreturn]] void hung(const options& opts);
+
+struct no_wind_down {
+  void operator()() const noexcept {}
 };
 
 /// Runs opts.threads workers, `body(index, stop)` each, for opts.seconds while the injector sends
 /// signals (and freezes) to them; `op` is what the interrupt handler does meanwhile. `progress` is
-/// the operation count the workers maintain (for the freeze measurement). Returns when every worker
-/// has been joined, so no handler of this scenario can still be running.
-template <class Body>
-run_stats run_workers(const options& opts, handler_op op, const lfkit::sharded_counter& progress, Body body) {
+/// the operation count the workers maintain (for the freeze measurement and progress lines).
+/// At the deadline `wind_down()` runs (e.g. a queue's close()), then `stop` is set; signals keep
+/// coming until every worker's body has returned (at most 10 s more), so the end of the run (a
+/// drain, say) is interrupted too. Returns when every worker has been joined, so no handler of
+/// this scenario can still be running.
+template <class Body, class WindDown = no_wind_down>
+run_stats run_workers(const options& opts, handler_op op, const lfkit::sharded_counter& progress, Body body,
+                      WindDown wind_down = {}) {
   run_stats st;
   std::atomic<bool> stop{false};
   worker_set workers(opts.threads);
@@ -193,25 +284,47 @@ run_stats run_workers(const options& opts, handler_op op, const lfkit::sharded_c
   std::vector<std::thread> pool;
   for (unsigned i = 0; i < opts.threads; ++i) {
     pool.emplace_back([&, i] {
-      t_worker_index = static_cast<int>(i);
+      t_worker_index.store(static_cast<int>(i), std::memory_order_relaxed);  // relaxed: own handlers only
       workers.enter(i);
       body(i, stop);
+      t_worker_index.store(-1, std::memory_order_relaxed);  // relaxed: own handlers only
+      workers.leave(i);
     });
   }
   {
     injector inj(opts, workers, &progress);
     const auto end = deadline_after(opts.seconds);
-    while (before(end)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto next_report = t0 + std::chrono::seconds(1);
+    while (before(end)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= next_report) {
+        print_progress(opts, std::chrono::duration<double>(now - t0).count(), progress.load());
+        next_report += std::chrono::seconds(1);
+      }
+    }
+    wind_down();
+    stop.store(true);
+    const auto give_up = deadline_after(10.0);
+    while (!workers.all_finished() && before(give_up)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    st.wind_down_timed_out = !workers.all_finished();
     inj.stop();
+    if (st.wind_down_timed_out) hung(opts);  // never hang CI: report and exit
     st.signals_sent = inj.sent();
-    st.freeze_progress_pct = inj.freeze_progress_pct();
+    st.freeze = inj.freezes();
   }
-  stop.store(true);
   for (auto& t : pool) t.join();
   g_handler_op.store(nullptr);
   st.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;
 }
+
+/// Fills the signal/freeze columns of a row from run_workers' statistics and the global counters.
+void fill_signal_columns(result_row& row, const run_stats& st);
+
+/// The perturbation level the scenario should use; scenarios instantiate the lfkit structures with
+/// perturbed_atomic when it is > 0.
+inline unsigned perturb_level(const options& o) { return o.perturb; }
 
 }  // namespace lfkit::stress
 

@@ -7,7 +7,7 @@
 // counter_mutex_baseline:
 //   the same over lfkit::baseline::mutex_counter; its handler can only try_add() (a blocking add
 //   would deadlock if the handler interrupted the lock holder), and counts what it could not do.
-// pair_naive (a deliberately broken demo) and pair_packed:
+// counter_pair_naive_demo (a deliberately broken demo) and counter_pair_packed:
 //   the seed problem. Each worker keeps a pair of counters that "should never differ" and bumps
 //   both; its handler checks the pair of the thread it interrupted. The naive pair (two separate
 //   atomics, two increments) is torn whenever the interrupt lands between the increments; the
@@ -65,9 +65,13 @@ ls::result_row run_counter(const ls::options& opts, const char* structure) {
     std::uint64_t n = 0;
     while (!stop.load(std::memory_order_relaxed)) {  // relaxed: a stop flag, publishes nothing
       for (int k = 0; k < 256; ++k) {
-        counter.add(1);
+        {
+          ls::in_op_scope in;
+          counter.add(1);
+        }
         ++n;
         if (i == 0 && (n & 4095) == 0) {
+          ls::in_op_scope in;
           taken_by_resets += counter.reset();
           ++resets;
         }
@@ -87,13 +91,10 @@ ls::result_row run_counter(const ls::options& opts, const char* structure) {
   row.structure = structure;
   row.threads = opts.threads;
   row.ops = worker_adds + resets;
-  row.signals_sent = st.signals_sent;
-  row.signals_handled = ls::g_signals_handled.load();
+  ls::fill_signal_columns(row, st);
   row.handler_ops = handler_adds;
   row.handler_ops_skipped = ctx::handler_skips.load();
-  row.freezes = ls::g_freezes.load();
-  row.freeze_progress_pct = st.freeze_progress_pct;
-  row.elapsed_s = st.elapsed_s;
+  row.checks = 1;
   row.violations = seen == expected ? 0 : 1;
   row.detail = "sum(resets) + load() = " + std::to_string(seen) + ", worker adds + handler adds = " +
                std::to_string(worker_adds) + " + " + std::to_string(handler_adds) + " = " +
@@ -165,7 +166,7 @@ struct pair_ctx {
   static inline std::atomic<std::uint64_t> torn{0};
   static inline std::atomic<std::uint64_t> handler_bumps{0};
   static void handler() {
-    const int w = ls::t_worker_index;
+    const int w = ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
     if (w < 0) return;
     Pair& p = pairs[w];
     if (!p.consistent()) torn.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
@@ -186,7 +187,10 @@ ls::result_row run_pair(const ls::options& opts, const char* structure, bool bro
   const ls::run_stats st = ls::run_workers(opts, &ctx::handler, progress, [&](unsigned i, const std::atomic<bool>& stop) {
     std::uint64_t n = 0;
     while (!stop.load(std::memory_order_relaxed)) {  // relaxed: a stop flag
-      for (int k = 0; k < 256; ++k) pairs[i].bump();
+      for (int k = 0; k < 256; ++k) {
+        ls::in_op_scope in;
+        pairs[i].bump();
+      }
       n += 256;
       progress.add(256);
     }
@@ -202,12 +206,9 @@ ls::result_row run_pair(const ls::options& opts, const char* structure, bool bro
   row.structure = structure;
   row.threads = opts.threads;
   row.ops = total;
-  row.signals_sent = st.signals_sent;
-  row.signals_handled = ls::g_signals_handled.load();
+  ls::fill_signal_columns(row, st);
   row.handler_ops = ctx::handler_bumps.load();
-  row.freezes = ls::g_freezes.load();
-  row.freeze_progress_pct = st.freeze_progress_pct;
-  row.elapsed_s = st.elapsed_s;
+  row.checks = row.handler_ops;
   const bool count_ok = counted == total + row.handler_ops;
   row.violations = ctx::torn.load() + final_inconsistent + (count_ok ? 0 : 1);
   row.expect_violations = broken;
@@ -229,5 +230,5 @@ ls::result_row pair_packed(const ls::options& o) {
 LFKIT_STRESS_SCENARIO("counter_atomic", "lfkit::atomic_counter: adds, resets, handler adds; exact total", counter_atomic);
 LFKIT_STRESS_SCENARIO("counter_sharded", "lfkit::sharded_counter: adds, resets, handler adds; exact total", counter_sharded);
 LFKIT_STRESS_SCENARIO("counter_mutex_baseline", "baseline::mutex_counter: handler try_add; exact total, skipped adds counted", counter_mutex);
-LFKIT_STRESS_SCENARIO("pair_naive", "DEMO: a pair of separate counters is torn by interrupts (must be caught)", pair_naive);
-LFKIT_STRESS_SCENARIO("pair_packed", "the same pair in one atomic word: never torn", pair_packed);
+LFKIT_STRESS_SCENARIO("counter_pair_naive_demo", "DEMO: a pair of separate counters is torn by interrupts (must be caught)", pair_naive);
+LFKIT_STRESS_SCENARIO("counter_pair_packed", "the same pair in one atomic word: never torn", pair_packed);
