@@ -191,6 +191,25 @@ class perturbed_atomic {
   std::atomic<T> a_;
 };
 
+/// Turns schedule perturbation on (yields and spins around every atomic step of perturbed_atomic)
+/// for a scope, e.g. one test, and switches every kind of perturbation off again when the scope
+/// ends, also on failure.
+class perturbation_scope {
+ public:
+  perturbation_scope(std::uint32_t yield, std::uint32_t spin) {
+    g_perturbation.yield.store(yield);
+    g_perturbation.spin.store(spin);
+  }
+  ~perturbation_scope() {
+    g_perturbation.yield.store(0);
+    g_perturbation.spin.store(0);
+    g_perturbation.sleep.store(0);
+    g_perturbation.raise_signal.store(0);
+  }
+  perturbation_scope(const perturbation_scope&) = delete;
+  perturbation_scope& operator=(const perturbation_scope&) = delete;
+};
+
 }  // namespace lfkit::stress
 
 #endif  // LFKIT_STRESS_PERTURBED_ATOMIC_HPP

@@ -29,26 +29,11 @@
 #include "perturbed_atomic.hpp"
 #include "stress.hpp"
 
-#if __has_include("lfkit/mpmc_queue.hpp")
 #include "lfkit/mpmc_queue.hpp"
-#define LFKIT_STRESS_HAVE_QUEUE 1
-#endif
-#if __has_include("lfkit/baseline/mutex_queue.hpp")
 #include "lfkit/baseline/mutex_queue.hpp"
-#define LFKIT_STRESS_HAVE_MUTEX_QUEUE 1
-#endif
-#if __has_include("lfkit/snapshot.hpp")
 #include "lfkit/snapshot.hpp"
-#define LFKIT_STRESS_HAVE_SNAPSHOT 1
-#endif
-#if __has_include("lfkit/seqlock_cell.hpp")
 #include "lfkit/seqlock_cell.hpp"
-#define LFKIT_STRESS_HAVE_SEQLOCK 1
-#endif
-#if __has_include("lfkit/baseline/locked_snapshot.hpp")
 #include "lfkit/baseline/locked_snapshot.hpp"
-#define LFKIT_STRESS_HAVE_LOCKED_SNAPSHOT 1
-#endif
 
 namespace ls = lfkit::stress;
 namespace lin = lfkit::stress::lin;
@@ -282,7 +267,6 @@ ls::result_row run_lincheck(const ls::options& opts_in, std::string structure, b
   return row;
 }
 
-#ifdef LFKIT_STRESS_HAVE_QUEUE
 ls::result_row lincheck_queue_lfkit(const ls::options& o) {
   if (ls::perturb_level(o) > 0) {
     using Q = lfkit::mpmc_queue<qitem, ls::perturbed_atomic>;
@@ -293,15 +277,12 @@ ls::result_row lincheck_queue_lfkit(const ls::options& o) {
 }
 LFKIT_STRESS_SCENARIO("lincheck_queue_lfkit", "lfkit::mpmc_queue: 3x8-op histories (+ handler ops) checked against a FIFO model",
                       lincheck_queue_lfkit);
-#endif
-#ifdef LFKIT_STRESS_HAVE_MUTEX_QUEUE
 ls::result_row lincheck_queue_mutex(const ls::options& o) {
   using Q = lfkit::baseline::mutex_queue<qitem>;
   return run_lincheck<Q, queue_ops<Q>>(o, "baseline::mutex_queue", true, false, false);
 }
 LFKIT_STRESS_SCENARIO("lincheck_queue_mutex_baseline", "baseline::mutex_queue: 3x8-op histories checked against a strict FIFO model",
                       lincheck_queue_mutex);
-#endif
 
 ls::result_row lincheck_queue_broken(const ls::options& o) {
   const std::uint32_t spin = ls::g_perturbation.spin.load(), yield = ls::g_perturbation.yield.load();
@@ -316,7 +297,6 @@ ls::result_row lincheck_queue_broken(const ls::options& o) {
 LFKIT_STRESS_SCENARIO("lincheck_queue_broken_demo", "DEMO: the broken ring's histories are not linearizable (must be caught)",
                       lincheck_queue_broken);
 
-#ifdef LFKIT_STRESS_HAVE_SNAPSHOT
 ls::result_row lincheck_snapshot_lfkit(const ls::options& o) {
   if (ls::perturb_level(o) > 0) {
     using C = lfkit::snapshot<pair2, ls::perturbed_atomic>;
@@ -327,8 +307,6 @@ ls::result_row lincheck_snapshot_lfkit(const ls::options& o) {
 }
 LFKIT_STRESS_SCENARIO("lincheck_snapshot_lfkit", "lfkit::snapshot: load/store/update/exchange histories (+ handler loads) vs a register",
                       lincheck_snapshot_lfkit);
-#endif
-#ifdef LFKIT_STRESS_HAVE_SEQLOCK
 ls::result_row lincheck_snapshot_seqlock(const ls::options& o) {
   if (ls::perturb_level(o) > 0) {
     using C = lfkit::seqlock_cell<pair2, ls::perturbed_atomic>;
@@ -339,14 +317,11 @@ ls::result_row lincheck_snapshot_seqlock(const ls::options& o) {
 }
 LFKIT_STRESS_SCENARIO("lincheck_snapshot_seqlock", "lfkit::seqlock_cell: load/store/update histories (+ handler loads) vs a register",
                       lincheck_snapshot_seqlock);
-#endif
-#ifdef LFKIT_STRESS_HAVE_LOCKED_SNAPSHOT
 ls::result_row lincheck_snapshot_locked(const ls::options& o) {
   using C = lfkit::baseline::locked_snapshot<pair2, std::shared_mutex>;
   return run_lincheck<C, cell_ops<C, true>>(o, "baseline::locked_snapshot<shared_mutex>", true, false, false);
 }
 LFKIT_STRESS_SCENARIO("lincheck_snapshot_shared_mutex_baseline", "baseline::locked_snapshot: histories vs a register (no handler ops)",
                       lincheck_snapshot_locked);
-#endif
 
 }  // namespace

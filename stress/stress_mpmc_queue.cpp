@@ -39,14 +39,8 @@
 #include "perturbed_atomic.hpp"
 #include "stress.hpp"
 
-#if __has_include("lfkit/mpmc_queue.hpp")
 #include "lfkit/mpmc_queue.hpp"
-#define LFKIT_STRESS_HAVE_QUEUE 1
-#endif
-#if __has_include("lfkit/baseline/mutex_queue.hpp")
 #include "lfkit/baseline/mutex_queue.hpp"
-#define LFKIT_STRESS_HAVE_MUTEX_QUEUE 1
-#endif
 
 namespace ls = lfkit::stress;
 
@@ -354,7 +348,6 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
   return row;
 }
 
-#ifdef LFKIT_STRESS_HAVE_QUEUE
 ls::result_row queue_lfkit(const ls::options& o) {
   if (ls::perturb_level(o) > 0) {
     return run_queue<lfkit::mpmc_queue<item, ls::perturbed_atomic>, false>(o, "lfkit::mpmc_queue (perturbed)", false);
@@ -371,15 +364,12 @@ ls::result_row queue_lfkit_blocking(const ls::options& o) {
 }
 LFKIT_STRESS_SCENARIO("queue_lfkit_blocking", "lfkit::mpmc_queue: only push/pop/timed ops, capacity 1-4, unbalanced sides (sleep/wake, lost wake-ups)",
                       queue_lfkit_blocking);
-#endif
 
-#ifdef LFKIT_STRESS_HAVE_MUTEX_QUEUE
 ls::result_row queue_mutex(const ls::options& o) {
   return run_queue<lfkit::baseline::mutex_queue<item>, true>(o, "baseline::mutex_queue", false);
 }
 LFKIT_STRESS_SCENARIO("queue_mutex_baseline", "baseline::mutex_queue: same checks; handler ops that would deadlock are skipped",
                       queue_mutex);
-#endif
 
 /// Turns perturbation on (at least level 2) for the demo and restores the previous settings.
 struct forced_perturbation {

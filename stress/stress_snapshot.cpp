@@ -42,18 +42,9 @@
 #include "perturbed_atomic.hpp"
 #include "stress.hpp"
 
-#if __has_include("lfkit/snapshot.hpp")
 #include "lfkit/snapshot.hpp"
-#define LFKIT_STRESS_HAVE_SNAPSHOT 1
-#endif
-#if __has_include("lfkit/seqlock_cell.hpp")
 #include "lfkit/seqlock_cell.hpp"
-#define LFKIT_STRESS_HAVE_SEQLOCK 1
-#endif
-#if __has_include("lfkit/baseline/locked_snapshot.hpp")
 #include "lfkit/baseline/locked_snapshot.hpp"
-#define LFKIT_STRESS_HAVE_LOCKED_SNAPSHOT 1
-#endif
 
 namespace ls = lfkit::stress;
 
@@ -500,7 +491,6 @@ ls::result_row run_snapshot(const ls::options& opts, std::string structure, std:
 
 constexpr std::size_t batches[] = {1, 2, 8, 32};
 
-#ifdef LFKIT_STRESS_HAVE_SNAPSHOT
 ls::result_row snapshot_lfkit(const ls::options& o) {
   const std::size_t b = batches[(o.seed / 4) % 4];
   if (ls::perturb_level(o) > 0) {
@@ -510,7 +500,6 @@ ls::result_row snapshot_lfkit(const ls::options& o) {
 }
 LFKIT_STRESS_SCENARIO("snapshot_lfkit", "lfkit::snapshot: handler load+check; pair consistent, versions destroyed once, none while guarded",
                       snapshot_lfkit);
-#endif
 
 ls::result_row snapshot_broken(const ls::options& o) {
   return run_snapshot<broken_snapshot, kind::hazard>(o, "broken_snapshot (reuses guarded nodes)", 1, true);
@@ -518,7 +507,6 @@ ls::result_row snapshot_broken(const ls::options& o) {
 LFKIT_STRESS_SCENARIO("snapshot_broken_demo", "DEMO: a cell that recycles versions readers still guard (must be caught)",
                       snapshot_broken);
 
-#ifdef LFKIT_STRESS_HAVE_SEQLOCK
 ls::result_row snapshot_seqlock(const ls::options& o) {
   if (ls::perturb_level(o) > 0) {
     return run_snapshot<lfkit::seqlock_cell<plain_pair, ls::perturbed_atomic>, kind::seqlock>(o, "lfkit::seqlock_cell (perturbed)", 1);
@@ -527,9 +515,7 @@ ls::result_row snapshot_seqlock(const ls::options& o) {
 }
 LFKIT_STRESS_SCENARIO("snapshot_seqlock", "lfkit::seqlock_cell: handler load+check (also mid-write on its own thread); never torn",
                       snapshot_seqlock);
-#endif
 
-#ifdef LFKIT_STRESS_HAVE_LOCKED_SNAPSHOT
 ls::result_row snapshot_shared_mutex(const ls::options& o) {
   return run_snapshot<lfkit::baseline::locked_snapshot<tracked, std::shared_mutex>, kind::locked>(
       o, "baseline::locked_snapshot<shared_mutex>", 1);
@@ -541,6 +527,5 @@ LFKIT_STRESS_SCENARIO("snapshot_shared_mutex_baseline", "baseline::locked_snapsh
                       snapshot_shared_mutex);
 LFKIT_STRESS_SCENARIO("snapshot_mutex_baseline", "baseline::mutex_snapshot: same checks; handler loads that would deadlock skipped",
                       snapshot_mutex);
-#endif
 
 }  // namespace

@@ -32,6 +32,7 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 namespace {
+using lfkit::stress::perturbation_scope;
 
 struct lfkit_impl {
   template <class T>
@@ -44,19 +45,6 @@ struct perturbed_impl {
 struct mutex_impl {
   template <class T>
   using queue = lfkit::baseline::mutex_queue<T>;
-};
-
-/// Turns on schedule perturbation (yields and spins around every atomic step of perturbed_atomic)
-/// for a scope.
-struct perturbation_scope {
-  perturbation_scope(std::uint32_t yield, std::uint32_t spin) {
-    lfkit::stress::g_perturbation.yield.store(yield);
-    lfkit::stress::g_perturbation.spin.store(spin);
-  }
-  ~perturbation_scope() {
-    lfkit::stress::g_perturbation.yield.store(0);
-    lfkit::stress::g_perturbation.spin.store(0);
-  }
 };
 
 /// Counts live objects and catches double destruction / use of destroyed objects.

@@ -14,6 +14,7 @@
 #include "perturbed_atomic.hpp"
 
 namespace {
+using lfkit::stress::perturbation_scope;
 struct two_counters {
   std::uint64_t a;
   std::uint64_t b;
@@ -24,19 +25,6 @@ struct odd_sized {  // not a multiple of the word size: exercises the partial la
   bool flag;
 };
 
-struct perturbation_scope {
-  perturbation_scope(std::uint32_t yield, std::uint32_t spin) {
-    lfkit::stress::g_perturbation.yield.store(yield);
-    lfkit::stress::g_perturbation.spin.store(spin);
-  }
-  ~perturbation_scope() {
-    auto& c = lfkit::stress::g_perturbation;
-    c.yield.store(0);
-    c.spin.store(0);
-    c.sleep.store(0);
-    c.raise_signal.store(0);
-  }
-};
 }  // namespace
 
 TEST_CASE("seqlock_cell semantics", "[seqlock]") {

@@ -21,6 +21,7 @@
 #include "perturbed_atomic.hpp"
 
 namespace {
+using lfkit::stress::perturbation_scope;
 
 /// The seed problem: two counters that must stay equal, plus a payload derived from them.
 struct pair_value {
@@ -60,21 +61,6 @@ struct tracked {
     magic = kDead;
   }
   bool alive() const { return magic == kAlive && g_destroyed[id].load() == 0; }
-};
-
-/// Sets perturbation knobs for one test and resets them afterwards, even on failure.
-struct perturbation_scope {
-  perturbation_scope(std::uint32_t yield, std::uint32_t spin) {
-    lfkit::stress::g_perturbation.yield.store(yield);
-    lfkit::stress::g_perturbation.spin.store(spin);
-  }
-  ~perturbation_scope() {
-    auto& c = lfkit::stress::g_perturbation;
-    c.yield.store(0);
-    c.spin.store(0);
-    c.sleep.store(0);
-    c.raise_signal.store(0);
-  }
 };
 
 }  // namespace
