@@ -45,54 +45,52 @@ Counter& shared_instance() {
   return c;
 }
 
-template <class Counter>
-void add_bench(benchmark::State& state) {
-  Counter& c = shared_instance<Counter>();
+// Every thread adds `batch` times per iteration through `add`.
+template <class Add>
+void add_loop(benchmark::State& state, Add add) {
   for (auto _ : state) {
-    for (int i = 0; i < batch; ++i) c.increment();
-  }
-  state.SetItemsProcessed(state.iterations() * batch);
-  benchmark::DoNotOptimize(c.load());
-}
-
-void add_bench_tbb(benchmark::State& state) {
-  auto& c = shared_instance<tbb_ets_counter>();
-  auto& mine = c.local();
-  for (auto _ : state) {
-    for (int i = 0; i < batch; ++i) mine.fetch_add(1, std::memory_order_relaxed);  // relaxed: a count
+    for (int i = 0; i < batch; ++i) add();
   }
   state.SetItemsProcessed(state.iterations() * batch);
 }
 
-// Thread 0 measures load(); the others (if any) add continuously.
-template <class Counter>
-void load_bench(benchmark::State& state) {
-  Counter& c = shared_instance<Counter>();
+// Thread 0 measures `load`; the others (if any) add continuously through `add`.
+template <class Load, class Add>
+void load_loop(benchmark::State& state, Load load, Add add) {
   if (state.thread_index() == 0) {
-    for (auto _ : state) benchmark::DoNotOptimize(c.load());
+    for (auto _ : state) benchmark::DoNotOptimize(load());
     state.SetItemsProcessed(state.iterations());
     state.counters["ns_per_op"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-9,  // inverted rate in ns
                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   } else {
     for (auto _ : state) {
-      for (int i = 0; i < batch; ++i) c.increment();
+      for (int i = 0; i < batch; ++i) add();
     }
   }
+}
+
+template <class Counter>
+void add_bench(benchmark::State& state) {
+  Counter& c = shared_instance<Counter>();
+  add_loop(state, [&] { c.increment(); });
+  benchmark::DoNotOptimize(c.load());
+}
+
+void add_bench_tbb(benchmark::State& state) {
+  auto& mine = shared_instance<tbb_ets_counter>().local();
+  add_loop(state, [&] { mine.fetch_add(1, std::memory_order_relaxed); });  // relaxed: a count
+}
+
+template <class Counter>
+void load_bench(benchmark::State& state) {
+  Counter& c = shared_instance<Counter>();
+  load_loop(state, [&] { return c.load(); }, [&] { c.increment(); });
 }
 
 void load_bench_tbb(benchmark::State& state) {
   auto& c = shared_instance<tbb_ets_counter>();
   auto& mine = c.local();
-  if (state.thread_index() == 0) {
-    for (auto _ : state) benchmark::DoNotOptimize(c.load());
-    state.SetItemsProcessed(state.iterations());
-    state.counters["ns_per_op"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-9,  // inverted rate in ns
-                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-  } else {
-    for (auto _ : state) {
-      for (int i = 0; i < batch; ++i) mine.fetch_add(1, std::memory_order_relaxed);  // relaxed: a count
-    }
-  }
+  load_loop(state, [&] { return c.load(); }, [&] { mine.fetch_add(1, std::memory_order_relaxed); });  // relaxed: a count
 }
 
 struct impl {
