@@ -42,8 +42,10 @@ value next_of(const value& v) { return value::of(v.a + 1); }
 
 // ---- the implementations, behind one small interface -----------------------------------------
 
-struct impl_lfkit {
-  lfkit::snapshot<value> s{value::of(0)};
+// Any cell whose load() returns a guard: lfkit::snapshot and the locked baselines.
+template <class Cell>
+struct impl_guarded {
+  Cell s{value::of(0)};
   std::uint64_t read() {
     auto g = s.load();
     return g->a ^ g->b;
@@ -53,6 +55,7 @@ struct impl_lfkit {
   void thread_enter() {}
   void thread_exit() {}
 };
+using impl_lfkit = impl_guarded<lfkit::snapshot<value>>;
 
 struct impl_lfkit_seqlock {
   lfkit::seqlock_cell<value> c{value::of(0)};
@@ -67,17 +70,7 @@ struct impl_lfkit_seqlock {
 };
 
 template <class Mutex>
-struct impl_locked {
-  lfkit::baseline::locked_snapshot<value, Mutex> s{value::of(0)};
-  std::uint64_t read() {
-    auto g = s.load();
-    return g->a ^ g->b;
-  }
-  void publish(std::uint64_t i) { s.store(value::of(i)); }
-  void update() { s.update(next_of); }
-  void thread_enter() {}
-  void thread_exit() {}
-};
+using impl_locked = impl_guarded<lfkit::baseline::locked_snapshot<value, Mutex>>;
 
 struct impl_atomic_shared_ptr {
   std::atomic<std::shared_ptr<const value>> p{std::make_shared<const value>(value::of(0))};

@@ -105,30 +105,18 @@ ls::result_row run_counter(const ls::options& opts, const char* structure) {
   return row;
 }
 
-template <template <class> class Atom>
-ls::result_row run_atomic_counter(const ls::options& o) {
-  return run_counter<lfkit::basic_atomic_counter<Atom>>(o, "lfkit::atomic_counter");
-}
-template <template <class> class Atom>
-ls::result_row run_sharded_counter(const ls::options& o) {
-  return run_counter<lfkit::basic_sharded_counter<Atom>>(o, "lfkit::sharded_counter");
+// An lfkit counter on std::atomic, or on perturbed_atomic when --perturb is on.
+template <template <template <class> class> class Counter>
+ls::result_row run_lfkit_counter(const ls::options& o, const std::string& structure) {
+  if (o.perturb > 0) return run_counter<Counter<ls::perturbed_atomic>>(o, (structure + " (perturbed)").c_str());
+  return run_counter<Counter<std::atomic>>(o, structure.c_str());
 }
 
 ls::result_row counter_atomic(const ls::options& o) {
-  if (o.perturb > 0) {
-    auto r = run_atomic_counter<ls::perturbed_atomic>(o);
-    r.structure += " (perturbed)";
-    return r;
-  }
-  return run_atomic_counter<std::atomic>(o);
+  return run_lfkit_counter<lfkit::basic_atomic_counter>(o, "lfkit::atomic_counter");
 }
 ls::result_row counter_sharded(const ls::options& o) {
-  if (o.perturb > 0) {
-    auto r = run_sharded_counter<ls::perturbed_atomic>(o);
-    r.structure += " (perturbed)";
-    return r;
-  }
-  return run_sharded_counter<std::atomic>(o);
+  return run_lfkit_counter<lfkit::basic_sharded_counter>(o, "lfkit::sharded_counter");
 }
 ls::result_row counter_mutex(const ls::options& o) {
   return run_counter<lfkit::baseline::mutex_counter>(o, "baseline::mutex_counter");
