@@ -59,7 +59,7 @@ TEST_CASE("asymmetric fence: the store-buffering outcome never happens", "[platf
 // heavy fence must not degrade to an ordinary fence (light sides rely on it): it aborts.
 TEST_CASE("asymmetric fence: a membarrier that fails after registration aborts", "[platform]") {
   lfkit::detail::asymmetric_fence_prepare();
-  if (lfkit::detail::g_membarrier_state.load() != static_cast<int>(lfkit::detail::membarrier_state::available)) {
+  if (lfkit::detail::g_membarrier_state.value.load() != static_cast<int>(lfkit::detail::membarrier_state::available)) {
     WARN("skipped: membarrier is not available here (the fallback fences are used instead)");
     return;
   }

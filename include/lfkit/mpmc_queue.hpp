@@ -32,17 +32,26 @@
 //   (push) / empty (pop) / closed — EXCEPT in one documented case: the slot at the position the
 //   call must use is held by another thread that has claimed it but not yet finished (a producer
 //   between claiming and publishing, a consumer between claiming and releasing). The call then
-//   spins a bounded number of times (try_busy_spins, ~0.4 us) and gives up rather than
-//   wait on that thread — so a signal handler that interrupted exactly that thread cannot
-//   deadlock. Such a holder is always preempted, stopped, or interrupted mid-operation; on a
-//   normally running system this failure is rare and transient.
-// * Before a try_ operation reaches a full / empty / busy verdict it looks at its slot again up
-//   to 4 times, with a pause hint between looks (~0.1 us in all on the reference machine): a slot
-//   about to be released or published is usually ready by then, and the verdict needs a read of
-//   the other side's counter, whose cache line their CAS keeps taking back. Measured on the
-//   2-core reference machine (queue_try, capacity 1024): without the re-looks lfkit moved
-//   0.4-0.7x libcds's Vyukov ring; with them ~150-165 M items/s at 1P1C, 2P2C and 4P4C, at or
-//   near libcds's level.
+//   waits a bounded time and gives up rather than wait on that thread — so a signal handler that
+//   interrupted exactly that thread cannot deadlock. Such a holder is always preempted, stopped,
+//   or interrupted mid-operation; on a normally running system this failure is rare and
+//   transient. The bounded wait depends on what the other side is doing:
+//     - the holder is the only operation of its side in flight (the other side's counter is just
+//       past it; typically a producer handing one element to a waiting consumer): look at the
+//       slot up to lone_holder_looks times, one pause apart (~0.2 us), then back off as below;
+//     - otherwise the two sides are streaming through the ring one slot apart: back off
+//       busy_backoff_pauses pause hints (~1.6 us here), doubling, try_busy_spins times (~25 us in
+//       all), re-trying after each. The back-off is what lets the other side get ahead: a trailing
+//       side that re-tries at once keeps both on the same cache line of slots, which then changes
+//       hands at every element (measured 0.4-0.7x the throughput, see busy_backoff_pauses).
+// * A successful operation prefetches, for writing, the slot prefetch_distance positions ahead
+//   (a hint; see prefetch_ahead()).
+// * Design history, measured on the 2-core reference machine (queue_try, capacity 1024, paired
+//   runs against libcds's Vyukov ring): an earlier version looked at a not-ready slot up to 4
+//   times before reading the other side's counter, which kept the two sides in lock-step
+//   (0.74-0.88x libcds); with the prefetch that lock-step became 0.4x, because a trailing side
+//   prefetched the very lines the leading side was working on. Reading the counter at once and
+//   backing off only for a streaming holder is what made both the prefetch and the back-off pay.
 // * close(): afterwards every push fails (returns false without touching its argument), pops
 //   drain the remaining elements and then return false; every sleeper is woken. Irreversible.
 //
@@ -52,9 +61,10 @@
 //   operation                       progress                                   async-signal-safe
 //   try_push/try_emplace/try_pop,   lock-free claim (a CAS fails only because  yes (*)
 //   try_push_n/try_pop_n            another thread succeeded); then a bounded
-//                                   spin if the slot's previous holder is
-//                                   mid-operation, then failure. Never waits
-//                                   unboundedly on another thread.
+//                                   wait (<= 960 + 8 pauses, ~25 us here) if
+//                                   the slot's holder is mid-operation, then
+//                                   failure. Never waits unboundedly on
+//                                   another thread.
 //   push/pop                        blocking: short bounded spin, a few        no
 //                                   sched_yield()s, then sleeps in the kernel
 //                                   (futex) until possible or closed; waits
@@ -276,11 +286,27 @@ class mpmc_queue {
   using value_type = T;
   using size_type = std::size_t;
 
-  /// Busy-slot re-tries a try_ operation makes before failing (see the preface), after 1, 2, 4
-  /// and 8 cpu_relax() (pause) hints: 15 pauses, about 0.4 us on the reference machine (a KVM
-  /// guest where one pause costs ~27 ns). A normally running holder finishes in ~0.1 us; longer
-  /// means it is preempted or stopped, and waiting more would only burn the caller's time slice.
+  /// Busy-slot re-tries a try_ operation makes before failing (see the preface), after
+  /// busy_backoff_pauses << 0, 1, 2, 3 pause hints: 960 pauses, about 25 us on the reference
+  /// machine (a KVM guest where one pause costs ~25 ns). A normally running holder finishes in
+  /// ~0.1 us; longer means it is preempted or stopped, and waiting more would only burn the
+  /// caller's time slice.
   static constexpr unsigned try_busy_spins = 4;
+  /// Pause hints of the first back-off after a busy slot whose holder is not alone (then doubled
+  /// per re-try). Measured on the 2-core reference machine, queue_try 1P1C/2P2C/4P4C against
+  /// libcds's Vyukov ring in the same runs (paired medians): 1 pause ~0.4-0.7x (the sides stay
+  /// one slot apart and every slot's cache line changes hands), 16 ~0.9x, 64 ~1.05-1.2x, 128
+  /// about the same as 64. Waiting for a holder that is alone takes a few looks instead (see
+  /// lone_holder_looks), so a lone handoff is not delayed by this.
+  static constexpr unsigned busy_backoff_pauses = 64;
+  /// Looks at a busy slot, one pause apart, when its holder is the only operation of its side in
+  /// flight (the typical handoff to a waiting consumer): ~0.2 us here. Measured: handoff latency
+  /// p50 ~0.19 us with these looks, ~1.7 us when such a slot got the streaming back-off instead.
+  static constexpr unsigned lone_holder_looks = 8;
+  /// How many positions ahead a successful operation prefetches (for writing) the slot it will
+  /// use next-but-some: 16 slots of 16 bytes, two 128-byte lines ahead. 8, 16 and 32 measured the
+  /// same; without the prefetch 1P1C try-ops ran ~0.8-0.95x as fast.
+  static constexpr std::uint64_t prefetch_distance = 16;
   /// Attempts a blocking operation makes (each followed by 1, 2, 4, ... pause hints) before it
   /// starts yielding. Deliberately tiny: on the 2-core reference machine with more threads than
   /// cores, every longer spin measured worse — blocking 4P4C/8P8C, M items/s (CPU ns/item), one
@@ -660,38 +686,33 @@ class mpmc_queue {
     // single total order (a plain load on x86).
     std::uint64_t tail = tail_.value.load(std::memory_order_seq_cst);
     for (;;) {
-      if (tail & closed_bit) return status::closed;
       slot& s = slot_at(tail);
       // acquire: pairs with the release store of the consumer that emptied this slot a lap ago,
       // so its move-out and destruction happen-before our construction.
       const std::uint64_t stamp = s.stamp.load(std::memory_order_acquire);
       if (stamp == tail) {
-        // The slot is free for position `tail`: claim the position.
+        // The slot is free for position `tail` (never true once closed: stamps stay below the
+        // closed bit): claim the position.
         // seq_cst on success: part of the total order full/empty verdicts reason about; failure
         // reloads `tail` (seq_cst for the same reason).
         if (tail_.value.compare_exchange_weak(tail, advance(tail), std::memory_order_seq_cst,
                                               std::memory_order_seq_cst)) {
+          prefetch_ahead(tail);
           construct(s.place());
           // release: publishes the element to the consumer of `tail` (its acquire stamp load).
           s.stamp.store(tail + 1, std::memory_order_release);
           return status::ok;
         }
       } else if (stamp < tail) {
-        // The element from one lap ago is still here (or being popped). Look at the slot again a
-        // few times first: a consumer about to release it makes it free without us touching the
-        // consumers' counter (a read of head_ takes its cache line away from their CAS).
-        bool freed = false;
-        for (int i = 0; i < 4 && !freed; ++i) {
-          detail::cpu_relax();
-          // acquire: as the stamp load above.
-          freed = s.stamp.load(std::memory_order_acquire) == tail;
-        }
-        if (freed) continue;  // re-run the claim with the same tail
-        // Full iff the head is still at that same position: then tail - head spans exactly cap
-        // positions.
+        if (tail & closed_bit) return status::closed;
+        // The element from one lap ago is still here, or a consumer is moving it out. Full iff
+        // the head is still at that same position: then tail - head spans exactly cap positions.
         const std::uint64_t head = head_.value.load(std::memory_order_seq_cst);  // see above
-        if (head + one_lap_ == tail) return status::unavailable;
-        return status::busy;  // a consumer claimed it and has not released it yet
+        const std::uint64_t previous = tail - one_lap_;  // this slot's position one lap ago
+        if (head == previous) return status::unavailable;
+        // Busy: the consumer of `previous` claimed it and has not released the slot yet.
+        if (head == advance(previous) && await_stamp(s, tail)) continue;  // lone holder: freed
+        return status::busy;
       } else {
         // The stamp is ahead: our tail is stale. seq_cst: see the first load.
         tail = tail_.value.load(std::memory_order_seq_cst);
@@ -714,6 +735,7 @@ class mpmc_queue {
         // seq_cst: as in push_once; failure reloads `head`.
         if (head_.value.compare_exchange_weak(head, advance(head), std::memory_order_seq_cst,
                                               std::memory_order_seq_cst)) {
+          prefetch_ahead(head);
           T* e = s.element();
           deliver(std::move(*e));
           std::destroy_at(e);
@@ -723,25 +745,42 @@ class mpmc_queue {
           return status::ok;
         }
       } else if (stamp <= head) {
-        // Nothing published at `head` yet. Look at the slot again a few times before reading the
-        // producers' counter (see push_once).
-        bool published = false;
-        for (int i = 0; i < 4 && !published; ++i) {
-          detail::cpu_relax();
-          // acquire: as the stamp load above.
-          published = s.stamp.load(std::memory_order_acquire) == head + 1;
-        }
-        if (published) continue;  // re-run the claim with the same head
-        // Empty iff nobody claimed it: tail == head.
+        // Nothing published at `head` yet. Empty iff nobody claimed it: tail == head.
         const std::uint64_t tail = tail_.value.load(std::memory_order_seq_cst);  // see above
-        if ((tail & ~closed_bit) == head) {
-          return (tail & closed_bit) ? status::closed : status::unavailable;
-        }
-        return status::busy;  // a producer claimed `head` and has not published yet
+        const std::uint64_t claimed = tail & ~closed_bit;
+        if (claimed == head) return (tail & closed_bit) ? status::closed : status::unavailable;
+        // Busy: the producer of `head` claimed it and has not published yet.
+        if (claimed == advance(head) && await_stamp(s, head + 1)) continue;  // lone holder: done
+        return status::busy;
       } else {
         head = head_.value.load(std::memory_order_seq_cst);  // stale head; seq_cst: see above
       }
     }
+  }
+
+  /// The holder of `s` is the only operation of its side in flight (the other side's counter is
+  /// exactly one position past it): most likely a running thread a few instructions from done,
+  /// e.g. a producer handing one element to a waiting consumer. Look at the stamp a few times,
+  /// one pause apart (about 0.2 us in all on the reference machine), and report whether it
+  /// reached `ready`. A holder that is not alone means the two sides are streaming through the
+  /// ring one slot apart; then the caller backs off instead (see busy_backoff()).
+  static bool await_stamp(slot& s, std::uint64_t ready) noexcept {
+    for (unsigned i = 0; i < lone_holder_looks; ++i) {
+      detail::cpu_relax();
+      // acquire: as the first stamp load of push_once / pop_once.
+      if (s.stamp.load(std::memory_order_acquire) == ready) return true;
+    }
+    return false;
+  }
+
+  /// Hints the cache to fetch, for writing, the slot prefetch_distance positions after `pos`:
+  /// the one this side will use a few operations from now. Measured on the reference machine it
+  /// turned the once-per-cache-line miss of a streaming producer or consumer into a hit (1P1C
+  /// try-ops ~1.2x). Only a hint: never faults, no effect on correctness.
+  void prefetch_ahead(std::uint64_t pos) const noexcept {
+    std::uint64_t index = (pos & index_mask_) + prefetch_distance;
+    if (index >= cap_) index -= cap_;
+    if (index < cap_) __builtin_prefetch(static_cast<const void*>(&slots_[index]), 1, 3);
   }
 
   // ---- waking ---------------------------------------------------------------------------------
@@ -755,7 +794,7 @@ class mpmc_queue {
     if (w & 1u) [[unlikely]] wake_slow(word, w);
   }
 
-  void wake_slow(Atom<std::uint32_t>& word, std::uint32_t w) noexcept {
+  [[gnu::noinline, gnu::cold]] void wake_slow(Atom<std::uint32_t>& word, std::uint32_t w) noexcept {
     // Clear the bit and bump the epoch in one CAS (w is odd, so w + 1 is the next even epoch);
     // only the thread whose CAS clears the bit makes the system call.
     while (w & 1u) {
@@ -831,7 +870,7 @@ class mpmc_queue {
       }
       // Only a busy slot (held by a thread mid-pop) is worth a bounded wait.
       if (st != status::busy || round >= try_busy_spins) return false;
-      relax(round);
+      busy_backoff(round);
     }
   }
 
@@ -844,8 +883,17 @@ class mpmc_queue {
         return true;
       }
       if (st != status::busy || round >= try_busy_spins) return false;
-      relax(round);
+      busy_backoff(round);
     }
+  }
+
+  /// busy_backoff_pauses << min(round, 3) pause hints. Long on purpose: a busy slot whose holder
+  /// is not alone means producers and consumers are streaming through the ring one slot apart,
+  /// handing every cache line of slots back and forth; backing off lets the other side get well
+  /// ahead, after which both run through whole lines (see busy_backoff_pauses).
+  static void busy_backoff(unsigned round) noexcept {
+    const unsigned n = busy_backoff_pauses << (round < 3 ? round : 3);
+    for (unsigned i = 0; i < n; ++i) detail::cpu_relax();
   }
 
   /// 2^min(round, 3) pause hints: a short exponential back-off.
@@ -867,7 +915,7 @@ class mpmc_queue {
         if (st != status::busy || round >= try_busy_spins) {
           return st == status::ok || st == status::closed ? st : status::timeout;
         }
-        relax(round);
+        busy_backoff(round);
       }
     }
     for (;;) {
