@@ -2,7 +2,8 @@
 """The body of scripts/bench (which installs the dependencies first, then runs this).
 
 Builds the Release preset's benchmark targets, lists every benchmark of every bench/bench_*
-binary, runs them one by one (one process per benchmark) with progress lines, merges each binary's
+binary, runs them one comparison set at a time (one process per group/config with every
+implementation in it, repetitions randomly interleaved) with progress lines, merges each binary's
 results into one Google Benchmark JSON, then writes machine.json, summary.md and plots.
 Options: see scripts/bench --help.
 """
@@ -42,7 +43,7 @@ scripts/bench [options]     run lfkit's benchmark suite and write results/<host>
   --cpus LIST        run under `taskset -c LIST` (restricts the CPUs; with --pin, pins within LIST)
   --out DIR          result folder (default results/<host>-<YYYY-MM-DD>, -HHMM added if it exists)
   --label TEXT       machine label for summary.md (default: CPU model, CPUs, VM, memory, distro)
-  --timeout S        kill a benchmark process after S seconds (default: 60 + 40 x reps x min_time)
+  --timeout S        kill a process after S seconds per benchmark in it (default: 60 + 40 x reps x min_time)
   --no-build         use the existing build/release binaries
   --no-deps          skip scripts/install-deps bench
   --jobs N           build parallelism (default: nproc)
@@ -170,6 +171,25 @@ def result_dir(a):
     return d
 
 
+def comparison_sets(plan):
+    """Groups the plan into one process per binary + group + config: benchmark names are
+    `<group>/<impl>/<config>`, and every implementation of one group/config runs in the same
+    process with its repetitions randomly interleaved (Google Benchmark's
+    --benchmark_enable_random_interleaving). On a shared machine whose speed drifts over seconds,
+    this is what keeps a ratio (lfkit vs baseline vs peer) from depending on which implementation
+    happened to run during a slow phase. Order of first appearance is kept."""
+    sets, index = [], {}
+    for b, name in plan:
+        parts = name.split("/")
+        key = (b, parts[0], "/".join(parts[2:])) if len(parts) >= 3 else (b, name, "")
+        if key not in index:
+            index[key] = len(sets)
+            title = f"{parts[0]}/*/{key[2]}" if len(parts) >= 3 else name
+            sets.append((b, title, []))
+        sets[index[key]][2].append(name)
+    return sets
+
+
 def gb_regex_exact(name):
     return "^" + re.sub(r"([.^$|()\[\]{}*+?\\-])", r"\\\1", name) + "$"
 
@@ -231,10 +251,13 @@ def main(argv):
     raw = os.path.join(out, "raw-tmp")
     os.makedirs(raw, exist_ok=True)
     per_bin = {n: sum(1 for b, _ in plan if b == n) for n in names}
+    sets = comparison_sets(plan)
     guess = a.repetitions * (1.3 * a.min_time + 0.05) + 0.05  # seconds per benchmark, before measuring
     log(f"==== {len(plan)} benchmarks in {sum(1 for v in per_bin.values() if v)} binaries "
         f"({', '.join(f'{k}: {v}' for k, v in per_bin.items() if v)}); repetitions {a.repetitions}, "
         f"min_time {a.min_time:g} s{', pinned' if a.pin else ''}{', cpus ' + a.cpus if a.cpus else ''}")
+    log(f"     {len(sets)} processes: each runs one group/config for every implementation, "
+        f"repetitions randomly interleaved, so a slow phase of the machine hits all of them alike")
     log(f"     results: {show(out)}   first estimate: ~{hms(guess * len(plan))}")
 
     runlog = open(os.path.join(out, "run.log"), "w")
@@ -242,30 +265,34 @@ def main(argv):
     contexts, entries, failures = {}, {n: [] for n in names}, {n: [] for n in names}
     durations = []
     t_run = time.time()
-    width = len(str(len(plan)))
+    width = len(str(len(sets)))
     interrupted = False
-    for i, (b, name) in enumerate(plan, 1):
+    done_benchmarks = 0
+    for i, (b, title, members) in enumerate(sets, 1):
         if interrupted:
             break
         exe = os.path.join(BUILD_DIR, "bench", b)
         jf = os.path.join(raw, f"{b}-{i:04d}.json")
-        cmd = prefix + [exe, f"--benchmark_filter={gb_regex_exact(name)}",
+        cmd = prefix + [exe, "--benchmark_filter=" + "|".join(gb_regex_exact(m) for m in members),
                         f"--benchmark_repetitions={a.repetitions}",
+                        "--benchmark_enable_random_interleaving=true",
                         "--benchmark_report_aggregates_only=true",
                         f"--benchmark_min_time={a.min_time:g}",
                         f"--benchmark_out={jf}", "--benchmark_out_format=json"]
-        sys.stdout.write(f"[{i:>{width}}/{len(plan)}] {b} {name} ")
+        name = title
+        sys.stdout.write(f"[{i:>{width}}/{len(sets)}] {b} {title} ({len(members)}) ")
         sys.stdout.flush()
         runlog.write(f"\n$ {' '.join(shlex.quote(c) for c in cmd)}\n")
         runlog.flush()
         t0 = time.time()
         status = "ok"
         try:
-            r = subprocess.run(cmd, env=env, stdout=runlog, stderr=subprocess.STDOUT, timeout=a.timeout)
+            r = subprocess.run(cmd, env=env, stdout=runlog, stderr=subprocess.STDOUT,
+                               timeout=a.timeout * len(members))
             if r.returncode != 0:
                 status = f"exit status {r.returncode}"
         except subprocess.TimeoutExpired:
-            status = f"timed out after {a.timeout:g} s"
+            status = f"timed out after {a.timeout * len(members):g} s"
         except KeyboardInterrupt:
             interrupted = True
             log("\n!! interrupted: writing the results gathered so far")
@@ -289,8 +316,8 @@ def main(argv):
         entries[b] += got
         if status != "ok":
             failures[b].append({"name": name, "status": status})
-        avg = sum(durations) / len(durations)
-        left = avg * (len(plan) - i)
+        done_benchmarks += len(members)
+        left = (time.time() - t_run) / done_benchmarks * (len(plan) - done_benchmarks)
         log(f"{'' if status == 'ok' else '!! ' + status + ' '}{dt:.1f}s | elapsed {hms(time.time() - t_run)}"
             f" | ~{hms(left)} left")
     runlog.close()
