@@ -127,7 +127,13 @@ struct alignas(256) overaligned {
 /// Models a thread preempted, stopped, or interrupted by a signal in the middle of an operation.
 inline std::atomic<bool> g_gate_open{true};
 inline std::atomic<int> g_gated_waiting{0};
+inline std::atomic<int> g_gated_stores{0};  // release stores a gated thread completed
 inline thread_local bool t_gated = false;
+/// If > 0 on a thread: its acquire load number t_open_at_acquire (counting from 1) first opens the
+/// gate and waits until the gated thread's held-back store has landed — "the holder finishes while
+/// this thread is looking at the slot", placed at an exact load.
+inline thread_local int t_open_at_acquire = 0;
+inline thread_local int t_acquire_loads = 0;
 
 template <class T>
 class gated_atomic {
@@ -137,12 +143,23 @@ class gated_atomic {
   constexpr gated_atomic(T v) noexcept : a_(v) {}  // NOLINT: mirrors std::atomic
   gated_atomic(const gated_atomic&) = delete;
   gated_atomic& operator=(const gated_atomic&) = delete;
-  T load(std::memory_order o = std::memory_order_seq_cst) const noexcept { return a_.load(o); }
+  T load(std::memory_order o = std::memory_order_seq_cst) const noexcept {
+    if (t_open_at_acquire > 0 && o == std::memory_order_acquire &&
+        ++t_acquire_loads == t_open_at_acquire) {
+      const int before = g_gated_stores.load();
+      g_gate_open.store(true);
+      while (g_gated_stores.load() == before) std::this_thread::yield();
+    }
+    return a_.load(o);
+  }
   void store(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
     if (t_gated && o == std::memory_order_release) {
       g_gated_waiting.fetch_add(1);
       while (!g_gate_open.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
       g_gated_waiting.fetch_sub(1);
+      a_.store(v, o);
+      g_gated_stores.fetch_add(1);
+      return;
     }
     a_.store(v, o);
   }
@@ -979,6 +996,38 @@ TEST_CASE("lfkit: a producer stopped between claim and publish makes try_pop fai
   blocked.join();
   CHECK(popped.load());
   CHECK(x == 7);
+}
+
+TEST_CASE("lfkit: try_pop takes the element of a lone producer that publishes while it looks",
+          "[queue][busy]") {
+  // The handoff case of the preface: a consumer reaches the producer's position between the
+  // claim and the publish, and that push is the only one in flight. The try_pop must neither
+  // fail nor wait for a back-off: it looks at the slot again and takes the element. A small ring
+  // looks before the verdict, a large one after finding the producer alone: both take it there.
+  const std::size_t capacity = GENERATE(std::size_t{4}, std::size_t{1024});
+  CAPTURE(capacity);
+  lfkit::mpmc_queue<int, gated_atomic> q(capacity);
+  g_gate_open.store(false);
+  std::thread producer([&] {
+    t_gated = true;
+    (void)q.try_push(7);  // claims position 0, stops before publishing it
+  });
+  REQUIRE(eventually([] { return g_gated_waiting.load() == 1; }));
+  int x = 0;
+  // Acquire load 1 is pop_once's first look at the slot (not published: busy, producer alone);
+  // load 2 is the first of the looks — the producer publishes just before it.
+  t_open_at_acquire = 2;
+  t_acquire_loads = 0;
+  const bool got = q.try_pop(x);
+  const int loads = t_acquire_loads;
+  t_open_at_acquire = 0;
+  producer.join();
+  CHECK(got);
+  CHECK(x == 7);
+  // Taken straight from the looks: the look that saw the element (2), then the claim's re-read
+  // of the slot (3). A back-off path would have re-entered pop_once (more loads, after ~1.6 us).
+  CHECK(loads == 3);
+  CHECK(q.size_approx() == 0);
 }
 
 TEST_CASE("lfkit: a consumer stopped between claim and release makes try_push fail, not hang",

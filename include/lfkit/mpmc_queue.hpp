@@ -35,24 +35,29 @@
 //   waits a bounded time and gives up rather than wait on that thread — so a signal handler that
 //   interrupted exactly that thread cannot deadlock. Such a holder is always preempted, stopped,
 //   or interrupted mid-operation; on a normally running system this failure is rare and
-//   transient. The bounded wait depends on what the other side is doing:
-//     - a try_pop whose producer is the only push in flight (tail_ just past it: a producer
-//       handing one element to a waiting consumer) looks at the slot up to lone_holder_looks
-//       times, one pause apart (~0.2 us); it takes the element at once if the producers have not
-//       moved on meanwhile, and otherwise backs off as below;
-//     - otherwise the two sides are streaming through the ring one slot apart: back off
-//       busy_backoff_pauses pause hints (~1.6 us here), doubling, try_busy_spins times (~25 us in
-//       all), re-trying after each. The back-off is what lets the other side get ahead: a trailing
-//       side that re-tries at once keeps both on the same cache line of slots, which then changes
-//       hands at every element (measured 0.4-0.7x the throughput, see busy_backoff_pauses).
-// * A successful operation prefetches, for writing, the slot prefetch_distance positions ahead
-//   (a hint; see prefetch_ahead()).
-// * Design history, measured on the 2-core reference machine (queue_try, capacity 1024, paired
-//   runs against libcds's Vyukov ring): an earlier version looked at a not-ready slot up to 4
-//   times before reading the other side's counter, which kept the two sides in lock-step
-//   (0.74-0.88x libcds); with the prefetch that lock-step became 0.4x, because a trailing side
-//   prefetched the very lines the leading side was working on. Reading the counter at once and
-//   backing off only for a streaming holder is what made both the prefetch and the back-off pay.
+//   transient. The bounded wait is at most 2 back-offs of up to busy_backoff_pauses pause hints
+//   (~3.2 us here) plus a few looks (see "Waiting rules").
+// * Waiting rules (all measured on the 2-core reference machine; constants below):
+//     - try_ operations on a large ring (capacity >= streaming_ring_min) read the other side's
+//       counter as soon as their slot is not ready, and report full/empty at once. A busy slot
+//       (holder mid-operation) gets a back-off of backoff_pauses_for(capacity) pause hints (up
+//       to 64, ~1.6 us) before each of try_busy_spins re-tries. Reason: a busy slot usually
+//       means the two sides stream through the ring one slot apart, and every line of slots
+//       then changes hands at every element; the back-off lets the other side get ahead, after
+//       which both run through whole lines. A trailing side that re-tried at once (or looked at
+//       its slot a few times before the verdict, as an earlier version did) kept that lock-step:
+//       0.74-0.88x libcds's Vyukov ring, and ~0.25-0.4x together with the prefetch below.
+//     - Exception: a try_pop whose producer is the only push in flight (tail_ just past it: a
+//       handoff to a waiting consumer) looks at the slot up to lone_holder_looks times, one
+//       pause apart (~0.2 us), and takes the element if the producers have not moved on
+//       meanwhile (handoff latency p50 ~0.19 us rather than ~1.7 us).
+//     - Blocking and timed operations, and every operation on a small ring, look at a slot that
+//       is not ready a few times before the verdict instead: there nothing can slip ahead, and a
+//       blocking operation that saw "full" would yield or sleep (measured: the streaming rules
+//       cut the stress suite's capacity 1-4 queues to ~1/10 of the throughput, and blocking
+//       4P4C/8P8C to ~1/3).
+//     - A successful try_ operation on a large ring prefetches, for writing, the slot
+//       prefetch_distance positions ahead (a hint; see prefetch_ahead()): ~1.2x at 1P1C.
 // * close(): afterwards every push fails (returns false without touching its argument), pops
 //   drain the remaining elements and then return false; every sleeper is woken. Irreversible.
 //
@@ -62,7 +67,7 @@
 //   operation                       progress                                   async-signal-safe
 //   try_push/try_emplace/try_pop,   lock-free claim (a CAS fails only because  yes (*)
 //   try_push_n/try_pop_n            another thread succeeded); then a bounded
-//                                   wait (<= 960 + 8 pauses, ~25 us here) if
+//                                   wait (< 160 pauses, ~4 us here) if
 //                                   the slot's holder is mid-operation, then
 //                                   failure. Never waits unboundedly on
 //                                   another thread.
@@ -287,18 +292,18 @@ class mpmc_queue {
   using value_type = T;
   using size_type = std::size_t;
 
-  /// Busy-slot re-tries a try_ operation makes before failing (see the preface), after
-  /// busy_backoff_pauses << 0, 1, 2, 3 pause hints: 960 pauses, about 25 us on the reference
-  /// machine (a KVM guest where one pause costs ~25 ns). A normally running holder finishes in
-  /// ~0.1 us; longer means it is preempted or stopped, and waiting more would only burn the
-  /// caller's time slice.
-  static constexpr unsigned try_busy_spins = 4;
-  /// Pause hints of the first back-off after a busy slot whose holder is not alone (then doubled
-  /// per re-try). Measured on the 2-core reference machine, queue_try 1P1C/2P2C/4P4C against
-  /// libcds's Vyukov ring in the same runs (paired medians): 1 pause ~0.4-0.7x (the sides stay
-  /// one slot apart and every slot's cache line changes hands), 16 ~0.9x, 64 ~1.05-1.2x, 128
-  /// about the same as 64. Waiting for a holder that is alone takes a few looks instead (see
-  /// lone_holder_looks), so a lone handoff is not delayed by this.
+  /// Busy-slot re-tries a try_ operation makes before failing (see the preface), each after
+  /// busy_backoff(): at most 128 pauses, about 3.2 us on the reference machine (a KVM guest where
+  /// one pause costs ~25 ns). A running holder finishes within the first back-off; one still busy
+  /// after it is preempted or stopped, and waiting more would only burn the caller's time slice.
+  /// Measured: 2 re-tries ran queue_try as fast as 4 re-tries with a doubling back-off (~25 us).
+  static constexpr unsigned try_busy_spins = 2;
+  /// Pause hints of the back-off after a busy slot (see busy_backoff()). Measured on the 2-core
+  /// reference machine, queue_try 1P1C/2P2C/4P4C against libcds's Vyukov ring in the same runs
+  /// (paired medians): 1 pause ~0.4-0.7x (the sides stay one slot apart and every slot's cache
+  /// line changes hands), 16 ~0.9x, 64 ~1.05-1.2x, 128 about the same as 64. A try_pop waiting
+  /// for a lone producer takes a few looks first (see lone_holder_looks), so a handoff to a
+  /// waiting consumer is not delayed by this.
   static constexpr unsigned busy_backoff_pauses = 64;
   /// Looks at a busy slot, one pause apart, when a try_pop finds the producer of its position
   /// mid-push and that producer is the only push in flight (a handoff to a waiting consumer):
@@ -311,6 +316,12 @@ class mpmc_queue {
   /// use next-but-some: 16 slots of 16 bytes, two 128-byte lines ahead. 8, 16 and 32 measured the
   /// same; without the prefetch 1P1C try-ops ran ~0.8-0.95x as fast.
   static constexpr std::uint64_t prefetch_distance = 16;
+  /// Rings of at least this many slots are run for streaming: prefetch, and the back-off (not a
+  /// few looks) for a busy slot. Below it the two sides are always within a few slots of each
+  /// other, nothing can slip ahead, and a busy holder is best waited for with a few looks:
+  /// measured with the stress suite's capacity 1-4 queues, the streaming rules cut throughput
+  /// ~10x (try ops) and ~6x (blocking ops, which then yield at every busy slot).
+  static constexpr std::uint64_t streaming_ring_min = 64;
   /// Attempts a blocking operation makes (each followed by 1, 2, 4, ... pause hints) before it
   /// starts yielding. Deliberately tiny: on the 2-core reference machine with more threads than
   /// cores, every longer spin measured worse — blocking 4P4C/8P8C, M items/s (CPU ns/item), one
@@ -379,7 +390,8 @@ class mpmc_queue {
   explicit mpmc_queue(std::size_t capacity)
       : cap_(checked_capacity(capacity)),
         one_lap_(std::bit_ceil(static_cast<std::uint64_t>(capacity) + 1)),
-        index_mask_(one_lap_ - 1) {
+        index_mask_(one_lap_ - 1),
+        backoff_pauses_(backoff_pauses_for(cap_)) {
     slots_ = static_cast<slot*>(::operator new(cap_ * sizeof(slot), std::align_val_t{slot_align}));
     for (std::size_t i = 0; i < cap_; ++i) ::new (static_cast<void*>(&slots_[i])) slot;
     for (std::uint64_t i = 0; i < cap_; ++i) {
@@ -684,7 +696,7 @@ class mpmc_queue {
 
   /// One push attempt. Retries internally only when the state moved under it (a CAS lost to
   /// another producer, a stale tail), which means another thread made progress (lock-free).
-  template <class Construct>
+  template <bool Patient = false, class Construct>
   status push_once(Construct& construct) noexcept {
     // seq_cst: the "full" verdict below relies on this load and the head_ load being in the
     // single total order (a plain load on x86).
@@ -701,7 +713,7 @@ class mpmc_queue {
         // reloads `tail` (seq_cst for the same reason).
         if (tail_.value.compare_exchange_weak(tail, advance(tail), std::memory_order_seq_cst,
                                               std::memory_order_seq_cst)) {
-          prefetch_ahead(tail);
+          if constexpr (!Patient) prefetch_ahead(tail);
           construct(s.place());
           // release: publishes the element to the consumer of `tail` (its acquire stamp load).
           s.stamp.store(tail + 1, std::memory_order_release);
@@ -709,14 +721,18 @@ class mpmc_queue {
         }
       } else if (stamp < tail) {
         if (tail & closed_bit) return status::closed;
+        // A blocking operation (Patient), and any operation on a small ring, looks at the slot
+        // again a few times first: a slot about to be released is usually free by then, and a
+        // blocking operation that reported "full" would yield or sleep.
+        if ((Patient || cap_ < streaming_ring_min) && await_stamp(s, tail)) continue;
         // The element from one lap ago is still here, or a consumer is moving it out. Full iff
         // the head is still at that same position: then tail - head spans exactly cap positions.
         const std::uint64_t head = head_.value.load(std::memory_order_seq_cst);  // see above
         const std::uint64_t previous = tail - one_lap_;  // this slot's position one lap ago
         if (head == previous) return status::unavailable;
         // Busy: the consumer of `previous` claimed it and has not released the slot yet. Always
-        // the streaming back-off here, even for a lone consumer: a producer that waited for each
-        // slot to be released would stay one slot behind the consumers (see busy_backoff()).
+        // the back-off here, even for a lone consumer: in a large ring, a producer that waited
+        // for each slot to be released would stay one slot behind the consumers.
         return status::busy;
       } else {
         // The stamp is ahead: our tail is stale. seq_cst: see the first load.
@@ -727,7 +743,7 @@ class mpmc_queue {
 
   /// One pop attempt; `deliver(T&&)` receives the element (must not throw). Same progress as
   /// push_once.
-  template <class Deliver>
+  template <bool Patient = false, class Deliver>
   status pop_once(Deliver& deliver) noexcept {
     // seq_cst: the "empty" verdict relies on this load and the tail_ load being in the single
     // total order (a plain load on x86).
@@ -740,7 +756,7 @@ class mpmc_queue {
         // seq_cst: as in push_once; failure reloads `head`.
         if (head_.value.compare_exchange_weak(head, advance(head), std::memory_order_seq_cst,
                                               std::memory_order_seq_cst)) {
-          prefetch_ahead(head);
+          if constexpr (!Patient) prefetch_ahead(head);
           T* e = s.element();
           deliver(std::move(*e));
           std::destroy_at(e);
@@ -750,7 +766,10 @@ class mpmc_queue {
           return status::ok;
         }
       } else if (stamp <= head) {
-        // Nothing published at `head` yet. Empty iff nobody claimed it: tail == head.
+        // Nothing published at `head` yet. Blocking operations and small rings look again first
+        // (see push_once).
+        if ((Patient || cap_ < streaming_ring_min) && await_stamp(s, head + 1)) continue;
+        // Empty iff nobody claimed it: tail == head.
         const std::uint64_t tail = tail_.value.load(std::memory_order_seq_cst);  // see above
         const std::uint64_t claimed = tail & ~closed_bit;
         if (claimed == head) return (tail & closed_bit) ? status::closed : status::unavailable;
@@ -759,7 +778,7 @@ class mpmc_queue {
         // looks for the element. Take it at once only if the producers are still not further
         // along; if they moved on meanwhile, we are trailing a stream one slot behind, and the
         // back-off (returning busy) is what breaks that lock-step. seq_cst: as the load above.
-        if (claimed == advance(head) && await_stamp(s, head + 1) &&
+        if (cap_ >= streaming_ring_min && claimed == advance(head) && await_stamp(s, head + 1) &&
             (tail_.value.load(std::memory_order_seq_cst) & ~closed_bit) == claimed) {
           continue;
         }
@@ -789,6 +808,8 @@ class mpmc_queue {
   /// turned the once-per-cache-line miss of a streaming producer or consumer into a hit (1P1C
   /// try-ops ~1.2x). Only a hint: never faults, no effect on correctness.
   void prefetch_ahead(std::uint64_t pos) const noexcept {
+    // In a small ring the slot ahead is where the other side is working: leave it alone.
+    if (cap_ < streaming_ring_min) return;
     std::uint64_t index = (pos & index_mask_) + prefetch_distance;
     if (index >= cap_) index -= cap_;
     if (index < cap_) __builtin_prefetch(static_cast<const void*>(&slots_[index]), 1, 3);
@@ -881,7 +902,7 @@ class mpmc_queue {
       }
       // Only a busy slot (held by a thread mid-pop) is worth a bounded wait.
       if (st != status::busy || round >= try_busy_spins) return false;
-      busy_backoff(round);
+      busy_backoff();
     }
   }
 
@@ -894,17 +915,26 @@ class mpmc_queue {
         return true;
       }
       if (st != status::busy || round >= try_busy_spins) return false;
-      busy_backoff(round);
+      busy_backoff();
     }
   }
 
-  /// busy_backoff_pauses << min(round, 3) pause hints. Long on purpose: a busy slot whose holder
-  /// is not alone means producers and consumers are streaming through the ring one slot apart,
-  /// handing every cache line of slots back and forth; backing off lets the other side get well
-  /// ahead, after which both run through whole lines (see busy_backoff_pauses).
-  static void busy_backoff(unsigned round) noexcept {
-    const unsigned n = busy_backoff_pauses << (round < 3 ? round : 3);
-    for (unsigned i = 0; i < n; ++i) detail::cpu_relax();
+  /// backoff_pauses_ pause hints. Long on purpose in a large ring: a busy slot usually means
+  /// producers and consumers are streaming through the ring one slot apart, handing every cache
+  /// line of slots back and forth; backing off lets the other side get well ahead, after which
+  /// both run through whole lines (see busy_backoff_pauses). In a small ring the other side
+  /// cannot get further ahead than the capacity, so the back-off shrinks with it.
+  void busy_backoff() const noexcept {
+    for (unsigned i = 0; i < backoff_pauses_; ++i) detail::cpu_relax();
+  }
+
+  /// The back-off after a busy slot for a ring of `cap` slots: cap / 16 pause hints, at least 1
+  /// and at most busy_backoff_pauses. One pause lets a streaming side move ~5 elements on the
+  /// reference machine, so the slip a back-off creates stays within about a third of the ring
+  /// (measured: a fixed 64-pause back-off cut a capacity-4 ring's stress throughput ~15x).
+  static unsigned backoff_pauses_for(std::uint64_t cap) noexcept {
+    const std::uint64_t p = cap / 16;
+    return p < 1 ? 1u : p > busy_backoff_pauses ? busy_backoff_pauses : static_cast<unsigned>(p);
   }
 
   /// 2^min(round, 3) pause hints: a short exponential back-off.
@@ -926,7 +956,7 @@ class mpmc_queue {
         if (st != status::busy || round >= try_busy_spins) {
           return st == status::ok || st == status::closed ? st : status::timeout;
         }
-        busy_backoff(round);
+        busy_backoff();
       }
     }
     for (;;) {
@@ -955,7 +985,7 @@ class mpmc_queue {
 
   template <class Construct>
   status push_wait(Construct&& construct, const detail::queue_sleep::deadline& dl) {
-    const status st = wait_loop(not_full_.value, [&]() noexcept { return push_once(construct); }, dl);
+    const status st = wait_loop(not_full_.value, [&]() noexcept { return push_once<true>(construct); }, dl);
     if (st == status::ok) wake_if_sleeping(not_empty_.value);
     return st;
   }
@@ -963,13 +993,13 @@ class mpmc_queue {
   status pop_into(T& out, const detail::queue_sleep::deadline& dl) {
     if constexpr (std::is_nothrow_move_assignable_v<T>) {
       auto deliver = [&](T&& v) noexcept { out = std::move(v); };
-      const status st = wait_loop(not_empty_.value, [&]() noexcept { return pop_once(deliver); }, dl);
+      const status st = wait_loop(not_empty_.value, [&]() noexcept { return pop_once<true>(deliver); }, dl);
       if (st == status::ok) wake_if_sleeping(not_full_.value);
       return st;
     } else {
       std::optional<T> tmp;
       auto deliver = [&](T&& v) noexcept { tmp.emplace(std::move(v)); };
-      const status st = wait_loop(not_empty_.value, [&]() noexcept { return pop_once(deliver); }, dl);
+      const status st = wait_loop(not_empty_.value, [&]() noexcept { return pop_once<true>(deliver); }, dl);
       if (st == status::ok) {
         wake_if_sleeping(not_full_.value);
         out = std::move(*tmp);
@@ -1077,6 +1107,7 @@ class mpmc_queue {
   const std::uint64_t cap_;
   const std::uint64_t one_lap_;
   const std::uint64_t index_mask_;
+  const unsigned backoff_pauses_;  // busy_backoff()'s length, from the capacity
   // Hot, written by one side each, on lines of their own.
   padded_u64 tail_;       // next position to push to; bit 63: closed
   padded_u64 head_;       // next position to pop from
