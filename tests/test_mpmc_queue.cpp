@@ -134,6 +134,9 @@ inline thread_local bool t_gated = false;
 /// this thread is looking at the slot", placed at an exact load.
 inline thread_local int t_open_at_acquire = 0;
 inline thread_local int t_acquire_loads = 0;
+/// Run by that hook after the held-back store landed (with the hook disarmed): another thread's
+/// operation placed at the same instant, e.g. a second push.
+inline thread_local void (*t_then)() = nullptr;
 
 template <class T>
 class gated_atomic {
@@ -149,6 +152,12 @@ class gated_atomic {
       const int before = g_gated_stores.load();
       g_gate_open.store(true);
       while (g_gated_stores.load() == before) std::this_thread::yield();
+      if (t_then != nullptr) {
+        const int armed = t_open_at_acquire;
+        t_open_at_acquire = 0;  // the nested operation's loads are not counted
+        t_then();
+        t_open_at_acquire = armed;
+      }
     }
     return a_.load(o);
   }
@@ -975,7 +984,11 @@ TEST_CASE("concurrent close while producers and consumers run", "[queue][close]"
 
 TEST_CASE("lfkit: a producer stopped between claim and publish makes try_pop fail, not hang",
           "[queue][busy]") {
-  lfkit::mpmc_queue<int, gated_atomic> q(4);
+  // Both waiting regimes: a small ring (looks) and a large one (looks for a lone producer, then
+  // back-offs).
+  const std::size_t capacity = GENERATE(std::size_t{4}, std::size_t{1024});
+  CAPTURE(capacity);
+  lfkit::mpmc_queue<int, gated_atomic> q(capacity);
   g_gate_open.store(false);
   std::thread stalled([&] {
     t_gated = true;
@@ -998,52 +1011,81 @@ TEST_CASE("lfkit: a producer stopped between claim and publish makes try_pop fai
   CHECK(x == 7);
 }
 
+/// Opens the gate and joins the gated thread on scope exit, so a failing check cannot leave a
+/// thread stopped at the gate (a hang) or joinable (std::terminate).
+struct gate_guard {
+  std::thread& t;
+  explicit gate_guard(std::thread& th) : t(th) {}
+  gate_guard(const gate_guard&) = delete;
+  gate_guard& operator=(const gate_guard&) = delete;
+  ~gate_guard() {
+    g_gate_open.store(true);
+    if (t.joinable()) t.join();
+  }
+};
+
+lfkit::mpmc_queue<int, gated_atomic>* g_handoff_queue = nullptr;
+
 TEST_CASE("lfkit: try_pop takes the element of a lone producer that publishes while it looks",
           "[queue][busy]") {
   // The handoff case of the preface: a consumer reaches the producer's position between the
   // claim and the publish, and that push is the only one in flight. The try_pop must neither
-  // fail nor wait for a back-off: it looks at the slot again and takes the element. A small ring
-  // looks before the verdict, a large one after finding the producer alone: both take it there.
+  // fail nor go through a back-off: it looks at the slot again and takes the element. A small
+  // ring looks before the verdict, a large one after finding the producer alone. With
+  // `moved_on`, a second push lands at that same instant (the producers moved on): the large
+  // ring then backs off first, but must still take the element rather than fail.
   const std::size_t capacity = GENERATE(std::size_t{4}, std::size_t{1024});
-  CAPTURE(capacity);
+  const bool moved_on = GENERATE(false, true);
+  CAPTURE(capacity, moved_on);
   lfkit::mpmc_queue<int, gated_atomic> q(capacity);
+  g_handoff_queue = &q;
   g_gate_open.store(false);
   std::thread producer([&] {
     t_gated = true;
     (void)q.try_push(7);  // claims position 0, stops before publishing it
   });
+  gate_guard guard{producer};
   REQUIRE(eventually([] { return g_gated_waiting.load() == 1; }));
   int x = 0;
-  // Acquire load 1 is pop_once's first look at the slot (not published: busy, producer alone);
+  // Acquire load 1 is pop_once's first look at the slot (not published: the producer is alone);
   // load 2 is the first of the looks — the producer publishes just before it.
   t_open_at_acquire = 2;
   t_acquire_loads = 0;
+  t_then = moved_on ? +[] { REQUIRE(g_handoff_queue->try_push(8)); } : nullptr;
   const bool got = q.try_pop(x);
   const int loads = t_acquire_loads;
   t_open_at_acquire = 0;
-  producer.join();
+  t_then = nullptr;
   CHECK(got);
   CHECK(x == 7);
-  // Taken straight from the looks: the look that saw the element (2), then the claim's re-read
-  // of the slot (3). A back-off path would have re-entered pop_once (more loads, after ~1.6 us).
-  CHECK(loads == 3);
+  // Taken from the looks: the look that saw the element (2), then the claim's re-read of the
+  // slot (3; more only if the CAS fails spuriously, as LL/SC may). Without the looks the call
+  // would have gone busy -> back-off -> a new attempt whose first load (2) sees the element.
+  CHECK(loads >= 3);
+  if (moved_on) {
+    REQUIRE(q.try_pop(x));
+    CHECK(x == 8);
+  }
   CHECK(q.size_approx() == 0);
 }
 
 TEST_CASE("lfkit: a consumer stopped between claim and release makes try_push fail, not hang",
           "[queue][busy]") {
-  lfkit::mpmc_queue<int, gated_atomic> q(1);
-  REQUIRE(q.try_push(1));
+  // A full ring whose oldest element's consumer stops mid-pop: small (looks) and large (back-offs).
+  const int capacity = GENERATE(1, 1024);
+  CAPTURE(capacity);
+  lfkit::mpmc_queue<int, gated_atomic> q(static_cast<std::size_t>(capacity));
+  for (int i = 1; i <= capacity; ++i) REQUIRE(q.try_push(i));
   g_gate_open.store(false);
   std::thread stalled([&] {
     t_gated = true;
     int y;
-    (void)q.try_pop(y);  // claims the only element, stops before releasing the slot
+    (void)q.try_pop(y);  // claims the oldest element, stops before releasing the slot
   });
   REQUIRE(eventually([] { return g_gated_waiting.load() == 1; }));
-  CHECK(q.size_approx() == 0);  // the element is taken: the queue is not full...
+  CHECK(q.size_approx() == static_cast<std::size_t>(capacity) - 1);  // not full...
   const auto t0 = steady::now();
-  CHECK_FALSE(q.try_push(2));  // ...but its only slot is busy: bounded spin, then false
+  CHECK_FALSE(q.try_push(2));  // ...but the slot at the tail is busy: bounded wait, then false
   CHECK(steady::now() - t0 < 1s);
   CHECK_FALSE(q.try_push_for(3, 20ms));  // timed: gives up at the deadline
   std::atomic<bool> pushed{false};
@@ -1054,7 +1096,11 @@ TEST_CASE("lfkit: a consumer stopped between claim and release makes try_push fa
   stalled.join();
   blocked.join();
   CHECK(pushed.load());
-  int x = 0;
-  REQUIRE(q.try_pop(x));
-  CHECK(x == 4);
+  int x = 0, n = 0, last = 0;
+  while (q.try_pop(x)) {
+    ++n;
+    last = x;
+  }
+  CHECK(n == capacity);  // elements 2..capacity, then the blocked push's 4
+  CHECK(last == 4);
 }

@@ -33,10 +33,12 @@
 //   call must use is held by another thread that has claimed it but not yet finished (a producer
 //   between claiming and publishing, a consumer between claiming and releasing). The call then
 //   waits a bounded time and gives up rather than wait on that thread — so a signal handler that
-//   interrupted exactly that thread cannot deadlock. Such a holder is always preempted, stopped,
-//   or interrupted mid-operation; on a normally running system this failure is rare and
-//   transient. The bounded wait is at most 2 back-offs of up to busy_backoff_pauses pause hints
-//   (~3.2 us here) plus a few looks (see "Waiting rules").
+//   interrupted exactly that thread cannot deadlock. Such a holder is nearly always preempted,
+//   stopped, or interrupted mid-operation (a running one finishes within the first back-off;
+//   with many threads contending, the re-tries may meet other running holders at later
+//   positions); on a normally running system this failure is rare and transient. The bounded
+//   wait is a few looks and at most try_busy_spins back-offs of up to busy_backoff_pauses pause
+//   hints (~4 us in all here; see "Waiting rules").
 // * Waiting rules (all measured on the 2-core reference machine; constants below):
 //     - try_ operations on a large ring (capacity >= streaming_ring_min) read the other side's
 //       counter as soon as their slot is not ready, and report full/empty at once. A busy slot
@@ -49,13 +51,13 @@
 //       0.74-0.88x libcds's Vyukov ring, and ~0.25-0.4x together with the prefetch below.
 //     - Exception: a try_pop whose producer is the only push in flight (tail_ just past it: a
 //       handoff to a waiting consumer) looks at the slot up to lone_holder_looks times, one
-//       pause apart (~0.2 us), and takes the element if the producers have not moved on
-//       meanwhile (handoff latency p50 ~0.19 us rather than ~1.7 us).
+//       pause apart (~0.2 us), and takes the element as soon as it is there (handoff latency p50
+//       ~0.19 us rather than ~1.7 us) — after a back-off if the producers moved on meanwhile.
 //     - Blocking and timed operations, and every operation on a small ring, look at a slot that
 //       is not ready a few times before the verdict instead: there nothing can slip ahead, and a
 //       blocking operation that saw "full" would yield or sleep (measured: the streaming rules
-//       cut the stress suite's capacity 1-4 queues to ~1/10 of the throughput, and blocking
-//       4P4C/8P8C to ~1/3).
+//       cut the stress suite's capacity 1-4 queues to ~1/10 (try ops) and ~1/6 (blocking ops) of
+//       their throughput, and bench_queue's blocking 4P4C/8P8C at capacity 1024 to ~1/3).
 //     - A successful try_ operation on a large ring prefetches, for writing, the slot
 //       prefetch_distance positions ahead (a hint; see prefetch_ahead()): ~1.2x at 1P1C.
 // * close(): afterwards every push fails (returns false without touching its argument), pops
@@ -67,9 +69,11 @@
 //   operation                       progress                                   async-signal-safe
 //   try_push/try_emplace/try_pop,   lock-free claim (a CAS fails only because  yes (*)
 //   try_push_n/try_pop_n            another thread succeeded); then a bounded
-//                                   wait (< 160 pauses, ~4 us here) if
-//                                   the slot's holder is mid-operation, then
-//                                   failure. Never waits unboundedly on
+//                                   wait (a few looks and at most 2 back-offs:
+//                                   ~4 us here, unless other threads keep
+//                                   succeeding meanwhile) if the slot's
+//                                   holder is mid-operation, then failure.
+//                                   Never waits unboundedly on
 //                                   another thread.
 //   push/pop                        blocking: short bounded spin, a few        no
 //                                   sched_yield()s, then sleeps in the kernel
@@ -305,23 +309,25 @@ class mpmc_queue {
   /// for a lone producer takes a few looks first (see lone_holder_looks), so a handoff to a
   /// waiting consumer is not delayed by this.
   static constexpr unsigned busy_backoff_pauses = 64;
-  /// Looks at a busy slot, one pause apart, when a try_pop finds the producer of its position
-  /// mid-push and that producer is the only push in flight (a handoff to a waiting consumer):
-  /// ~0.2 us here. Measured: handoff latency p50 ~0.19 us with these looks, ~1.7 us when such a
-  /// slot got the streaming back-off instead. Producers never take this path: one that waited
-  /// for each slot's release stayed one slot behind the consumers, and with the prefetch that
-  /// lock-step ran at ~0.25x (50 M items/s 1P1C instead of ~240).
+  /// Looks at a slot that is not ready, one pause apart (~0.2 us here), where the waiting rules
+  /// call for looks (await_stamp()). For the try_pop handoff case, measured: handoff latency p50
+  /// ~0.19 us with these looks, ~1.7 us when such a slot got the back-off instead. A try_push on
+  /// a large ring never looks: one that waited for each slot's release stayed one slot behind the
+  /// consumers, and with the prefetch that lock-step ran at ~0.25x (50 M items/s 1P1C, not ~240).
   static constexpr unsigned lone_holder_looks = 8;
   /// How many positions ahead a successful operation prefetches (for writing) the slot it will
   /// use next-but-some: 16 slots of 16 bytes, two 128-byte lines ahead. 8, 16 and 32 measured the
   /// same; without the prefetch 1P1C try-ops ran ~0.8-0.95x as fast.
   static constexpr std::uint64_t prefetch_distance = 16;
-  /// Rings of at least this many slots are run for streaming: prefetch, and the back-off (not a
-  /// few looks) for a busy slot. Below it the two sides are always within a few slots of each
-  /// other, nothing can slip ahead, and a busy holder is best waited for with a few looks:
-  /// measured with the stress suite's capacity 1-4 queues, the streaming rules cut throughput
-  /// ~10x (try ops) and ~6x (blocking ops, which then yield at every busy slot).
+  /// try_ operations on rings of at least this many slots follow the streaming rules: verdict
+  /// without looks, the back-off for a busy slot, the prefetch. On smaller rings the two sides
+  /// are always within a few slots of each other, nothing can slip ahead, and a slot that is not
+  /// ready is best given a few looks before the verdict (the back-off there is 1-3 pauses, see
+  /// backoff_pauses_for()). Measured with the stress suite (capacity 1-4 queues, 4 threads): the
+  /// streaming rules there cut try-op throughput to ~1/10 and blocking-op throughput to ~1/6.
   static constexpr std::uint64_t streaming_ring_min = 64;
+  static_assert(streaming_ring_min > prefetch_distance,
+                "prefetch_ahead() wraps its index once: the ring must be larger than the distance");
   /// Attempts a blocking operation makes (each followed by 1, 2, 4, ... pause hints) before it
   /// starts yielding. Deliberately tiny: on the 2-core reference machine with more threads than
   /// cores, every longer spin measured worse — blocking 4P4C/8P8C, M items/s (CPU ns/item), one
@@ -433,7 +439,7 @@ class mpmc_queue {
   /// Pushes a copy of `v` if there is room. Returns false if the queue is full or closed (or in
   /// the busy-slot case of the preface); `v` is never modified. The copy is made before a slot is
   /// claimed when T's copy constructor may throw (it then propagates, the queue unchanged).
-  /// Progress: lock-free claim + bounded spin (never waits on another thread). Async-signal-safe
+  /// Progress: lock-free claim + bounded wait (never waits unboundedly on another thread). Async-signal-safe
   /// if T's copy constructor is.
   ///
   ///   std::string s = "x";  if (!q.try_push(s)) { /* full or closed */ }
@@ -447,7 +453,7 @@ class mpmc_queue {
   }
 
   /// Pushes `v` by moving it if there is room; on failure (full, closed, busy slot) `v` is left
-  /// untouched — it is moved from only when the push succeeds. Lock-free claim + bounded spin;
+  /// untouched — it is moved from only when the push succeeds. Lock-free claim + bounded wait;
   /// async-signal-safe if T's move constructor is.
   ///
   ///   auto p = std::make_unique<int>(1);  if (q.try_push(std::move(p))) { /* p is null now */ }
@@ -459,7 +465,7 @@ class mpmc_queue {
   /// `args` is noexcept the element is built in its slot; otherwise it is built first, on the
   /// caller's side (an exception then propagates with the queue unchanged and nothing leaked),
   /// and moved in — in that case, if the push then fails, the temporary is destroyed, so rvalue
-  /// arguments may have been moved from. Lock-free claim + bounded spin; async-signal-safe if
+  /// arguments may have been moved from. Lock-free claim + bounded wait; async-signal-safe if
   /// the constructor is.
   ///
   ///   q.try_emplace(3, 'a');   // a std::string "aaa"
@@ -478,7 +484,7 @@ class mpmc_queue {
   /// queue is empty (closed or not — check is_closed()), or in the busy-slot case of the preface.
   /// If T's move assignment may throw, the element is first moved out of its slot and the slot
   /// released, then assigned: if the assignment throws, that element is lost but the queue stays
-  /// consistent. Lock-free claim + bounded spin; async-signal-safe if T's move operations are.
+  /// consistent. Lock-free claim + bounded wait; async-signal-safe if T's move operations are.
   ///
   ///   int v;  while (q.try_pop(v)) use(v);
   bool try_pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
@@ -493,7 +499,7 @@ class mpmc_queue {
   }
 
   /// Pops the oldest element, or std::nullopt (same conditions as try_pop(T&)). Does not need T
-  /// to be default-constructible. Lock-free claim + bounded spin; async-signal-safe if T's move
+  /// to be default-constructible. Lock-free claim + bounded wait; async-signal-safe if T's move
   /// constructor is.
   ///
   ///   if (auto v = q.try_pop()) use(*v);
@@ -510,7 +516,7 @@ class mpmc_queue {
   /// constructing T from `*first` or advancing the iterator may throw, each element is built on
   /// the caller's side first and pushed alone (an exception propagates after the elements before
   /// it were pushed); then, if the push of element k fails, the T built from it is destroyed —
-  /// with a move iterator, source element k has been moved from (as with try_emplace). Lock-free claims + bounded spin; async-signal-safe if
+  /// with a move iterator, source element k has been moved from (as with try_emplace). Lock-free claims + bounded wait; async-signal-safe if
   /// T's construction from `*first` is.
   ///
   ///   int xs[4] = {1, 2, 3, 4};  std::size_t k = q.try_push_n(xs, 4);
@@ -542,7 +548,7 @@ class mpmc_queue {
   /// with one CAS each. Returns how many were popped. If assigning to `*out` or advancing `out`
   /// may throw (e.g. a back_inserter), elements are popped one at a time and each is assigned
   /// after its slot is released (an element whose assignment throws is lost; the queue stays
-  /// consistent). Lock-free claims + bounded spin; async-signal-safe if the assignments are.
+  /// consistent). Lock-free claims + bounded wait; async-signal-safe if the assignments are.
   ///
   ///   int buf[64];  std::size_t k = q.try_pop_n(buf, 64);
   template <class OutputIt>
@@ -775,11 +781,16 @@ class mpmc_queue {
         if (claimed == head) return (tail & closed_bit) ? status::closed : status::unavailable;
         // Busy: the producer of `head` claimed it and has not published yet. If it is the only
         // push in flight (tail just past it) this is most likely a handoff to us: wait a few
-        // looks for the element. Take it at once only if the producers are still not further
-        // along; if they moved on meanwhile, we are trailing a stream one slot behind, and the
-        // back-off (returning busy) is what breaks that lock-step. seq_cst: as the load above.
-        if (cap_ >= streaming_ring_min && claimed == advance(head) && await_stamp(s, head + 1) &&
-            (tail_.value.load(std::memory_order_seq_cst) & ~closed_bit) == claimed) {
+        // looks for the element, then claim it. If the producers moved on while we looked, we
+        // are trailing a stream one slot behind: a try_ op backs off first, which is what breaks
+        // that lock-step; the element is still ours to claim, so no false failure either way.
+        if (cap_ >= streaming_ring_min && claimed == advance(head) && await_stamp(s, head + 1)) {
+          if constexpr (!Patient) {
+            // seq_cst: as the load above (a plain load on x86).
+            if ((tail_.value.load(std::memory_order_seq_cst) & ~closed_bit) != claimed) {
+              busy_backoff();
+            }
+          }
           continue;
         }
         return status::busy;
@@ -789,11 +800,11 @@ class mpmc_queue {
     }
   }
 
-  /// A consumer found the producer of its position mid-push and that producer is the only push in
-  /// flight (tail_ is exactly one position past it): most likely a running thread a few
-  /// instructions from publishing one element to a waiting consumer. Look at the stamp a few
-  /// times, one pause apart (about 0.2 us in all on the reference machine), and report whether
-  /// it reached `ready`.
+  /// Looks at the stamp of `s` up to lone_holder_looks (8) times, one pause apart (about 0.2 us in
+  /// all on the reference machine), and reports whether it reached `ready`. Used (see the
+  /// preface's waiting rules) before the full/empty verdict by blocking operations and by every
+  /// operation on a small ring, and by a try_pop on a large ring whose producer is the only push
+  /// in flight.
   static bool await_stamp(slot& s, std::uint64_t ready) noexcept {
     for (unsigned i = 0; i < lone_holder_looks; ++i) {
       detail::cpu_relax();
@@ -810,9 +821,9 @@ class mpmc_queue {
   void prefetch_ahead(std::uint64_t pos) const noexcept {
     // In a small ring the slot ahead is where the other side is working: leave it alone.
     if (cap_ < streaming_ring_min) return;
-    std::uint64_t index = (pos & index_mask_) + prefetch_distance;
-    if (index >= cap_) index -= cap_;
-    if (index < cap_) __builtin_prefetch(static_cast<const void*>(&slots_[index]), 1, 3);
+    std::uint64_t index = (pos & index_mask_) + prefetch_distance;  // < cap_ + prefetch_distance
+    if (index >= cap_) index -= cap_;  // now < prefetch_distance < cap_ (static_assert above)
+    detail::prefetch_for_write(static_cast<const void*>(&slots_[index]));
   }
 
   // ---- waking ---------------------------------------------------------------------------------
@@ -949,8 +960,8 @@ class mpmc_queue {
   status wait_loop(Atom<std::uint32_t>& word, Attempt&& attempt,
                    const detail::queue_sleep::deadline& dl) {
     if (dl.has && std::chrono::steady_clock::now() >= dl.at) {
-      // Already past the deadline (e.g. a zero timeout): one attempt (with the try_ ops' bounded
-      // busy-slot spin), no waiting.
+      // Already past the deadline (e.g. a zero timeout): one attempt with the blocking ops'
+      // looks, re-tried after a back-off like a try_ op's if the slot is busy; no sleeping.
       for (unsigned round = 0;; ++round) {
         const status st = attempt();
         if (st != status::busy || round >= try_busy_spins) {
@@ -1029,7 +1040,7 @@ class mpmc_queue {
       }
       if (k == 0) {
         // Not even one free slot at our tail: let the single-element path decide (full, busy,
-        // stale tail, closed) with its bounded spin.
+        // stale tail, closed) with its bounded wait.
         auto one = [&](T* p) noexcept { ::new (static_cast<void*>(p)) T(*first); };
         if (!try_push_impl(one)) break;
         ++first;

@@ -7,6 +7,7 @@
 //   * lfkit::cache_line_size — the padding unit for data written by different threads.
 //   * LFKIT_TSAN            — 1 when compiled with ThreadSanitizer (gcc or clang).
 //   * detail::cpu_relax()   — the spin-wait hint (x86 `pause`, Arm `yield`).
+//   * detail::prefetch_for_write() — a cache hint for a line about to be written.
 //   * detail::asymmetric_light_fence() / asymmetric_heavy_fence() — a store->load fence split so
 //     that the frequent side pays a compiler barrier and the rare side pays a membarrier(2) system
 //     call (the technique of folly's asymmetricLightBarrier and liburcu's memb flavour).
@@ -62,6 +63,16 @@ inline void cpu_relax() noexcept {
   asm volatile("yield" ::: "memory");
 #else
   std::atomic_signal_fence(std::memory_order_seq_cst);
+#endif
+}
+
+/// Cache hint: fetch the line holding `p` in a state ready for writing (x86 `prefetchw` when the
+/// target has it, else a read prefetch). Never faults and changes no value, but `p` must still
+/// point into an object (the caller's arithmetic is what keeps it there). Wait-free,
+/// async-signal-safe; a no-op on compilers without the builtin.
+inline void prefetch_for_write([[maybe_unused]] const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 1, 3);
 #endif
 }
 
