@@ -29,8 +29,8 @@ import machine_info  # noqa: E402
 USAGE = """\
 scripts/bench [options]     run lfkit's benchmark suite and write results/<host>-<date>/
 
-  (default)          5 repetitions, --benchmark_min_time 0.2 s per repetition: ~5 min on 2 cores
-  --full             5 repetitions, min_time 0.5 s (about 20 min on 2 cores), and LFKIT_BENCH_FULL=1
+  (default)          7 repetitions, --benchmark_min_time 0.2 s per repetition: ~7 min on 2 cores
+  --full             9 repetitions, min_time 0.5 s (about 35 min on 2 cores), and LFKIT_BENCH_FULL=1
                      in the binaries' environment (binaries that read it register more sweep points)
   --repetitions N    override the number of repetitions (>= 1; medians need >= 3)
   --min-time S       override the per-repetition minimum time in seconds (e.g. 0.05 for a smoke run)
@@ -76,7 +76,7 @@ def parse_args(argv):
     if extra:
         print(f"scripts/bench: unknown option(s) {' '.join(extra)}\n\n{USAGE}", file=sys.stderr, end="")
         sys.exit(2)
-    a.repetitions = a.repetitions or 5
+    a.repetitions = a.repetitions or (9 if a.full else 7)
     a.min_time = a.min_time or (0.5 if a.full else 0.2)
     if a.repetitions < 1 or a.min_time <= 0:
         sys.exit("scripts/bench: --repetitions must be >= 1 and --min-time > 0")
