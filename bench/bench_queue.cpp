@@ -4,6 +4,10 @@
 //   group  queue_try       P producers and C consumers move kItems items through a capacity-1024
 //                          queue with non-blocking ops only (failed ops retry: pause, then yield
 //                          after 64 failures in a row — the same loop for every implementation);
+//          queue_try_cap16 the same through a capacity-16 queue (a small handoff queue, where the
+//                          two sides are never far apart); configs 1P1C, 2P2C, 4P4C, all six
+//                          with LFKIT_BENCH_FULL=1 in the environment (scripts/bench --full);
+//          queue_try_cap16k the same at capacity 16384, only with LFKIT_BENCH_FULL=1;
 //          queue_blocking  the same with blocking push/pop (lfkit, baseline, oneTBB); consumers stop
 //                          on a sentinel pushed after all items;
 //          queue_latency   1 producer, 1 consumer: handoff latency of a steady_clock timestamp, one
@@ -25,6 +29,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -53,55 +58,71 @@ constexpr item kSentinel = ~item{0};
 
 // ---- adapters: try_push / try_pop (and push / pop where the queue blocks) ---------------------
 
-struct lfkit_adapter {
+// Each adapter takes the capacity as a template argument (Boost.Lockfree needs it at compile time);
+// the plain names are the capacity-kCapacity ones.
+template <std::size_t Cap>
+struct lfkit_adapter_t {
   static constexpr const char* name = "lfkit";
-  lfkit::mpmc_queue<item> q{kCapacity};
+  lfkit::mpmc_queue<item> q{Cap};
   bool try_push(item v) noexcept { return q.try_push(v); }
   bool try_pop(item& v) noexcept { return q.try_pop(v); }
   void push(item v) { q.push(v); }
   void pop(item& v) { q.pop(v); }
 };
 
-struct mutex_adapter {
+template <std::size_t Cap>
+struct mutex_adapter_t {
   static constexpr const char* name = "baseline_mutex";
-  lfkit::baseline::mutex_queue<item> q{kCapacity};
+  lfkit::baseline::mutex_queue<item> q{Cap};
   bool try_push(item v) { return q.try_push(v); }
   bool try_pop(item& v) { return q.try_pop(v); }
   void push(item v) { q.push(v); }
   void pop(item& v) { q.pop(v); }
 };
 
-struct libcds_adapter {
+template <std::size_t Cap>
+struct libcds_adapter_t {
   static constexpr const char* name = "peer_libcds_vyukov";
-  cds::container::VyukovMPMCCycleQueue<item> q{kCapacity};
+  cds::container::VyukovMPMCCycleQueue<item> q{Cap};
   bool try_push(item v) { return q.enqueue(v); }
   bool try_pop(item& v) { return q.dequeue(v); }
 };
 
-struct boost_adapter {
+template <std::size_t Cap>
+struct boost_adapter_t {
   static constexpr const char* name = "peer_boost_lockfree";
-  boost::lockfree::queue<item, boost::lockfree::capacity<kCapacity>> q;
+  boost::lockfree::queue<item, boost::lockfree::capacity<Cap>> q;
   bool try_push(item v) { return q.bounded_push(v); }
   bool try_pop(item& v) { return q.pop(v); }
 };
 
-struct tbb_adapter {
+template <std::size_t Cap>
+struct tbb_adapter_t {
   static constexpr const char* name = "peer_tbb_bounded";
   tbb::concurrent_bounded_queue<item> q;
-  tbb_adapter() { q.set_capacity(kCapacity); }
+  tbb_adapter_t() { q.set_capacity(static_cast<std::ptrdiff_t>(Cap)); }
   bool try_push(item v) { return q.try_push(v); }
   bool try_pop(item& v) { return q.try_pop(v); }
   void push(item v) { q.push(v); }
   void pop(item& v) { q.pop(v); }
 };
 
-struct moodycamel_adapter {
+template <std::size_t Cap>
+struct moodycamel_adapter_t {
   static constexpr const char* name = "peer_moodycamel";
-  // Pre-allocated for 1024 elements and up to 16 implicit producers; try_ ops never allocate.
-  moodycamel::ConcurrentQueue<item> q{kCapacity, 0, 16};
+  // Pre-allocated for Cap elements and up to 16 implicit producers; try_ ops never allocate.
+  // (Its capacity is a minimum: it rounds up to whole blocks per producer.)
+  moodycamel::ConcurrentQueue<item> q{Cap, 0, 16};
   bool try_push(item v) { return q.try_enqueue(v); }
   bool try_pop(item& v) { return q.try_dequeue(v); }
 };
+
+using lfkit_adapter = lfkit_adapter_t<kCapacity>;
+using mutex_adapter = mutex_adapter_t<kCapacity>;
+using libcds_adapter = libcds_adapter_t<kCapacity>;
+using boost_adapter = boost_adapter_t<kCapacity>;
+using tbb_adapter = tbb_adapter_t<kCapacity>;
+using moodycamel_adapter = moodycamel_adapter_t<kCapacity>;
 
 // ---- a pool of worker threads started once per iteration ---------------------------------------
 
@@ -341,11 +362,19 @@ std::string cfg_name(const config& c) {
   return std::to_string(c.p) + "P" + std::to_string(c.c) + "C";
 }
 
+/// Whether scripts/bench --full asked for the extra sweep points.
+bool full_sweep() {
+  const char* v = std::getenv("LFKIT_BENCH_FULL");
+  return v != nullptr && *v != '\0' && std::string(v) != "0";
+}
+
 template <class Q>
-void register_try() {
+void register_try(const std::string& group = "queue_try", bool main_configs_only = false) {
   for (const config& c : kConfigs) {
+    const bool main_config = (c.p == 1 && c.c == 1) || (c.p == 2 && c.c == 2) || (c.p == 4 && c.c == 4);
+    if (main_configs_only && !main_config) continue;
     benchmark::RegisterBenchmark(
-        ("queue_try/" + std::string(Q::name) + "/" + cfg_name(c)).c_str(),
+        (group + "/" + std::string(Q::name) + "/" + cfg_name(c)).c_str(),
         [c](benchmark::State& st) { bm_try<Q>(st, c.p, c.c); })
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
@@ -372,8 +401,16 @@ void register_latency() {
 }
 
 template <class... Qs>
-void register_try_all() {
-  (register_try<Qs>(), ...);
+void register_try_all(const std::string& group = "queue_try", bool main_configs_only = false) {
+  (register_try<Qs>(group, main_configs_only), ...);
+}
+
+/// Every implementation's queue_try at capacity Cap, as group `group`.
+template <std::size_t Cap>
+void register_try_capacity(const std::string& group, bool main_configs_only) {
+  register_try_all<lfkit_adapter_t<Cap>, mutex_adapter_t<Cap>, libcds_adapter_t<Cap>,
+                   boost_adapter_t<Cap>, tbb_adapter_t<Cap>, moodycamel_adapter_t<Cap>>(
+      group, main_configs_only);
 }
 template <class... Qs>
 void register_latency_all() {
@@ -386,6 +423,9 @@ int main(int argc, char** argv) {
   cds::Initialize();  // the cycle queue needs no garbage collector, only the library's init
   register_try_all<lfkit_adapter, mutex_adapter, libcds_adapter, boost_adapter, tbb_adapter,
                    moodycamel_adapter>();
+  const bool full = full_sweep();
+  register_try_capacity<16>("queue_try_cap16", !full);
+  if (full) register_try_capacity<16384>("queue_try_cap16k", false);
   register_blocking<lfkit_adapter>();
   register_blocking<mutex_adapter>();
   register_blocking<tbb_adapter>();

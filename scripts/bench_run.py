@@ -31,7 +31,8 @@ scripts/bench [options]     run lfkit's benchmark suite and write results/<host>
 
   (default)          7 repetitions, --benchmark_min_time 0.2 s per repetition: ~7 min on 2 cores
   --full             9 repetitions, min_time 0.5 s (about 35 min on 2 cores), and LFKIT_BENCH_FULL=1
-                     in the binaries' environment (binaries that read it register more sweep points)
+                     in the binaries' environment (bench_queue then adds queue_try_cap16's other
+                     configs and a capacity-16384 group, queue_try_cap16k)
   --repetitions N    override the number of repetitions (>= 1; medians need >= 3)
   --min-time S       override the per-repetition minimum time in seconds (e.g. 0.05 for a smoke run)
   --filter REGEX     only benchmarks whose full name matches (passed to --benchmark_filter),
