@@ -29,7 +29,7 @@ import machine_info  # noqa: E402
 USAGE = """\
 scripts/bench [options]     run lfkit's benchmark suite and write results/<host>-<date>/
 
-  (default)          7 repetitions, --benchmark_min_time 0.2 s per repetition: ~7 min on 2 cores
+  (default)          7 repetitions, --benchmark_min_time 0.2 s per repetition: ~9 min on 2 cores
   --full             9 repetitions, min_time 0.5 s (about 35 min on 2 cores), and LFKIT_BENCH_FULL=1
                      in the binaries' environment (bench_queue then adds queue_try_cap16's other
                      configs and a capacity-16384 group, queue_try_cap16k)
