@@ -5,7 +5,7 @@
 // lfkit/detail/platform.hpp; on Linux also on the futex(2) system call (<linux/futex.h>,
 // <sys/syscall.h>, <unistd.h>, <time.h>), which the blocking and timed operations sleep on. Other
 // platforms fall back to Atom::wait/notify_all for untimed waits and to short sleeps for timed
-// waits (correct, not tuned).
+// waits (correct, not tuned; tested on Linux by forcing it with LFKIT_QUEUE_PORTABLE_WAIT).
 //
 //   lfkit::mpmc_queue<int> q(1024);          // holds at most 1024 ints, exactly
 //   q.try_push(1);                           // true: there was room
@@ -189,7 +189,17 @@
 
 #include "lfkit/detail/platform.hpp"
 
-#if defined(__linux__)
+// Blocking and timed operations sleep on futex(2) on Linux. Elsewhere — or on Linux when
+// LFKIT_QUEUE_PORTABLE_WAIT is defined before this header is included — they use the portable
+// path: Atom::wait/notify_all, and short sleeps for timed waits. The test suite builds the queue's
+// tests a second time with LFKIT_QUEUE_PORTABLE_WAIT, which is how that path is tested here.
+#if defined(__linux__) && !defined(LFKIT_QUEUE_PORTABLE_WAIT)
+#define LFKIT_QUEUE_USE_FUTEX 1
+#else
+#define LFKIT_QUEUE_USE_FUTEX 0
+#endif
+
+#if LFKIT_QUEUE_USE_FUTEX
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -200,7 +210,7 @@ namespace lfkit {
 
 namespace detail::queue_sleep {
 
-#if defined(__linux__)
+#if LFKIT_QUEUE_USE_FUTEX
 /// Wakes every thread asleep on the 32-bit word at `addr`. One raw system call: async-signal-safe
 /// (errno is saved and restored), wait-free from the caller's point of view.
 inline void futex_wake_all(void* addr) noexcept {
@@ -863,7 +873,7 @@ class mpmc_queue {
   }
 
   static void notify_all_sleepers(Atom<std::uint32_t>& word) noexcept {
-#if defined(__linux__)
+#if LFKIT_QUEUE_USE_FUTEX
     detail::queue_sleep::futex_wake_all(static_cast<void*>(std::addressof(word)));
 #else
     word.notify_all();
@@ -873,7 +883,7 @@ class mpmc_queue {
   /// Sleeps on `word` while it holds `expected`, until woken or the deadline.
   static void sleep_on(Atom<std::uint32_t>& word, std::uint32_t expected,
                        const detail::queue_sleep::deadline& dl) noexcept {
-#if defined(__linux__)
+#if LFKIT_QUEUE_USE_FUTEX
     timespec ts{};
     const timespec* tsp = nullptr;
     if (dl.has) {
