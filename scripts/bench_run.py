@@ -264,7 +264,6 @@ def main(argv):
     runlog = open(os.path.join(out, "run.log"), "w")
     runlog.write(f"# {cmdline}\n")
     contexts, entries, failures = {}, {n: [] for n in names}, {n: [] for n in names}
-    durations = []
     t_run = time.time()
     width = len(str(len(sets)))
     interrupted = False
@@ -280,7 +279,6 @@ def main(argv):
                         "--benchmark_report_aggregates_only=true",
                         f"--benchmark_min_time={a.min_time:g}",
                         f"--benchmark_out={jf}", "--benchmark_out_format=json"]
-        name = title
         sys.stdout.write(f"[{i:>{width}}/{len(sets)}] {b} {title} ({len(members)}) ")
         sys.stdout.flush()
         runlog.write(f"\n$ {' '.join(shlex.quote(c) for c in cmd)}\n")
@@ -299,7 +297,6 @@ def main(argv):
             log("\n!! interrupted: writing the results gathered so far")
             break
         dt = time.time() - t0
-        durations.append(dt)
         got = []
         if status == "ok":
             try:
@@ -316,7 +313,7 @@ def main(argv):
                 status = f"unreadable JSON ({e})"
         entries[b] += got
         if status != "ok":
-            failures[b].append({"name": name, "status": status})
+            failures[b].append({"name": title, "status": status})
         done_benchmarks += len(members)
         left = (time.time() - t_run) / done_benchmarks * (len(plan) - done_benchmarks)
         log(f"{'' if status == 'ok' else '!! ' + status + ' '}{dt:.1f}s | elapsed {hms(time.time() - t_run)}"

@@ -406,8 +406,7 @@ class mpmc_queue {
   explicit mpmc_queue(std::size_t capacity)
       : cap_(checked_capacity(capacity)),
         one_lap_(std::bit_ceil(static_cast<std::uint64_t>(capacity) + 1)),
-        index_mask_(one_lap_ - 1),
-        backoff_pauses_(backoff_pauses_for(cap_)) {
+        index_mask_(one_lap_ - 1) {
     slots_ = static_cast<slot*>(::operator new(cap_ * sizeof(slot), std::align_val_t{slot_align}));
     for (std::size_t i = 0; i < cap_; ++i) ::new (static_cast<void*>(&slots_[i])) slot;
     for (std::uint64_t i = 0; i < cap_; ++i) {
@@ -699,6 +698,9 @@ class mpmc_queue {
     return capacity;
   }
 
+  /// Whether try_ operations on this ring follow the streaming rules (see streaming_ring_min).
+  bool streaming_ring() const noexcept { return cap_ >= streaming_ring_min; }
+
   /// The slot of position `pos`: its index (the low bits; the lap is in the high bits).
   slot& slot_at(std::uint64_t pos) const noexcept { return slots_[pos & index_mask_]; }
 
@@ -740,7 +742,7 @@ class mpmc_queue {
         // A blocking operation (Patient), and any operation on a small ring, looks at the slot
         // again a few times first: a slot about to be released is usually free by then, and a
         // blocking operation that reported "full" would yield or sleep.
-        if ((Patient || cap_ < streaming_ring_min) && await_stamp(s, tail)) continue;
+        if ((Patient || !streaming_ring()) && await_stamp(s, tail)) continue;
         // The element from one lap ago is still here, or a consumer is moving it out. Full iff
         // the head is still at that same position: then tail - head spans exactly cap positions.
         const std::uint64_t head = head_.value.load(std::memory_order_seq_cst);  // see above
@@ -784,7 +786,7 @@ class mpmc_queue {
       } else if (stamp <= head) {
         // Nothing published at `head` yet. Blocking operations and small rings look again first
         // (see push_once).
-        if ((Patient || cap_ < streaming_ring_min) && await_stamp(s, head + 1)) continue;
+        if ((Patient || !streaming_ring()) && await_stamp(s, head + 1)) continue;
         // Empty iff nobody claimed it: tail == head.
         const std::uint64_t tail = tail_.value.load(std::memory_order_seq_cst);  // see above
         const std::uint64_t claimed = tail & ~closed_bit;
@@ -794,7 +796,7 @@ class mpmc_queue {
         // looks for the element, then claim it. If the producers moved on while we looked, we
         // are trailing a stream one slot behind: a try_ op backs off first, which is what breaks
         // that lock-step; the element is still ours to claim, so no false failure either way.
-        if (cap_ >= streaming_ring_min && claimed == advance(head) && await_stamp(s, head + 1)) {
+        if (streaming_ring() && claimed == advance(head) && await_stamp(s, head + 1)) {
           if constexpr (!Patient) {
             // seq_cst: as the load above (a plain load on x86).
             if ((tail_.value.load(std::memory_order_seq_cst) & ~closed_bit) != claimed) {
@@ -830,7 +832,7 @@ class mpmc_queue {
   /// try-ops ~1.2x). Only a hint: never faults, no effect on correctness.
   void prefetch_ahead(std::uint64_t pos) const noexcept {
     // In a small ring the slot ahead is where the other side is working: leave it alone.
-    if (cap_ < streaming_ring_min) return;
+    if (!streaming_ring()) return;
     std::uint64_t index = (pos & index_mask_) + prefetch_distance;  // < cap_ + prefetch_distance
     if (index >= cap_) index -= cap_;  // now < prefetch_distance < cap_ (static_assert above)
     detail::prefetch_for_write(static_cast<const void*>(&slots_[index]));
@@ -940,13 +942,14 @@ class mpmc_queue {
     }
   }
 
-  /// backoff_pauses_ pause hints. Long on purpose in a large ring: a busy slot usually means
+  /// backoff_pauses_for(capacity) pause hints. Long on purpose in a large ring: a busy slot usually means
   /// producers and consumers are streaming through the ring one slot apart, handing every cache
   /// line of slots back and forth; backing off lets the other side get well ahead, after which
   /// both run through whole lines (see busy_backoff_pauses). In a small ring the other side
   /// cannot get further ahead than the capacity, so the back-off shrinks with it.
   void busy_backoff() const noexcept {
-    for (unsigned i = 0; i < backoff_pauses_; ++i) detail::cpu_relax();
+    const unsigned n = backoff_pauses_for(cap_);
+    for (unsigned i = 0; i < n; ++i) detail::cpu_relax();
   }
 
   /// The back-off after a busy slot for a ring of `cap` slots: cap / 16 pause hints, at least 1
@@ -1128,7 +1131,6 @@ class mpmc_queue {
   const std::uint64_t cap_;
   const std::uint64_t one_lap_;
   const std::uint64_t index_mask_;
-  const unsigned backoff_pauses_;  // busy_backoff()'s length, from the capacity
   // Hot, written by one side each, on lines of their own.
   padded_u64 tail_;       // next position to push to; bit 63: closed
   padded_u64 head_;       // next position to pop from
