@@ -28,7 +28,7 @@
 #include "lfkit/mpmc_queue.hpp"
 
 #if defined(LFKIT_QUEUE_PORTABLE_WAIT)
-static_assert(LFKIT_QUEUE_USE_FUTEX == 0,
+static_assert(LFKIT_USE_FUTEX == 0,
               "this build tests the portable sleep path: the queue must not use futex(2)");
 #endif
 #include "perturbed_atomic.hpp"
