@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: BSL-1.0
 // lfkit/baseline/mutex_queue.hpp — BASELINE: the lfkit::mpmc_queue API over std::mutex and two
 // std::condition_variable (the classic bounded blocking queue, like Python's queue.Queue).
 //
-// Part of lfkit (header-only, C++20); standard library only. This is the comparison point for
-// lfkit::mpmc_queue in the benchmarks and the stress program, not something to prefer: EVERY
+// Part of lfkit (header-only, C++20); standard library and lfkit/detail/deadline.hpp. This is the
+// comparison point for lfkit::mpmc_queue in the benchmarks and the stress program, not something to prefer: EVERY
 // operation, the try_ ones included, takes the mutex, so every operation is blocking and NOT
 // async-signal-safe — a signal handler that calls any of them while its own thread holds the mutex
 // deadlocks that thread forever.
@@ -37,6 +38,8 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+
+#include "lfkit/detail/deadline.hpp"
 
 namespace lfkit::baseline {
 
@@ -122,32 +125,29 @@ class mutex_queue {
   }
 
   // ---- blocking -------------------------------------------------------------------------------
-  bool push(T&& v) { return push_until_impl(std::move(v), nullptr); }
+  bool push(T&& v) { return push_until_impl(std::move(v)); }
   bool push(const T& v) {
     T copy(v);
     return push(std::move(copy));
   }
-  bool pop(T& out) { return pop_until_impl(out, nullptr); }
+  bool pop(T& out) { return pop_until_impl(out); }
 
+  // Deadlines as lfkit::mpmc_queue's (detail/deadline.hpp): huge means none, NaN/negative now.
   template <class Rep, class Period>
   bool try_push_for(T&& v, const std::chrono::duration<Rep, Period>& d) {
-    const auto dl = deadline_in(std::chrono::duration<double>(d).count());
-    return push_until_impl(std::move(v), dl ? &*dl : nullptr);
+    return push_until_impl(std::move(v), detail::deadline_after(d));
   }
   template <class Clock, class Duration>
   bool try_push_until(T&& v, const std::chrono::time_point<Clock, Duration>& tp) {
-    const auto dl = deadline_in(seconds_until(tp));
-    return push_until_impl(std::move(v), dl ? &*dl : nullptr);
+    return push_until_impl(std::move(v), detail::deadline_at(tp));
   }
   template <class Rep, class Period>
   bool try_pop_for(T& out, const std::chrono::duration<Rep, Period>& d) {
-    const auto dl = deadline_in(std::chrono::duration<double>(d).count());
-    return pop_until_impl(out, dl ? &*dl : nullptr);
+    return pop_until_impl(out, detail::deadline_after(d));
   }
   template <class Clock, class Duration>
   bool try_pop_until(T& out, const std::chrono::time_point<Clock, Duration>& tp) {
-    const auto dl = deadline_in(seconds_until(tp));
-    return pop_until_impl(out, dl ? &*dl : nullptr);
+    return pop_until_impl(out, detail::deadline_at(tp));
   }
 
   // ---- close / observe ------------------------------------------------------------------------
@@ -179,23 +179,6 @@ class mutex_queue {
     }
   };
 
-  /// Seconds from now until `tp` on its own clock, computed in floating point so that
-  /// time_point::max() of a coarse duration cannot overflow.
-  template <class Clock, class Duration>
-  static double seconds_until(const std::chrono::time_point<Clock, Duration>& tp) {
-    return std::chrono::duration<double>(tp.time_since_epoch()).count() -
-           std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
-  }
-
-  /// A steady-clock deadline `left` seconds from now: none beyond ~95 years (duration::max()),
-  /// "now" for NaN or negative values; nothing overflows (the same rule as lfkit::mpmc_queue).
-  static std::optional<std::chrono::steady_clock::time_point> deadline_in(double left) {
-    if (left > 3.0e9) return std::nullopt;
-    const auto now = std::chrono::steady_clock::now();
-    if (!(left > 0)) return now;
-    return now + std::chrono::ceil<std::chrono::steady_clock::duration>(std::chrono::duration<double>(left));
-  }
-
   static std::size_t checked(std::size_t capacity) {
     if (capacity == 0) {
       throw std::invalid_argument(
@@ -221,13 +204,13 @@ class mutex_queue {
     --count_;
   }
 
-  bool push_until_impl(T&& v, const std::chrono::steady_clock::time_point* dl) {
+  bool push_until_impl(T&& v, const detail::deadline& dl = detail::deadline::none()) {
     {
       std::unique_lock<std::mutex> lk(m_);
       auto ready = [&] { return closed_ || count_ < cap_; };
-      if (dl == nullptr) {
+      if (!dl.has) {
         not_full_.wait(lk, ready);
-      } else if (!not_full_.wait_until(lk, *dl, ready)) {
+      } else if (!not_full_.wait_until(lk, dl.at, ready)) {
         return false;
       }
       if (closed_) return false;
@@ -236,13 +219,13 @@ class mutex_queue {
     not_empty_.notify_one();
     return true;
   }
-  bool pop_until_impl(T& out, const std::chrono::steady_clock::time_point* dl) {
+  bool pop_until_impl(T& out, const detail::deadline& dl = detail::deadline::none()) {
     {
       std::unique_lock<std::mutex> lk(m_);
       auto ready = [&] { return closed_ || count_ != 0; };
-      if (dl == nullptr) {
+      if (!dl.has) {
         not_empty_.wait(lk, ready);
-      } else if (!not_empty_.wait_until(lk, *dl, ready)) {
+      } else if (!not_empty_.wait_until(lk, dl.at, ready)) {
         return false;
       }
       if (count_ == 0) return false;  // closed and drained
