@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // lfkit/counter.hpp — async-signal-safe event counters.
 //
 // Part of lfkit (header-only, C++20). Depends on the C++ standard library and
@@ -43,6 +44,7 @@
 #define LFKIT_COUNTER_HPP
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -256,7 +258,7 @@ class basic_sharded_counter {
   ///   lfkit::sharded_counter c(8);   // c.stripes() == 8
   ///   lfkit::sharded_counter d(5);   // d.stripes() == 8
   explicit basic_sharded_counter(std::size_t stripes)
-      : cells_(make_cells(stripes)), mask_(round_up_pow2(stripes) - 1) {}
+      : cells_(make_cells(stripes)), mask_(std::bit_ceil(stripes) - 1) {}
 
   basic_sharded_counter(const basic_sharded_counter&) = delete;
   basic_sharded_counter& operator=(const basic_sharded_counter&) = delete;
@@ -305,18 +307,12 @@ class basic_sharded_counter {
   static_assert(sizeof(cell) == cache_line_size,
                 "each cell fills exactly one padded line, so two threads' cells never share one");
 
-  static std::size_t round_up_pow2(std::size_t n) noexcept {
-    std::size_t p = 1;
-    while (p < n) p <<= 1;
-    return p;
-  }
-
   static std::unique_ptr<cell[]> make_cells(std::size_t stripes) {
     if (stripes == 0 || stripes > max_stripes) {
       throw std::invalid_argument("lfkit::sharded_counter: stripes must be between 1 and " +
                                   std::to_string(max_stripes) + ", got " + std::to_string(stripes));
     }
-    return std::make_unique<cell[]>(round_up_pow2(stripes));
+    return std::make_unique<cell[]>(std::bit_ceil(stripes));
   }
 
   std::unique_ptr<cell[]> cells_;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // lfkit/baseline/mutex_counter.hpp — BASELINE: the counter API over std::mutex.
 //
 // Part of lfkit (header-only, C++20); standard library only. This is the comparison point for
