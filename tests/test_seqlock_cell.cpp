@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Tests for lfkit::seqlock_cell (issue 4's small-value variant).
 #include <catch2/catch.hpp>
 
@@ -25,7 +26,24 @@ struct odd_sized {  // not a multiple of the word size: exercises the partial la
   bool flag;
 };
 
+/// A value whose unary & is deleted: the cell must take its address with std::addressof.
+struct no_address_of {
+  std::uint32_t v;
+  void operator&() const = delete;
+};
+
 }  // namespace
+
+TEST_CASE("seqlock_cell: a T with a deleted unary operator& is stored and loaded", "[seqlock]") {
+  lfkit::seqlock_cell<no_address_of> c(no_address_of{1});
+  CHECK(c.load().v == 1);
+  c.store(no_address_of{2});
+  CHECK(c.load().v == 2);
+  CHECK(c.try_store(no_address_of{3}));
+  CHECK(c.update([](no_address_of x) { return no_address_of{x.v + 1}; }).v == 4);
+  CHECK(c.load().v == 4);
+  CHECK(c.version() == 3);
+}
 
 TEST_CASE("seqlock_cell semantics", "[seqlock]") {
   lfkit::seqlock_cell<two_counters> c(two_counters{3, 4});

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: BSL-1.0
 // lfkit/seqlock_cell.hpp — a small trivially copyable value, read without writing anything shared,
 // never blocked by a stalled writer: a sequence-counted latch with two copies.
 //
-// Part of lfkit (header-only, C++20). Depends on the C++ standard library and
-// lfkit/detail/platform.hpp (and, for the writer's back-off, POSIX sched_yield).
+// Part of lfkit (header-only, C++20). Standard library and lfkit/detail (platform, atomic_hooks,
+// writer_lock: writers wait for each other through atomic_hooks<Atom>, futex(2) on Linux).
 //
 // ------------------------------------------------------------------------------------------------
 // What it is
@@ -36,10 +37,10 @@
 //   Cost: a read is two counter loads and `words` data loads, unrolled, with no store (1.3–2.5 ns
 //   single-threaded on the 2-vCPU EPYC guest for a 32-byte value).
 //
-// Writers: any number. They are serialised by a writer flag taken with a CAS. store()/update()
-// spin (then yield) while another writer holds it — blocking, and a store() from a signal handler
-// that interrupted a store() on its own thread would wait forever; use try_store() in handlers: it
-// fails instead of waiting. Readers never look at the flag.
+// Writers: any number. They are serialised by a writer lock (detail::writer_lock) taken with a CAS.
+// store()/update() spin, then sleep, while another writer holds it — blocking, and a store() from
+// a signal handler that interrupted a store() on its own thread would wait forever; use
+// try_store() in handlers: it fails instead of waiting. Readers never look at the lock.
 //
 // Progress and async-signal-safety
 //   operation        progress                                               async-signal-safe
@@ -54,8 +55,6 @@
 #ifndef LFKIT_SEQLOCK_CELL_HPP
 #define LFKIT_SEQLOCK_CELL_HPP
 
-#include <sched.h>
-
 #include <array>
 #include <atomic>
 #include <bit>
@@ -64,10 +63,13 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
+#include "lfkit/detail/atomic_hooks.hpp"
 #include "lfkit/detail/platform.hpp"
+#include "lfkit/detail/writer_lock.hpp"
 
 namespace lfkit {
 
@@ -125,7 +127,7 @@ class seqlock_cell {
       }(std::make_index_sequence<words>{});
 #if !LFKIT_TSAN
       // Boehm: orders the data loads before the re-check; pairs with the writer's release fence.
-      std::atomic_thread_fence(std::memory_order_acquire);
+      atomic_hooks<Atom>::thread_fence(std::memory_order_acquire);
 #endif
       // relaxed: ordered after the data loads by the fence (or the acquire loads under TSan).
       if (seq_.load(std::memory_order_relaxed) == s1) return from_words(b);
@@ -138,20 +140,20 @@ class seqlock_cell {
     return seq_.load(std::memory_order_acquire) / 2;
   }
 
-  /// Writes `v`, waiting (spin, then sched_yield) while another writer holds the flag. Blocking;
+  /// Writes `v`, waiting (spin, then sleep) while another writer holds the lock. Blocking;
   /// not for signal handlers that may interrupt a store() of their own thread.  `c.store({2, 2});`
   void store(const T& v) noexcept {
-    lock();
+    writer_.lock();
     write_locked(to_words(v));
-    unlock();
+    writer_.unlock();
   }
 
   /// Writes `v` unless another writer holds the flag (then returns false and changes nothing).
   /// Wait-free, async-signal-safe.  `if (!c.try_store(v)) retry_later();`
   bool try_store(const T& v) noexcept {
-    if (!try_lock()) return false;
+    if (!writer_.try_lock()) return false;
     write_locked(to_words(v));
-    unlock();
+    writer_.unlock();
     return true;
   }
 
@@ -161,11 +163,11 @@ class seqlock_cell {
   template <class F>
     requires std::is_invocable_r_v<T, F&, const T&>
   T update(F f) {
-    lock();
+    writer_.lock();
     struct unlocker {
-      seqlock_cell* c;
-      ~unlocker() { c->unlock(); }
-    } release_on_exit{this};
+      detail::writer_lock<Atom>& l;
+      ~unlocker() { l.unlock(); }
+    } release_on_exit{writer_};
     buffer cur;
     for (std::size_t i = 0; i < words; ++i) {
       // relaxed: we hold the writer flag; only we write, and copy 1 is stable between writes.
@@ -179,7 +181,7 @@ class seqlock_cell {
  private:
   static buffer to_words(const T& v) noexcept {
     std::array<unsigned char, sizeof(buffer)> bytes{};  // padding words zero-filled
-    std::memcpy(bytes.data(), &v, sizeof(T));
+    std::memcpy(bytes.data(), std::addressof(v), sizeof(T));
     return std::bit_cast<buffer>(bytes);
   }
   static T from_words(const buffer& b) noexcept {
@@ -203,7 +205,7 @@ class seqlock_cell {
       seq_.store(++s, std::memory_order_release);
 #if !LFKIT_TSAN
       // Boehm: orders the bump before the data stores below; pairs with readers' acquire fence.
-      std::atomic_thread_fence(std::memory_order_release);
+      atomic_hooks<Atom>::thread_fence(std::memory_order_release);
 #endif
       auto& dst = copy_[half];
       for (std::size_t i = 0; i < words; ++i) {
@@ -218,32 +220,10 @@ class seqlock_cell {
     }
   }
 
-  bool try_lock() noexcept {
-    std::uint32_t expected = 0;
-    // acquire: pairs with the release in unlock(); orders our seq_/copy reads after the last write.
-    return writer_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
-                                           std::memory_order_relaxed);
-  }
-  void lock() noexcept {
-    for (unsigned spins = 0; !try_lock(); ++spins) {
-      // relaxed: only a hint before the next CAS.
-      while (writer_.load(std::memory_order_relaxed) != 0) {
-        if (++spins < 128) {
-          detail::cpu_relax();
-        } else {
-          sched_yield();
-        }
-      }
-    }
-  }
-  void unlock() noexcept {
-    writer_.store(0, std::memory_order_release);  // release: pairs with the acquire in try_lock()
-  }
-
   /// Counter and writer flag share the first padding unit with the data: readers need the counter
   /// and the copies together, and the writer that takes the flag writes the counter anyway.
   alignas(cache_line_size) Atom<std::uint64_t> seq_{0};
-  Atom<std::uint32_t> writer_{0};
+  detail::writer_lock<Atom> writer_;
   Atom<word> copy_[2][words]{};
 };
 
