@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // stress/perturbed_atomic.hpp — the instrumented atomic policy for stress and schedule tests.
 //
 // Every lfkit structure takes its atomics from a template template parameter
@@ -13,7 +14,9 @@
 //     asynchronous signals are otherwise deferred to the next runtime call).
 //
 // The interface contract for structures: use only the member functions below (no operators, no
-// implicit conversions), so that every access goes through a hook.
+// implicit conversions), so that every access goes through a hook; every other synchronising step
+// (fences, waits, wakes) goes through lfkit::atomic_hooks, specialised at the end of this file to
+// perturb those too.
 //
 // Async-signal-safety: the hooks keep their random state in a constant-initialised thread_local
 // (static TLS: a plain %fs-relative access, no allocation) and use only async-signal-safe calls.
@@ -26,6 +29,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
+
+#include "lfkit/detail/atomic_hooks.hpp"
 
 namespace lfkit::stress {
 
@@ -111,84 +116,112 @@ struct hook_guard {
 };
 }  // namespace detail
 
-/// Drop-in for std::atomic<T> (the member-function subset lfkit uses) that perturbs the schedule
-/// around every step. Same memory orders, same lock-freedom as std::atomic<T>.
-template <class T>
-class perturbed_atomic {
+/// The atomic step a hooked_atomic is about to take (or took).
+enum class atomic_op { load, store, rmw, wait, notify };
+
+/// Drop-in for std::atomic<T> (the member-function subset lfkit uses) that runs
+/// `Hook::before(op, order)` before and `Hook::after(op, order)` after every step. Same memory
+/// orders, same size and lock-freedom as std::atomic<T> (so its address may go to futex(2)). The
+/// one hooked atomic from which perturbed_atomic and the tests' gated atomic are made.
+template <class T, class Hook>
+class hooked_atomic {
  public:
   static constexpr bool is_always_lock_free = std::atomic<T>::is_always_lock_free;
   using value_type = T;
 
-  constexpr perturbed_atomic() noexcept : a_() {}
-  constexpr perturbed_atomic(T v) noexcept : a_(v) {}  // NOLINT: mirrors std::atomic
-  perturbed_atomic(const perturbed_atomic&) = delete;
-  perturbed_atomic& operator=(const perturbed_atomic&) = delete;
+  constexpr hooked_atomic() noexcept : a_() {}
+  constexpr hooked_atomic(T v) noexcept : a_(v) {}  // NOLINT: mirrors std::atomic
+  hooked_atomic(const hooked_atomic&) = delete;
+  hooked_atomic& operator=(const hooked_atomic&) = delete;
 
   bool is_lock_free() const noexcept { return a_.is_lock_free(); }
 
   T load(std::memory_order o = std::memory_order_seq_cst) const noexcept {
-    detail::hook_guard g;
+    step g(atomic_op::load, o);
     return a_.load(o);
   }
   void store(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    detail::hook_guard g;
+    step g(atomic_op::store, o);
     a_.store(v, o);
   }
   T exchange(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    detail::hook_guard g;
+    step g(atomic_op::rmw, o);
     return a_.exchange(v, o);
   }
   bool compare_exchange_weak(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
-    detail::hook_guard g;
+    step g(atomic_op::rmw, s);
     return a_.compare_exchange_weak(e, d, s, f);
   }
   bool compare_exchange_weak(T& e, T d, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    detail::hook_guard g;
+    step g(atomic_op::rmw, o);
     return a_.compare_exchange_weak(e, d, o);
   }
   bool compare_exchange_strong(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
-    detail::hook_guard g;
+    step g(atomic_op::rmw, s);
     return a_.compare_exchange_strong(e, d, s, f);
   }
   bool compare_exchange_strong(T& e, T d, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    detail::hook_guard g;
+    step g(atomic_op::rmw, o);
     return a_.compare_exchange_strong(e, d, o);
   }
   T fetch_add(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
     requires requires(std::atomic<T>& a) { a.fetch_add(v); } {
-    detail::hook_guard g;
+    step g(atomic_op::rmw, o);
     return a_.fetch_add(v, o);
   }
   T fetch_sub(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
     requires requires(std::atomic<T>& a) { a.fetch_sub(v); } {
-    detail::hook_guard g;
+    step g(atomic_op::rmw, o);
     return a_.fetch_sub(v, o);
   }
   T fetch_or(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
     requires requires(std::atomic<T>& a) { a.fetch_or(v); } {
-    detail::hook_guard g;
+    step g(atomic_op::rmw, o);
     return a_.fetch_or(v, o);
   }
   T fetch_and(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
     requires requires(std::atomic<T>& a) { a.fetch_and(v); } {
-    detail::hook_guard g;
+    step g(atomic_op::rmw, o);
     return a_.fetch_and(v, o);
   }
   void wait(T old, std::memory_order o = std::memory_order_seq_cst) const noexcept {
-    detail::perturb();
+    step g(atomic_op::wait, o);
     a_.wait(old, o);
   }
   void notify_one() noexcept {
-    detail::hook_guard g;
+    step g(atomic_op::notify, std::memory_order_seq_cst);
     a_.notify_one();
   }
   void notify_all() noexcept {
-    detail::hook_guard g;
+    step g(atomic_op::notify, std::memory_order_seq_cst);
     a_.notify_all();
   }
 
  private:
+  struct step {
+    atomic_op op;
+    std::memory_order order;
+    step(atomic_op p, std::memory_order o) noexcept : op(p), order(o) { Hook::before(p, o); }
+    ~step() { Hook::after(op, order); }
+    step(const step&) = delete;
+    step& operator=(const step&) = delete;
+  };
   std::atomic<T> a_;
+};
+
+namespace detail {
+/// perturb() around every step.
+struct perturb_hook {
+  static void before(atomic_op, std::memory_order) noexcept { perturb(); }
+  static void after(atomic_op, std::memory_order) noexcept { perturb(); }
+};
+}  // namespace detail
+
+/// std::atomic<T> that perturbs the schedule around every step (see the file comment).
+template <class T>
+class perturbed_atomic : public hooked_atomic<T, detail::perturb_hook> {
+ public:
+  using hooked_atomic<T, detail::perturb_hook>::hooked_atomic;
 };
 
 /// Turns schedule perturbation on (yields and spins around every atomic step of perturbed_atomic)
@@ -211,5 +244,43 @@ class perturbation_scope {
 };
 
 }  // namespace lfkit::stress
+
+/// The non-member steps (fences, the asymmetric fence pair, sleeping and waking) perturbed as the
+/// atomic steps are, so that stress runs see every synchronising step; everything else (and the
+/// step itself) is the std::atomic default.
+template <>
+struct lfkit::atomic_hooks<lfkit::stress::perturbed_atomic>
+    : lfkit::basic_atomic_hooks<lfkit::stress::perturbed_atomic> {
+ private:
+  using base = lfkit::basic_atomic_hooks<lfkit::stress::perturbed_atomic>;
+  using guard = lfkit::stress::detail::hook_guard;
+
+ public:
+  static void thread_fence(std::memory_order order) noexcept {
+    guard g;
+    base::thread_fence(order);
+  }
+  static void light_fence() noexcept {
+    guard g;
+    base::light_fence();
+  }
+  static void heavy_fence() noexcept {
+    guard g;
+    base::heavy_fence();
+  }
+  static void wait(lfkit::stress::perturbed_atomic<std::uint32_t>& word, std::uint32_t expected,
+                   const lfkit::detail::deadline& dl) noexcept {
+    guard g;
+    base::wait(word, expected, dl);
+  }
+  static void wake_one(lfkit::stress::perturbed_atomic<std::uint32_t>& word) noexcept {
+    guard g;
+    base::wake_one(word);
+  }
+  static void wake_all(lfkit::stress::perturbed_atomic<std::uint32_t>& word) noexcept {
+    guard g;
+    base::wake_all(word);
+  }
+};
 
 #endif  // LFKIT_STRESS_PERTURBED_ATOMIC_HPP

@@ -51,9 +51,10 @@
 
 namespace lfkit {
 
-/// The non-member synchronising steps of the atomic policy `Atom`. See the file comment.
+/// The std::atomic behaviour of every hook, for any `Atom` (a policy's specialisation of
+/// atomic_hooks may derive from basic_atomic_hooks<itself> to keep the defaults it does not wrap).
 template <template <class> class Atom>
-struct atomic_hooks {
+struct basic_atomic_hooks {
   static void thread_fence(std::memory_order order) noexcept { std::atomic_thread_fence(order); }
   static void light_fence() noexcept { detail::asymmetric_light_fence(); }
   static void heavy_fence() noexcept { detail::asymmetric_heavy_fence(); }
@@ -117,6 +118,10 @@ struct atomic_hooks {
     word.notify_all();
   }
 };
+
+/// The non-member synchronising steps of the atomic policy `Atom`. See the file comment.
+template <template <class> class Atom>
+struct atomic_hooks : basic_atomic_hooks<Atom> {};
 
 }  // namespace lfkit
 
