@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Unit tests for lfkit::mpmc_queue and its baseline lfkit::baseline::mutex_queue.
 //
 // Behaviour both share is tested once with TEMPLATE_TEST_CASE over three "implementations": lfkit's
@@ -32,12 +33,20 @@ static_assert(LFKIT_USE_FUTEX == 0,
               "this build tests the portable sleep path: the queue must not use futex(2)");
 #endif
 #include "perturbed_atomic.hpp"
+#include "support.hpp"
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 namespace {
 using lfkit::stress::perturbation_scope;
+using lfkit_test::eventually;
+using lfkit_test::gate;
+using lfkit_test::gated_atomic;
+using lfkit_test::tracked;
+/// The capacities either side of the streaming-ring threshold (the waiting rules differ there).
+constexpr std::size_t below_streaming = lfkit::detail::queue_tuning::streaming_ring_min - 1;
+constexpr std::size_t streaming = lfkit::detail::queue_tuning::streaming_ring_min;
 
 struct lfkit_impl {
   template <class T>
@@ -50,46 +59,6 @@ struct perturbed_impl {
 struct mutex_impl {
   template <class T>
   using queue = lfkit::baseline::mutex_queue<T>;
-};
-
-/// Counts live objects and catches double destruction / use of destroyed objects.
-struct tracked {
-  static inline std::atomic<long> live{0};
-  static inline std::atomic<long> errors{0};
-  static constexpr std::uint32_t alive_magic = 0xA11FE;
-  static constexpr std::uint32_t dead_magic = 0xDEAD;
-  std::uint32_t magic = alive_magic;
-  int value = 0;
-
-  explicit tracked(int v = 0) : value(v) { live.fetch_add(1); }
-  tracked(const tracked& o) : value(o.value) {
-    check(o);
-    live.fetch_add(1);
-  }
-  tracked(tracked&& o) noexcept : value(o.value) {
-    check(o);
-    live.fetch_add(1);
-  }
-  tracked& operator=(const tracked& o) {
-    check(o);
-    check(*this);
-    value = o.value;
-    return *this;
-  }
-  tracked& operator=(tracked&& o) noexcept {
-    check(o);
-    check(*this);
-    value = o.value;
-    return *this;
-  }
-  ~tracked() {
-    check(*this);
-    magic = dead_magic;
-    live.fetch_sub(1);
-  }
-  static void check(const tracked& t) noexcept {
-    if (t.magic != alive_magic) errors.fetch_add(1);
-  }
 };
 
 /// Constructor from int throws for negative values; copy throws when `throw_on_copy` is set.
@@ -127,98 +96,12 @@ struct alignas(256) overaligned {
   }
 };
 
-/// An atomic policy that can stop the calling thread right before a release store — i.e. between
-/// claiming a slot and publishing (producer) or releasing (consumer) it — until the gate opens.
-/// Models a thread preempted, stopped, or interrupted by a signal in the middle of an operation.
-inline std::atomic<bool> g_gate_open{true};
-inline std::atomic<int> g_gated_waiting{0};
-inline std::atomic<int> g_gated_stores{0};  // release stores a gated thread completed
-inline thread_local bool t_gated = false;
-/// If > 0 on a thread: its acquire load number t_open_at_acquire (counting from 1) first opens the
-/// gate and waits until the gated thread's held-back store has landed — "the holder finishes while
-/// this thread is looking at the slot", placed at an exact load.
-inline thread_local int t_open_at_acquire = 0;
-inline thread_local int t_acquire_loads = 0;
-/// Run by that hook after the held-back store landed (with the hook disarmed): another thread's
-/// operation placed at the same instant, e.g. a second push.
-inline thread_local void (*t_then)() = nullptr;
-
-template <class T>
-class gated_atomic {
- public:
-  static constexpr bool is_always_lock_free = std::atomic<T>::is_always_lock_free;
-  constexpr gated_atomic() noexcept : a_() {}
-  constexpr gated_atomic(T v) noexcept : a_(v) {}  // NOLINT: mirrors std::atomic
-  gated_atomic(const gated_atomic&) = delete;
-  gated_atomic& operator=(const gated_atomic&) = delete;
-  T load(std::memory_order o = std::memory_order_seq_cst) const noexcept {
-    if (t_open_at_acquire > 0 && o == std::memory_order_acquire &&
-        ++t_acquire_loads == t_open_at_acquire) {
-      const int before = g_gated_stores.load();
-      g_gate_open.store(true);
-      while (g_gated_stores.load() == before) std::this_thread::yield();
-      if (t_then != nullptr) {
-        const int armed = t_open_at_acquire;
-        t_open_at_acquire = 0;  // the nested operation's loads are not counted
-        t_then();
-        t_open_at_acquire = armed;
-      }
-    }
-    return a_.load(o);
-  }
-  void store(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    if (t_gated && o == std::memory_order_release) {
-      g_gated_waiting.fetch_add(1);
-      while (!g_gate_open.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
-      g_gated_waiting.fetch_sub(1);
-      a_.store(v, o);
-      g_gated_stores.fetch_add(1);
-      return;
-    }
-    a_.store(v, o);
-  }
-  T exchange(T v, std::memory_order o = std::memory_order_seq_cst) noexcept { return a_.exchange(v, o); }
-  bool compare_exchange_weak(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
-    return a_.compare_exchange_weak(e, d, s, f);
-  }
-  bool compare_exchange_weak(T& e, T d, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    return a_.compare_exchange_weak(e, d, o);
-  }
-  bool compare_exchange_strong(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
-    return a_.compare_exchange_strong(e, d, s, f);
-  }
-  bool compare_exchange_strong(T& e, T d, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    return a_.compare_exchange_strong(e, d, o);
-  }
-  T fetch_add(T v, std::memory_order o = std::memory_order_seq_cst) noexcept { return a_.fetch_add(v, o); }
-  T fetch_sub(T v, std::memory_order o = std::memory_order_seq_cst) noexcept { return a_.fetch_sub(v, o); }
-  T fetch_or(T v, std::memory_order o = std::memory_order_seq_cst) noexcept { return a_.fetch_or(v, o); }
-  T fetch_and(T v, std::memory_order o = std::memory_order_seq_cst) noexcept { return a_.fetch_and(v, o); }
-  void wait(T old, std::memory_order o = std::memory_order_seq_cst) const noexcept { a_.wait(old, o); }
-  void notify_one() noexcept { a_.notify_one(); }
-  void notify_all() noexcept { a_.notify_all(); }
-
- private:
-  std::atomic<T> a_;
-};
-
 double thread_cpu_ms(pthread_t t) {
   clockid_t cid;
   if (pthread_getcpuclockid(t, &cid) != 0) return -1;
   timespec ts{};
   clock_gettime(cid, &ts);
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-}
-
-/// Waits (up to 5 s) until `pred` holds; returns whether it did.
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto end = steady::now() + 5s;
-  while (!pred()) {
-    if (steady::now() > end) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
 }
 
 }  // namespace
@@ -989,78 +872,53 @@ TEST_CASE("concurrent close while producers and consumers run", "[queue][close]"
 
 TEST_CASE("lfkit: a producer stopped between claim and publish makes try_pop fail, not hang",
           "[queue][busy]") {
-  // Both waiting regimes: a small ring (looks) and a large one (looks for a lone producer, then
-  // back-offs).
-  const std::size_t capacity = GENERATE(std::size_t{4}, std::size_t{1024});
+  // Both waiting regimes: a small ring (looks) and a streaming one (looks for a lone producer,
+  // then back-offs).
+  const std::size_t capacity = GENERATE(below_streaming, streaming);
   CAPTURE(capacity);
   lfkit::mpmc_queue<int, gated_atomic> q(capacity);
-  g_gate_open.store(false);
-  std::thread stalled([&] {
-    t_gated = true;
-    (void)q.try_push(7);  // claims position 0, then stops before publishing it
-  });
-  REQUIRE(eventually([] { return g_gated_waiting.load() == 1; }));
+  gate g;
+  REQUIRE(g.hold([&] { (void)q.try_push(7); }));  // claims position 0, stops before publishing
   CHECK(q.size_approx() == 1);  // claimed: counted, not yet poppable
   int x = 0;
   const auto t0 = steady::now();
-  CHECK_FALSE(q.try_pop(x));  // the documented busy-slot failure: bounded spin, then false
+  CHECK_FALSE(q.try_pop(x));  // the documented busy-slot failure: bounded wait, then false
   CHECK(steady::now() - t0 < 1s);  // loose: only "did not wait for the stalled thread"
   std::atomic<bool> popped{false};
-  std::thread blocked([&] { popped.store(q.pop(x)); });  // a blocking pop waits for it instead
+  g.spawn([&] { popped.store(q.pop(x)); });  // a blocking pop waits for it instead
   std::this_thread::sleep_for(50ms);
   CHECK_FALSE(popped.load());
-  g_gate_open.store(true);
-  stalled.join();
-  blocked.join();
+  g.finish();
   CHECK(popped.load());
   CHECK(x == 7);
 }
 
-/// Opens the gate and joins the gated thread on scope exit, so a failing check cannot leave a
-/// thread stopped at the gate (a hang) or joinable (std::terminate).
-struct gate_guard {
-  std::thread& t;
-  explicit gate_guard(std::thread& th) : t(th) {}
-  gate_guard(const gate_guard&) = delete;
-  gate_guard& operator=(const gate_guard&) = delete;
-  ~gate_guard() {
-    g_gate_open.store(true);
-    if (t.joinable()) t.join();
-  }
-};
-
 lfkit::mpmc_queue<int, gated_atomic>* g_handoff_queue = nullptr;
+std::atomic<bool> g_handoff_pushed{false};
 
 TEST_CASE("lfkit: try_pop takes the element of a lone producer that publishes while it looks",
           "[queue][busy]") {
-  // The handoff case of the preface: a consumer reaches the producer's position between the
-  // claim and the publish, and that push is the only one in flight. The try_pop must neither
-  // fail nor go through a back-off: it looks at the slot again and takes the element. A small
-  // ring looks before the verdict, a large one after finding the producer alone. With
-  // `moved_on`, a second push lands at that same instant (the producers moved on): the large
-  // ring then backs off first, but must still take the element rather than fail.
-  const std::size_t capacity = GENERATE(std::size_t{4}, std::size_t{1024});
+  // The handoff case: a consumer reaches the producer's position between the claim and the
+  // publish, and that push is the only one in flight. The try_pop must neither fail nor go
+  // through a back-off: it looks at the slot again and takes the element. A small ring looks
+  // before the verdict, a streaming one after finding the producer alone. With `moved_on`, a
+  // second push lands at that same instant (the producers moved on): the streaming ring then
+  // backs off first, but must still take the element rather than fail.
+  const std::size_t capacity = GENERATE(below_streaming, streaming);
   const bool moved_on = GENERATE(false, true);
   CAPTURE(capacity, moved_on);
   lfkit::mpmc_queue<int, gated_atomic> q(capacity);
   g_handoff_queue = &q;
-  g_gate_open.store(false);
-  std::thread producer([&] {
-    t_gated = true;
-    (void)q.try_push(7);  // claims position 0, stops before publishing it
-  });
-  gate_guard guard{producer};
-  REQUIRE(eventually([] { return g_gated_waiting.load() == 1; }));
+  g_handoff_pushed.store(false);
+  gate g;
+  REQUIRE(g.hold([&] { (void)q.try_push(7); }));  // claims position 0, stops before publishing
   int x = 0;
   // Acquire load 1 is pop_once's first look at the slot (not published: the producer is alone);
   // load 2 is the first of the looks — the producer publishes just before it.
-  t_open_at_acquire = 2;
-  t_acquire_loads = 0;
-  t_then = moved_on ? +[] { REQUIRE(g_handoff_queue->try_push(8)); } : nullptr;
+  gate::open_at_acquire(2, moved_on ? +[] { g_handoff_pushed.store(g_handoff_queue->try_push(8)); }
+                                    : nullptr);
   const bool got = q.try_pop(x);
-  const int loads = t_acquire_loads;
-  t_open_at_acquire = 0;
-  t_then = nullptr;
+  const int loads = gate::disarm();
   CHECK(got);
   CHECK(x == 7);
   // Taken from the looks: the look that saw the element (2), then the claim's re-read of the
@@ -1068,6 +926,7 @@ TEST_CASE("lfkit: try_pop takes the element of a lone producer that publishes wh
   // would have gone busy -> back-off -> a new attempt whose first load (2) sees the element.
   CHECK(loads >= 3);
   if (moved_on) {
+    REQUIRE(g_handoff_pushed.load());
     REQUIRE(q.try_pop(x));
     CHECK(x == 8);
   }
@@ -1076,36 +935,110 @@ TEST_CASE("lfkit: try_pop takes the element of a lone producer that publishes wh
 
 TEST_CASE("lfkit: a consumer stopped between claim and release makes try_push fail, not hang",
           "[queue][busy]") {
-  // A full ring whose oldest element's consumer stops mid-pop: small (looks) and large (back-offs).
-  const int capacity = GENERATE(1, 1024);
+  // A full ring whose oldest element's consumer stops mid-pop: capacity 1, and either side of the
+  // streaming threshold (looks / back-offs).
+  const std::size_t capacity = GENERATE(std::size_t{1}, below_streaming, streaming);
   CAPTURE(capacity);
-  lfkit::mpmc_queue<int, gated_atomic> q(static_cast<std::size_t>(capacity));
-  for (int i = 1; i <= capacity; ++i) REQUIRE(q.try_push(i));
-  g_gate_open.store(false);
-  std::thread stalled([&] {
-    t_gated = true;
+  lfkit::mpmc_queue<int, gated_atomic> q(capacity);
+  for (int i = 1; i <= static_cast<int>(capacity); ++i) REQUIRE(q.try_push(i));
+  gate g;
+  REQUIRE(g.hold([&] {
     int y;
     (void)q.try_pop(y);  // claims the oldest element, stops before releasing the slot
-  });
-  REQUIRE(eventually([] { return g_gated_waiting.load() == 1; }));
-  CHECK(q.size_approx() == static_cast<std::size_t>(capacity) - 1);  // not full...
+  }));
+  CHECK(q.size_approx() == capacity - 1);  // not full...
   const auto t0 = steady::now();
   CHECK_FALSE(q.try_push(2));  // ...but the slot at the tail is busy: bounded wait, then false
   CHECK(steady::now() - t0 < 1s);
   CHECK_FALSE(q.try_push_for(3, 20ms));  // timed: gives up at the deadline
   std::atomic<bool> pushed{false};
-  std::thread blocked([&] { pushed.store(q.push(4)); });
+  g.spawn([&] { pushed.store(q.push(4)); });
   std::this_thread::sleep_for(50ms);
   CHECK_FALSE(pushed.load());
-  g_gate_open.store(true);
-  stalled.join();
-  blocked.join();
+  g.finish();
   CHECK(pushed.load());
-  int x = 0, n = 0, last = 0;
+  int x = 0, last = 0;
+  std::size_t n = 0;
   while (q.try_pop(x)) {
     ++n;
     last = x;
   }
   CHECK(n == capacity);  // elements 2..capacity, then the blocked push's 4
   CHECK(last == 4);
+}
+
+TEST_CASE("lfkit: drained() is exact while a push that claimed before close() is unpublished",
+          "[queue][close]") {
+  // The trap: after close(), try_pop() == false && is_closed() while a producer that claimed its
+  // slot before the close has not yet published. drained() must stay false until that element
+  // has been popped.
+  const std::size_t capacity = GENERATE(below_streaming, streaming);
+  CAPTURE(capacity);
+  lfkit::mpmc_queue<int, gated_atomic> q(capacity);
+  CHECK_FALSE(q.drained());  // open: never drained
+  REQUIRE(q.try_push(1));
+  gate g;
+  REQUIRE(g.hold([&] { (void)q.try_push(2); }));  // claims position 1, stops before publishing
+  q.close();
+  CHECK(q.is_closed());
+  CHECK_FALSE(q.drained());
+  int x = 0;
+  REQUIRE(q.try_pop(x));
+  CHECK(x == 1);
+  CHECK_FALSE(q.try_pop(x));  // busy: false, and closed...
+  CHECK(q.is_closed());
+  CHECK_FALSE(q.drained());   // ...but not drained: element 2 is on its way
+  CHECK_FALSE(q.try_push(3));
+  g.finish();                 // the held push publishes: it claimed before the close
+  CHECK_FALSE(q.drained());
+  REQUIRE(q.try_pop(x));
+  CHECK(x == 2);
+  CHECK(q.drained());
+  CHECK_FALSE(q.try_pop(x));
+  CHECK_FALSE(q.pop(x));  // blocking pop: closed and drained
+}
+
+TEST_CASE("lfkit: drained() is true only when closed and empty", "[queue][close]") {
+  lfkit::mpmc_queue<int> q(4);
+  CHECK_FALSE(q.drained());
+  REQUIRE(q.try_push(1));
+  q.close();
+  CHECK_FALSE(q.drained());
+  int x = 0;
+  REQUIRE(q.pop(x));
+  CHECK(q.drained());
+  lfkit::mpmc_queue<int> empty(4);
+  empty.close();
+  CHECK(empty.drained());
+}
+
+TEMPLATE_TEST_CASE("NaN durations and time points time out at once", "[queue][timeout]",
+                   lfkit_impl, perturbed_impl, mutex_impl) {
+  // A NaN reaching an integer conversion is UB (issue 14 item 6); the deadline layer treats NaN
+  // as "already expired": one attempt, then false. The UBSan build checks there is no UB.
+  using Q = typename TestType::template queue<int>;
+  Q q(1);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::chrono::duration<double> nan_seconds(nan);
+  const std::chrono::duration<double, std::milli> nan_ms(nan);
+  using double_steady = std::chrono::time_point<steady, std::chrono::duration<double>>;
+  using double_system =
+      std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<double>>;
+  int x = 0;
+  const auto t0 = steady::now();
+  CHECK_FALSE(q.try_pop_for(x, nan_seconds));
+  CHECK_FALSE(q.try_pop_for(x, nan_ms));
+  CHECK_FALSE(q.try_pop_until(x, double_steady(nan_seconds)));
+  CHECK_FALSE(q.try_pop_until(x, double_system(nan_seconds)));
+  REQUIRE(q.try_push(1));
+  CHECK_FALSE(q.try_push_for(2, nan_seconds));
+  CHECK_FALSE(q.try_push_until(3, double_steady(nan_seconds)));
+  CHECK_FALSE(q.try_push_until(4, double_system(nan_seconds)));
+  CHECK(steady::now() - t0 < 1s);  // at once: no call waited
+  // A NaN deadline is still one attempt: it succeeds when possible.
+  CHECK(q.try_pop_for(x, nan_seconds));
+  CHECK(x == 1);
+  CHECK(q.try_push_until(5, double_system(nan_seconds)));
+  CHECK(q.try_pop_until(x, double_steady(nan_seconds)));
+  CHECK(x == 5);
 }

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: BSL-1.0
+// tests/support.hpp — what lfkit's tests share: a lifetime-counting element type, eventually(),
+// and the gate (an atomic policy that stops a thread at an exact step, with a guard that never
+// lets a failed check hang or std::terminate the test).
+//
+// Catch2 v2 assertions are not thread-safe and throw on failure: worker threads and atomic hooks
+// (which run inside noexcept atomic operations) record what they saw; the main thread asserts.
+#ifndef LFKIT_TESTS_SUPPORT_HPP
+#define LFKIT_TESTS_SUPPORT_HPP
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "perturbed_atomic.hpp"  // lfkit::stress::hooked_atomic
+
+namespace lfkit_test {
+
+/// Counts live objects and catches double destruction or use of a destroyed object.
+struct tracked {
+  static inline std::atomic<long> live{0};
+  static inline std::atomic<long> errors{0};
+  static constexpr std::uint32_t alive_magic = 0xA11FE;
+  static constexpr std::uint32_t dead_magic = 0xDEAD;
+  std::uint32_t magic = alive_magic;
+  int value = 0;
+
+  explicit tracked(int v = 0) : value(v) { live.fetch_add(1); }
+  tracked(const tracked& o) : value(o.value) {
+    check(o);
+    live.fetch_add(1);
+  }
+  tracked(tracked&& o) noexcept : value(o.value) {
+    check(o);
+    live.fetch_add(1);
+  }
+  tracked& operator=(const tracked& o) {
+    check(o);
+    check(*this);
+    value = o.value;
+    return *this;
+  }
+  tracked& operator=(tracked&& o) noexcept {
+    check(o);
+    check(*this);
+    value = o.value;
+    return *this;
+  }
+  ~tracked() {
+    check(*this);
+    magic = dead_magic;
+    live.fetch_sub(1);
+  }
+  [[nodiscard]] bool alive() const noexcept { return magic == alive_magic; }
+  static void check(const tracked& t) noexcept {
+    if (!t.alive()) errors.fetch_add(1);
+  }
+};
+
+/// Waits (up to 5 s, polling every millisecond) until `pred` holds; returns whether it did.
+template <class Pred>
+bool eventually(Pred pred) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// ---- the gate ---------------------------------------------------------------------------------
+// gated_atomic stops a *held* thread right before each of its release stores — between claiming a
+// slot and publishing (producer) or releasing (consumer) it — until the gate opens: a thread
+// preempted, stopped, or interrupted by a signal mid-operation. Optionally, the main thread's
+// n-th acquire load opens the gate and waits until the held store has landed ("the holder
+// finishes while this thread looks"), then runs `then` (another operation at that instant).
+
+inline std::atomic<bool> g_gate_open{true};
+inline std::atomic<int> g_gate_waiting{0};  // held threads stopped at the gate now
+inline std::atomic<int> g_gate_stores{0};   // release stores held threads completed
+inline thread_local bool t_held = false;
+inline thread_local int t_open_at_acquire = 0;  // 0: off; else the load (from 1) that opens
+inline thread_local int t_acquire_loads = 0;
+inline thread_local void (*t_then)() = nullptr;  // must not throw (runs inside an atomic load)
+
+struct gate_hook {
+  static void before(lfkit::stress::atomic_op op, std::memory_order o) noexcept {
+    if (op == lfkit::stress::atomic_op::load && o == std::memory_order_acquire &&
+        t_open_at_acquire > 0 && ++t_acquire_loads == t_open_at_acquire) {
+      const int before_stores = g_gate_stores.load();
+      g_gate_open.store(true);
+      while (g_gate_stores.load() == before_stores) std::this_thread::yield();
+      if (t_then != nullptr) {
+        const int armed = t_open_at_acquire;
+        t_open_at_acquire = 0;  // the nested operation's loads are not counted
+        t_then();
+        t_open_at_acquire = armed;
+      }
+    }
+    if (op == lfkit::stress::atomic_op::store && o == std::memory_order_release && t_held) {
+      g_gate_waiting.fetch_add(1);
+      while (!g_gate_open.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      g_gate_waiting.fetch_sub(1);
+    }
+  }
+  static void after(lfkit::stress::atomic_op op, std::memory_order o) noexcept {
+    if (op == lfkit::stress::atomic_op::store && o == std::memory_order_release && t_held) {
+      g_gate_stores.fetch_add(1);
+    }
+  }
+};
+
+/// The gated atomic policy (Atom = lfkit_test::gated_atomic).
+template <class T>
+class gated_atomic : public lfkit::stress::hooked_atomic<T, gate_hook> {
+ public:
+  using lfkit::stress::hooked_atomic<T, gate_hook>::hooked_atomic;
+};
+
+/// One gated scenario: closes the gate; hold() runs a function on a thread stopped at its release
+/// stores, spawn() on an ordinary thread. The destructor — also when a REQUIRE failed — disarms
+/// the caller's load hook, opens the gate and joins every thread, so a failure neither hangs nor
+/// calls std::terminate (threads blocked on the held one finish once it does).
+class gate {
+ public:
+  gate() noexcept {
+    g_gate_stores.store(0);
+    g_gate_open.store(false);
+  }
+  ~gate() {
+    disarm();
+    g_gate_open.store(true);
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  gate(const gate&) = delete;
+  gate& operator=(const gate&) = delete;
+
+  /// Runs `f` on a held thread; returns once it is stopped at the gate (false: it never got there).
+  template <class F>
+  bool hold(F f) {
+    const int before = g_gate_waiting.load();
+    threads_.emplace_back([f = std::move(f)]() mutable {
+      t_held = true;
+      f();
+    });
+    return eventually([&] { return g_gate_waiting.load() > before; });
+  }
+  /// Runs `f` on an ordinary thread owned by the gate.
+  template <class F>
+  void spawn(F f) {
+    threads_.emplace_back(std::move(f));
+  }
+  /// The calling thread's `n`-th acquire load (from 1) opens the gate, waits for the held store,
+  /// then runs `then` (if any).
+  static void open_at_acquire(int n, void (*then)() = nullptr) noexcept {
+    t_acquire_loads = 0;
+    t_then = then;
+    t_open_at_acquire = n;
+  }
+  /// Disarms open_at_acquire; returns the acquire loads counted.
+  static int disarm() noexcept {
+    t_open_at_acquire = 0;
+    t_then = nullptr;
+    return t_acquire_loads;
+  }
+  void open() noexcept { g_gate_open.store(true); }
+  /// Opens the gate and joins every thread.
+  void finish() {
+    open();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace lfkit_test
+
+#endif  // LFKIT_TESTS_SUPPORT_HPP
