@@ -534,13 +534,8 @@ class mpmc_queue {
       back_off();
       return true;
     }
-    /// After a successful claim of `pos`.
-    void claimed(std::uint64_t pos) const noexcept {
-      if (!streaming_) return;
-      std::uint64_t index = (pos & q_.index_mask_) + tuning::prefetch_distance;
-      if (index >= q_.cap_) index -= q_.cap_;  // < prefetch_distance < cap_
-      detail::prefetch_for_write(static_cast<const void*>(&q_.slots_[index]));
-    }
+    /// Whether to prefetch ahead after a successful claim (see prefetch_ahead()).
+    [[nodiscard]] bool prefetches() const noexcept { return streaming_; }
 
    private:
     static bool look(slot& s, std::uint64_t ready) noexcept {
@@ -563,6 +558,13 @@ class mpmc_queue {
     unsigned retries_ = 0;
   };
 
+  /// Prefetches for writing the slot prefetch_distance positions after `pos` (a hint).
+  void prefetch_ahead(std::uint64_t pos) const noexcept {
+    std::uint64_t index = (pos & index_mask_) + tuning::prefetch_distance;
+    if (index >= cap_) index -= cap_;  // < prefetch_distance < cap_: streaming rings only
+    detail::prefetch_for_write(static_cast<const void*>(&slots_[index]));
+  }
+
   // ---- the core: one push / one pop, read top to bottom ---------------------------------------
 
   template <class Construct>
@@ -577,7 +579,7 @@ class mpmc_queue {
       if (stamp == tail) {  // free for `tail` (never once closed: stamps stay below bit 63)
         if (tail_.value.compare_exchange_weak(tail, advance(tail), std::memory_order_seq_cst,
                                               std::memory_order_seq_cst)) {
-          w.claimed(tail);
+          if (w.prefetches()) prefetch_ahead(tail);
           construct(s.place());
           // release: publishes the element to the consumer of `tail` (its acquire stamp load).
           s.stamp.store(tail + 1, std::memory_order_release);
@@ -606,7 +608,7 @@ class mpmc_queue {
       if (stamp == head + 1) {
         if (head_.value.compare_exchange_weak(head, advance(head), std::memory_order_seq_cst,
                                               std::memory_order_seq_cst)) {
-          w.claimed(head);
+          if (w.prefetches()) prefetch_ahead(head);
           T* e = s.element();
           deliver(std::move(*e));
           std::destroy_at(e);
