@@ -2,10 +2,9 @@
 // lfkit/mpmc_queue.hpp — a bounded multi-producer multi-consumer FIFO ring with non-blocking,
 // blocking, timed, bulk and closable operations.
 //
-// Part of lfkit (header-only, C++20). Standard library and lfkit/detail (deadline, atomic_hooks,
-// backoff); blocking and timed operations sleep through atomic_hooks<Atom>::wait, i.e. futex(2) on
-// Linux and Atom::wait/notify_all (timed waits: short sleeps) elsewhere or with
-// LFKIT_PORTABLE_WAIT (the tests run a second time with it).
+// Part of lfkit (header-only, C++20): standard library and lfkit/detail. Blocking ops sleep
+// through atomic_hooks<Atom>::wait: futex(2) on Linux; elsewhere, or with LFKIT_PORTABLE_WAIT
+// (the tests run twice, once with it), Atom::wait/notify_all and short sleeps for timed waits.
 //
 //   lfkit::mpmc_queue<int> q(1024);          // holds at most 1024 ints, exactly
 //   q.try_push(1);                           // true: there was room
@@ -16,87 +15,63 @@
 //   q.close();                               // worker drains what is left, then pop() == false
 //   worker.join();
 //
-// ---------------------------------------------------------------------------------------------
 // Semantics
-// ---------------------------------------------------------------------------------------------
-// * FIFO and linearizable for every operation that succeeds: a push takes effect when it claims
-//   the tail position (one CAS), a pop when it claims the head position; so elements from one
-//   producer come out in the order it pushed them. A full/empty failure is linearizable too (at
-//   the load of the other side's counter that decided it); the busy-slot failure is the exception.
-// * Capacity is exact: the queue never holds more than capacity() elements, its storage is exactly
-//   that many slots (no rounding to a power of two, no division on any path).
-// * A failed try_ operation means that at some instant during the call the queue was full (push)
-//   / empty (pop) / closed — or that the slot at the call's position is *busy*: claimed by a thread
-//   that has not finished (a producer between claim and publish, a consumer between claim and
-//   release). The call then waits a bounded time (at most 152 pause hints, ~4 us on the reference
-//   machine, unless other threads keep succeeding meanwhile) and gives up rather than wait on that
-//   thread, so a signal handler that interrupted exactly that thread cannot deadlock. A running
-//   holder finishes within that wait; the failure means a preempted or stopped holder.
-// * close(): afterwards every push fails (its argument untouched), pops drain the remaining
-//   elements and then fail; every sleeper is woken. Irreversible. Trap: after close(),
-//   `!try_pop(x) && is_closed()` does NOT mean drained — a push that claimed its slot before the
-//   close may still be constructing its element (busy), and will succeed. Use drained().
+// * FIFO, linearizable for every operation that succeeds (a push takes effect at the CAS that
+//   claims the tail position, a pop at the one that claims the head), so per-producer order is
+//   kept. A full/empty failure is linearizable too (at the load that decided it).
+// * Capacity is exact: storage is exactly capacity() slots; no power-of-two rounding, no division.
+// * A failed try_ op means that at some instant in the call the queue was full / empty / closed —
+//   or that the slot at its position was *busy*: claimed by a thread that has not finished (a
+//   producer between claim and publish, a consumer between claim and release). The call then
+//   waits a bounded time (at most 152 pause hints, ~4 us on the reference machine, unless other
+//   threads keep succeeding) and fails rather than wait on that thread, so a signal handler that
+//   interrupted it cannot deadlock. A running holder finishes within that wait.
+// * close(): later pushes fail (argument untouched), pops drain what is left, then fail; every
+//   sleeper is woken. Trap: `!try_pop(x) && is_closed()` does NOT mean drained — a push that
+//   claimed its slot before close() may still be constructing its element. Use drained().
 //
-// ---------------------------------------------------------------------------------------------
-// Guarantees per operation
-// ---------------------------------------------------------------------------------------------
-//   operation                          progress                                 async-signal-safe
-//   try_push/try_emplace/try_pop,      lock-free claim (a CAS fails only because yes (*)
-//   try_push_n/try_pop_n               another thread succeeded), then the
-//                                      bounded busy-slot wait above; never waits
-//                                      unboundedly on another thread
-//   push/pop                           blocking: spins (a learned limit), a few  no
-//                                      yields, then sleeps until possible or
-//                                      closed; waits for a stalled slot holder
-//   try_push_for/_until, try_pop_for/_until   blocking until the deadline       no
-//   close                              lock-free, then one wake per side        yes (*)
-//   is_closed, drained, size_approx,   wait-free                                yes
+// Guarantees
+//   operation                               progress                             signal-safe
+//   try_push/try_emplace/try_pop(_n)        lock-free claim (a CAS fails only    yes (*)
+//                                           when another thread succeeded), then
+//                                           the bounded busy-slot wait above
+//   push/pop                                blocking: spins (a learned limit),   no
+//                                           yields a few times, then sleeps;
+//                                           waits for a stalled slot holder
+//   try_push_for/_until, try_pop_for/_until blocking until the deadline          no
+//   close                                   lock-free, then one wake per side    yes (*)
+//   is_closed, drained, size_approx,        wait-free                            yes
 //   empty_approx, capacity
-//   constructor / destructor           allocate / free                          no
-// (*) provided the T operations the call uses are, and atomic_hooks<Atom>::wake_is_signal_safe
-//     (true with futex(2); on the portable path a wake may take a library lock). A successful
-//     operation makes one wake system call only when the other side's "someone asleep" bit is set.
-// Like every ticket ring (Vyukov, rigtorp, folly, libcds) the queue is not lock-free in the strict
-// sense: a thread stopped between claiming a slot and publishing/releasing it stops that slot's
-// other side (try_ ops fail there, blocking ops wait) until it resumes; other positions proceed
-// until the ring wraps around to it.
+//   constructor / destructor                allocate / free                      no
+// (*) if the T operations used are, and atomic_hooks<Atom>::wake_is_signal_safe (futex: yes; the
+//     portable notify may take a lock). A success makes a wake call only when the other side's
+//     "asleep" bit is set. Like every ticket ring (Vyukov, rigtorp, folly, libcds) the queue is
+//     not lock-free in the strict sense: a thread stopped between claim and publish/release stops
+//     that slot's other side (try_ ops fail there, blocking ops wait) until it resumes.
 //
-// ---------------------------------------------------------------------------------------------
-// Memory and element types
-// ---------------------------------------------------------------------------------------------
-// sizeof(mpmc_queue) = 5 × cache_line_size, plus one allocation of capacity × sizeof(slot) bytes,
-// aligned to a cache line. A slot is an 8-byte stamp and the T, rounded up to alignof(T): 16 bytes
-// for any T of at most 8 bytes. Slots are packed; the two counters and the two sleep words each
-// have a line of their own. T must be nothrow-move-constructible and nothrow-destructible: an
-// element is moved into its slot after the claim, where a throw would leave a slot claimed for
-// ever. Whatever may throw (a copy, a constructor from try_emplace's arguments) runs before the
-// claim. Move-only and over-aligned types are supported.
+// Memory and element types: sizeof(mpmc_queue) = 5 cache lines, plus capacity slots in one
+// line-aligned allocation. A slot is an 8-byte stamp and the T (16 bytes for a T of at most 8);
+// slots are packed, the counters and sleep words padded. T must be nothrow-move-constructible and
+// nothrow-destructible (a throw after the claim would leave the slot claimed for ever); whatever
+// may throw (a copy, try_emplace's constructor) runs before the claim. Move-only and over-aligned
+// types are supported.
 //
-// ---------------------------------------------------------------------------------------------
-// Algorithm
-// ---------------------------------------------------------------------------------------------
-// A *position* is `lap * one_lap + index` with one_lap = bit_ceil(cap + 1) and index < cap; the
-// position after p is p + 1, or the next lap's index 0 after the last index (advance()). tail_
-// holds the next position to push to (bit 63: closed), head_ the next to pop. Slot stamps:
-//   stamp == p            free for the producer of position p (initially stamp of slot i == i),
-//   stamp == p + 1        holds the element pushed at p, ready for the consumer of p,
-//   stamp == p + one_lap  popped: free for the producer of the same index one lap later.
-// Push at t: stamp == t → CAS tail_ to advance(t), construct, store t + 1 (release). stamp < t →
-// full if head_ == t - one_lap, else busy. Pop at h: stamp == h + 1 → CAS head_, move out, store
-// h + one_lap (release). stamp < h + 1 → empty if tail_ == h, else busy. A larger stamp means the
-// loaded counter was stale: reload. Since one_lap > cap, p + 1 is never another position's "free".
-//
-// When a slot is not ready, the call's `waiter` decides what to do: look again, back off and
-// re-try, or give up (see class waiter; the measurements behind its rules are in
-// bench/README.md, "Queue tuning").
-//
-// Sleeping (Dekker with an asymmetric fence): each side has a 32-bit word `epoch << 1 | asleep`.
-// A thread about to sleep sets the bit (fetch_or), runs heavy_fence(), re-tries, and only then
-// sleeps on the word. Every successful operation runs light_fence() (a compiler barrier with
-// membarrier(2)) and loads the other side's word; if the bit is set it clears it while bumping
-// the epoch (CAS) and wakes all of that side. Either the sleeper's re-try sees the new element or
-// space, or the operation sees the bit; no wake call per operation while nobody sleeps, and a
-// timed waiter that leaves cannot swallow a wakeup meant for another (all were woken).
+// Algorithm. A *position* is `lap * one_lap + index`, one_lap = bit_ceil(cap + 1), index < cap;
+// advance() goes to index + 1 or the next lap's index 0. tail_ is the next position to push to
+// (bit 63: closed), head_ the next to pop. A slot's stamp is p when free for the producer of p
+// (initially slot i: i), p + 1 when it holds p's element, p + one_lap once popped (free a lap
+// later). Push at t: stamp == t: CAS tail_ to advance(t), construct, store t + 1 (release);
+// stamp < t: full if head_ == t - one_lap, else busy. Pop at h: stamp == h + 1: CAS head_, move
+// out, store h + one_lap (release); stamp <= h: empty if tail_ == h, else busy. A larger stamp
+// means a stale counter: reload. When a slot is not ready, the call's `waiter` decides: look
+// again, back off and re-try, or give up (see class waiter; the measurements behind its rules are
+// in bench/README.md, "Queue tuning").
+// Sleeping (Dekker, asymmetric fences): each side has a word `epoch << 1 | asleep`. A thread about
+// to sleep sets the bit (fetch_or), runs heavy_fence(), re-tries, and only then sleeps on the
+// word. Every success runs light_fence() (a compiler barrier with membarrier(2)) and loads the
+// other side's word; if the bit is set it clears it while bumping the epoch (CAS) and wakes that
+// whole side. So no wake call while nobody sleeps, and a timed waiter that leaves cannot swallow
+// a wakeup meant for another.
 #ifndef LFKIT_MPMC_QUEUE_HPP
 #define LFKIT_MPMC_QUEUE_HPP
 
@@ -147,8 +122,8 @@ struct queue_tuning {
   static constexpr std::uint32_t max_blocking_spin = 512;
   /// sched_yield()s (each followed by an attempt) between spinning and sleeping.
   static constexpr unsigned blocking_yields = 4;
-  /// The bounded wait of a failing try_ op, in pause hints (the preface's "152").
-  static constexpr unsigned max_try_wait = (busy_retries + 1) * looks + busy_retries * max_busy_backoff;
+  /// A failing try_ op's wait: (busy_retries + 1) * looks + busy_retries * max_busy_backoff =
+  /// 152 pause hints at most (the preface's figure).
 };
 }  // namespace detail
 
