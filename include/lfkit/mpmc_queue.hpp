@@ -626,74 +626,69 @@ class mpmc_queue {
 
   /// `attempt(waiter&)` until ok or closed: spin (pause runs of 1, 2, 4, ... up to the side's
   /// learned limit, at least one pause so that a limit learned as 0 can grow again), yield a few
-  /// times, then announce on side.word and sleep. An expired deadline makes it one try_ op.
+  /// times, then announce on side.word and sleep. On success wakes `other`'s sleepers. An expired
+  /// deadline makes it one try_ op.
   template <class Attempt>
-  bool wait_loop(sleep_side& side, Attempt&& attempt, const detail::deadline& dl) {
-    if (dl.expired()) {
-      waiter w(*this, waiter::try_op);
-      return attempt(w) == status::ok;
-    }
-    auto once = [&] {
-      waiter w(*this, waiter::blocking);
+  bool wait_loop(sleep_side& side, Atom<std::uint32_t>& other, Attempt&& attempt,
+                 const detail::deadline& dl) {
+    auto once = [&](typename waiter::kind k) {
+      waiter w(*this, k);
       return attempt(w);
     };
-    status st = once();
-    for (;;) {
-      if (st == status::ok || st == status::closed) return st == status::ok;
+    auto settled = [](status st) { return st == status::ok || st == status::closed; };
+    const bool expired = dl.expired();
+    status st = once(expired ? waiter::try_op : waiter::blocking);
+    while (!settled(st) && !expired) {
       const std::uint32_t limit = side.spin.limit();
       std::uint32_t used = 0;
-      for (std::uint32_t run = 1;; run = run < 64 ? run * 2 : run) {
+      for (std::uint32_t run = 1; !settled(st) && (used == 0 || used < limit);
+           run = run < 64 ? run * 2 : run) {
         detail::pause_n<Atom>(run);
         used += run;
-        st = once();
-        if (st == status::ok || st == status::closed || used >= limit) break;
+        st = once(waiter::blocking);
       }
-      const bool caught = st == status::ok || st == status::closed;
-      side.spin.record(used, caught);
-      for (unsigned y = 0; !caught && y < tuning::blocking_yields; ++y) {
+      side.spin.record(used, settled(st));
+      for (unsigned y = 0; !settled(st) && y < tuning::blocking_yields; ++y) {
         hooks::yield();
-        st = once();
-        if (st == status::ok || st == status::closed) break;
+        st = once(waiter::blocking);
       }
-      if (st == status::ok || st == status::closed) continue;
+      if (settled(st)) break;
       if (dl.expired()) return false;
       // Announce: set the "asleep" bit (seq_cst RMW); the heavy fence orders it before the
       // re-try's loads (Dekker with wake_if_sleeping's light fence).
       const std::uint32_t word = side.word.fetch_or(1u, std::memory_order_seq_cst) | 1u;
       hooks::heavy_fence();
-      st = once();
-      if (st == status::ok || st == status::closed) continue;
+      st = once(waiter::blocking);
+      if (settled(st)) break;
       hooks::wait(side.word, word, dl);  // woken, timed out, or the word changed: spin again
-      st = once();
+      st = once(waiter::blocking);
     }
+    if (st != status::ok) return false;
+    wake_if_sleeping(other);
+    return true;
   }
 
   template <class Construct>
   bool push_wait(Construct&& construct, const detail::deadline& dl) {
-    if (!wait_loop(not_full_, [&](waiter& w) noexcept { return push_once(construct, w); }, dl)) {
-      return false;
-    }
-    wake_if_sleeping(not_empty_.word);
-    return true;
+    return wait_loop(not_full_, not_empty_.word,
+                     [&](waiter& w) noexcept { return push_once(construct, w); }, dl);
   }
 
   bool pop_wait(T& out, const detail::deadline& dl) {
     if constexpr (std::is_nothrow_move_assignable_v<T>) {
       auto deliver = [&](T&& v) noexcept { out = std::move(v); };
-      if (!wait_loop(not_empty_, [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl)) {
-        return false;
-      }
-      wake_if_sleeping(not_full_.word);
+      return wait_loop(not_empty_, not_full_.word,
+                       [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl);
     } else {
       std::optional<T> tmp;
       auto deliver = [&](T&& v) noexcept { tmp.emplace(std::move(v)); };
-      if (!wait_loop(not_empty_, [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl)) {
+      if (!wait_loop(not_empty_, not_full_.word,
+                     [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl)) {
         return false;
       }
-      wake_if_sleeping(not_full_.word);
       out = std::move(*tmp);
+      return true;
     }
-    return true;
   }
 
   // ---- waking ----------------------------------------------------------------------------------
@@ -734,77 +729,62 @@ class mpmc_queue {
 
   // ---- bulk ------------------------------------------------------------------------------------
 
-  /// Claims runs of free slots from the tail with one CAS each. A stamp equal to its position
-  /// changes only after tail_ reaches it, so a CAS from `tail` to `end` makes the whole run ours.
-  template <class InputIt>
-  std::size_t push_bulk(InputIt& first, std::size_t n) noexcept {
+  /// Claims runs of ready slots from `counter` (a slot is ready for position p when its stamp is
+  /// p + `ready`) with one CAS each, and hands each slot of a run to `take(slot&, pos)`. A ready
+  /// stamp changes only after the counter passes its position, so a CAS from `from` to `end`
+  /// makes the whole run ours. When not even one slot is ready, `one()` (a single try_ op, with
+  /// its waiter) decides: full/empty/busy/closed, or one element moved.
+  template <class Take, class One>
+  std::size_t bulk(padded_u64& counter, std::uint64_t ready, std::size_t n, Take&& take, One&& one,
+                   Atom<std::uint32_t>& wake) noexcept {
     std::size_t done = 0;
-    std::uint64_t tail = tail_.value.load(std::memory_order_seq_cst);  // seq_cst: as push_once
-    while (done < n && !(tail & closed_bit)) {
-      std::uint64_t end = tail;
+    std::uint64_t from = counter.value.load(std::memory_order_seq_cst);  // seq_cst: as push_once
+    while (done < n && !(from & closed_bit)) {
+      std::uint64_t end = from;
       std::size_t k = 0;
-      // acquire: as in push_once, for every slot of the run.
-      for (; done + k < n && slot_at(end).stamp.load(std::memory_order_acquire) == end; ++k) {
+      // acquire: as in push_once / pop_once, for every slot of the run.
+      for (; done + k < n && slot_at(end).stamp.load(std::memory_order_acquire) == end + ready; ++k) {
         end = advance(end);
       }
-      if (k == 0) {  // not even one free slot: the single-element path decides, with its waiter
-        if (!try_push_impl([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(*first); })) break;
-        ++first;
+      if (k == 0) {
+        if (!one()) break;
         ++done;
-        tail = tail_.value.load(std::memory_order_seq_cst);  // seq_cst: as push_once
-        continue;
-      }
-      // seq_cst: as push_once; failure reloads `tail`.
-      if (tail_.value.compare_exchange_weak(tail, end, std::memory_order_seq_cst,
-                                            std::memory_order_seq_cst)) {
-        for (std::uint64_t pos = tail; pos != end; pos = advance(pos), ++first) {
-          slot& s = slot_at(pos);
-          ::new (static_cast<void*>(s.place())) T(*first);
-          s.stamp.store(pos + 1, std::memory_order_release);  // release: as push_once
-        }
+        from = counter.value.load(std::memory_order_seq_cst);  // seq_cst: as push_once
+      } else if (counter.value.compare_exchange_weak(from, end, std::memory_order_seq_cst,
+                                                     std::memory_order_seq_cst)) {  // as push_once
+        for (std::uint64_t pos = from; pos != end; pos = advance(pos)) take(slot_at(pos), pos);
         done += k;
-        wake_if_sleeping(not_empty_.word);
-        tail = end;  // a guess; the next round's stamps or CAS correct it
+        wake_if_sleeping(wake);
+        from = end;  // a guess; the next round's stamps or CAS correct it
       }
     }
     return done;
   }
 
-  /// Claims runs of published slots from the head with one CAS each (as push_bulk).
+  template <class InputIt>
+  std::size_t push_bulk(InputIt& first, std::size_t n) noexcept {
+    auto construct = [&](T* p) noexcept { ::new (static_cast<void*>(p)) T(*first); };
+    auto take = [&](slot& s, std::uint64_t pos) noexcept {
+      construct(s.place());
+      ++first;
+      s.stamp.store(pos + 1, std::memory_order_release);  // release: as push_once
+    };
+    auto one = [&]() noexcept { return try_push_impl(construct) && (++first, true); };
+    return bulk(tail_, 0, n, take, one, not_empty_.word);
+  }
+
   template <class OutputIt>
   std::size_t pop_bulk(OutputIt& out, std::size_t n) noexcept {
-    std::size_t done = 0;
-    std::uint64_t head = head_.value.load(std::memory_order_seq_cst);  // seq_cst: as pop_once
-    while (done < n) {
-      std::uint64_t end = head;
-      std::size_t k = 0;
-      // acquire: as in pop_once, for every slot of the run.
-      for (; done + k < n && slot_at(end).stamp.load(std::memory_order_acquire) == end + 1; ++k) {
-        end = advance(end);
-      }
-      if (k == 0) {
-        if (!try_pop_impl([&](T&& v) noexcept { *out = std::move(v); })) break;
-        ++out;
-        ++done;
-        head = head_.value.load(std::memory_order_seq_cst);  // seq_cst: as pop_once
-        continue;
-      }
-      // seq_cst: as pop_once; failure reloads `head`.
-      if (head_.value.compare_exchange_weak(head, end, std::memory_order_seq_cst,
-                                            std::memory_order_seq_cst)) {
-        for (std::uint64_t pos = head; pos != end; pos = advance(pos), ++out) {
-          slot& s = slot_at(pos);
-          T* e = s.element();
-          *out = std::move(*e);
-          std::destroy_at(e);
-          s.stamp.store(pos + one_lap_, std::memory_order_release);  // release: as pop_once
-        }
-        done += k;
-        wake_if_sleeping(not_full_.word);
-        head = end;  // a guess; corrected by the next round's stamps or CAS
-      }
-    }
-    return done;
+    auto deliver = [&](T&& v) noexcept { *out = std::move(v); };
+    auto take = [&](slot& s, std::uint64_t pos) noexcept {
+      T* e = s.element();
+      deliver(std::move(*e));
+      ++out;
+      std::destroy_at(e);
+      s.stamp.store(pos + one_lap_, std::memory_order_release);  // release: as pop_once
+    };
+    auto one = [&]() noexcept { return try_pop_impl(deliver) && (++out, true); };
+    return bulk(head_, 1, n, take, one, not_full_.word);
   }
 
   // ---- data ------------------------------------------------------------------------------------
