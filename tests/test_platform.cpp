@@ -1,10 +1,13 @@
-// Unit tests for lfkit/detail/platform.hpp: the asymmetric fence.
+// SPDX-License-Identifier: BSL-1.0
+// Unit tests for lfkit/detail/platform.hpp (the asymmetric fence) and for the atomic policy hooks
+// (lfkit/detail/atomic_hooks.hpp) as the stress policy specialises them.
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstddef>
+#include <cstdint>
 #include <thread>
 
 #include <linux/audit.h>
@@ -16,7 +19,35 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "lfkit/detail/atomic_hooks.hpp"
 #include "lfkit/detail/platform.hpp"
+#include "perturbed_atomic.hpp"
+
+TEST_CASE("atomic_hooks<perturbed_atomic>: fences, waits and wakes are perturbed steps",
+          "[platform][hooks]") {
+  // Stress runs must see every synchronising step, not only atomic member calls: each hook below
+  // runs perturb() before and after the std default (2 steps each while perturbation is on).
+  using hooks = lfkit::atomic_hooks<lfkit::stress::perturbed_atomic>;
+  using lfkit::stress::g_perturbation;
+  lfkit::stress::perturbed_atomic<std::uint32_t> word{0};
+  hooks::prepare_heavy_fence();
+  const lfkit::stress::perturbation_scope on(0, 1);  // a spin of 0-1 iterations: changes nothing
+  const std::uint64_t s0 = g_perturbation.steps.load();
+  hooks::thread_fence(std::memory_order_seq_cst);
+  CHECK(g_perturbation.steps.load() - s0 == 2);
+  hooks::light_fence();
+  hooks::heavy_fence();
+  CHECK(g_perturbation.steps.load() - s0 == 6);
+  hooks::wait(word, 1, lfkit::detail::deadline::none());  // word != 1: returns at once
+  hooks::wake_one(word);
+  hooks::wake_all(word);
+  CHECK(g_perturbation.steps.load() - s0 == 12);
+  hooks::pause();  // not a synchronising step: forwarded unperturbed
+  hooks::yield();
+  CHECK(g_perturbation.steps.load() - s0 == 12);
+  // The std::atomic defaults are untouched.
+  CHECK(lfkit::atomic_hooks<std::atomic>::futex_compatible == (LFKIT_USE_FUTEX != 0));
+}
 
 // Store buffering (Dekker): x = 1; fence; r1 = y  ||  y = 1; fence; r2 = x. Without fences x86
 // lets both loads read 0 (each store still sits in its core's store buffer). With a light fence on
