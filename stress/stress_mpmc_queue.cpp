@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // stress/stress_mpmc_queue.cpp — bounded MPMC queues under injected interrupts.
 //
 // queue_lfkit (lfkit::mpmc_queue; perturbed_atomic when --perturb > 0), queue_lfkit_blocking (the
@@ -21,8 +22,8 @@
 //     strictly increasing (so no duplicate within a consumer either);
 //   * nothing lost, nothing duplicated: the number of items popped equals the number pushed, and
 //     the multiset hash (sum of mix64 of the tags) of the popped items equals that of the pushed;
-//   * close drains: after every consumer's pop() returned false the queue is empty, and no push
-//     that started after close() returned succeeded.
+//   * close drains: after every consumer's pop() returned false the queue is empty (and
+//     lfkit's drained() is true), and no push that started after close() returned succeeded.
 // Baseline handlers cannot call the mutex queue when they interrupted a thread inside a queue call
 // (it may hold the mutex: deadlock); they skip and count it (h.skip). mutex_queue has no
 // try_lock-based operation, so otherwise its handler ops may wait for *another* thread's lock.
@@ -306,6 +307,10 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
   {
     item it;
     while (q.try_pop(it)) ++left;
+    // Closed, every thread joined, every element popped: drained() must say so (exactly).
+    if constexpr (requires { q.drained(); }) {
+      if (!q.drained()) ++left;
+    }
   }
   std::uint64_t h_ops = 0, h_failed = 0, h_skipped = 0;
   for (auto& h : handlers) {

@@ -479,11 +479,11 @@ class mpmc_queue {
   ///    saw "full" would yield or sleep). A try_ op on a streaming ring looks only when a pop
   ///    finds its producer alone in flight (a handoff to a waiting consumer); otherwise it gives
   ///    its verdict at once — one that waited for each slot stayed one slot behind the other side.
-  ///  * back off: a try_ op whose slot is busy pauses busy_backoff() and re-tries, at most
+  ///  * back off: a try_ op whose slot is busy pauses (back_off()) and re-tries, at most
   ///    busy_retries times, then fails; the pause lets the other side of a stream get ahead, after
   ///    which both run through whole lines. A blocking op gives the attempt up at once and lets
   ///    wait_loop spin, yield or sleep.
-  ///  * prefetch: a streaming try_ op prefetches, after its claim, the slot it will use later.
+  ///  * prefetch: a streaming try_ op prefetches, after its claim, a slot it will use later.
   class waiter {
    public:
     enum kind : bool { try_op, blocking };
