@@ -137,14 +137,10 @@ class mpmc_queue {
   static_assert(std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T> &&
                     !std::is_array_v<T>,
                 "lfkit::mpmc_queue<T>: T must be a non-const, non-volatile, non-array object type");
-  static_assert(std::is_nothrow_move_constructible_v<T>,
-                "lfkit::mpmc_queue<T>: T's move constructor must be noexcept. An element is moved "
-                "into its slot after the slot is claimed; a throwing move would leave a claimed, "
-                "never-published slot that wedges every consumer reaching it. Wrap the type, e.g. "
-                "std::unique_ptr<T>, or mark its move constructor noexcept.");
-  static_assert(std::is_nothrow_destructible_v<T>,
-                "lfkit::mpmc_queue<T>: T's destructor must be noexcept (pops destroy the slot's "
-                "element before releasing the slot)");
+  static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
+                "lfkit::mpmc_queue<T>: T's move constructor and destructor must be noexcept: a "
+                "throw after a claim would leave a slot that wedges every consumer reaching it. "
+                "Wrap the type (e.g. std::unique_ptr<T>) or mark them noexcept.");
   static_assert(Atom<std::uint64_t>::is_always_lock_free && Atom<std::uint32_t>::is_always_lock_free,
                 "lfkit::mpmc_queue: the atomic policy must be lock-free (a lock-based atomic "
                 "deadlocks a signal handler that interrupts its own thread inside an operation)");
@@ -175,13 +171,13 @@ class mpmc_queue {
 
   /// A counter alone on its line: head and tail are written by different sides at every operation.
   struct alignas(cache_line_size) padded_u64 {
-    Atom<std::uint64_t> value;
+    Atom<std::uint64_t> value{0};
   };
   static_assert(sizeof(padded_u64) == cache_line_size, "one hot counter per line");
   /// One side's sleep word, read by every operation of the other side, with that side's learned
   /// spin limit (written only by its blocked threads, only when it changes).
   struct alignas(cache_line_size) sleep_side {
-    Atom<std::uint32_t> word;
+    Atom<std::uint32_t> word{0};
     detail::adaptive_spin<Atom> spin{0, tuning::max_blocking_spin};
   };
   static_assert(sizeof(sleep_side) == cache_line_size, "one sleep word per line");
@@ -210,10 +206,6 @@ class mpmc_queue {
       // relaxed (all stores here): published by the constructor's completion.
       slots_[i].stamp.store(i, std::memory_order_relaxed);  // free for position i of lap 0
     }
-    head_.value.store(0, std::memory_order_relaxed);
-    tail_.value.store(0, std::memory_order_relaxed);
-    not_empty_.word.store(0, std::memory_order_relaxed);
-    not_full_.word.store(0, std::memory_order_relaxed);
     hooks::prepare_heavy_fence();
   }
 
