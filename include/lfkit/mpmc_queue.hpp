@@ -169,16 +169,18 @@ class mpmc_queue {
                 "a small element's slot must be exactly 16 bytes: the ring's throughput rests on "
                 "packed slots (padding each to a line cost ~4x)");
 
-  /// A counter alone on its line: head and tail are written by different sides at every operation.
+  /// One side's counter, alone on its line (head and tail are written by different sides at every
+  /// operation), with that side's learned blocking spin limit: a line the side writes anyway, so
+  /// a new limit costs the other side nothing.
   struct alignas(cache_line_size) padded_u64 {
     Atom<std::uint64_t> value{0};
+    detail::adaptive_spin<Atom> spin{0, tuning::max_blocking_spin};
   };
   static_assert(sizeof(padded_u64) == cache_line_size, "one hot counter per line");
-  /// One side's sleep word, read by every operation of the other side, with that side's learned
-  /// spin limit (written only by its blocked threads, only when it changes).
+  /// One side's sleep word alone on its line: read by every operation of the other side, written
+  /// only when this side's threads go to sleep or are woken.
   struct alignas(cache_line_size) sleep_side {
     Atom<std::uint32_t> word{0};
-    detail::adaptive_spin<Atom> spin{0, tuning::max_blocking_spin};
   };
   static_assert(sizeof(sleep_side) == cache_line_size, "one sleep word per line");
 
@@ -616,13 +618,13 @@ class mpmc_queue {
 
   // ---- blocking --------------------------------------------------------------------------------
 
-  /// `attempt(waiter&)` until ok or closed: spin (pause runs of 1, 2, 4, ... up to the side's
-  /// learned limit, at least one pause so that a limit learned as 0 can grow again), yield a few
+  /// `attempt(waiter&)` until ok or closed: spin (pause runs of 1, 2, 4, ... up to the limit
+  /// learned in own.spin, at least one pause so that a limit learned as 0 can grow again), yield a few
   /// times, then announce on side.word and sleep. On success wakes `other`'s sleepers. An expired
   /// deadline makes it one try_ op.
   template <class Attempt>
-  bool wait_loop(sleep_side& side, Atom<std::uint32_t>& other, Attempt&& attempt,
-                 const detail::deadline& dl) {
+  bool wait_loop(padded_u64& own, sleep_side& side, Atom<std::uint32_t>& other,
+                 Attempt&& attempt, const detail::deadline& dl) {
     auto once = [&](typename waiter::kind k) {
       waiter w(*this, k);
       return attempt(w);
@@ -631,7 +633,7 @@ class mpmc_queue {
     const bool expired = dl.expired();
     status st = once(expired ? waiter::try_op : waiter::blocking);
     while (!settled(st) && !expired) {
-      const std::uint32_t limit = side.spin.limit();
+      const std::uint32_t limit = own.spin.limit();
       std::uint32_t used = 0;
       for (std::uint32_t run = 1; !settled(st) && (used == 0 || used < limit);
            run = run < 64 ? run * 2 : run) {
@@ -639,7 +641,7 @@ class mpmc_queue {
         used += run;
         st = once(waiter::blocking);
       }
-      side.spin.record(used, settled(st));
+      own.spin.record(used, settled(st));
       for (unsigned y = 0; !settled(st) && y < tuning::blocking_yields; ++y) {
         hooks::yield();
         st = once(waiter::blocking);
@@ -662,19 +664,19 @@ class mpmc_queue {
 
   template <class Construct>
   bool push_wait(Construct&& construct, const detail::deadline& dl) {
-    return wait_loop(not_full_, not_empty_.word,
+    return wait_loop(tail_, not_full_, not_empty_.word,
                      [&](waiter& w) noexcept { return push_once(construct, w); }, dl);
   }
 
   bool pop_wait(T& out, const detail::deadline& dl) {
     if constexpr (std::is_nothrow_move_assignable_v<T>) {
       auto deliver = [&](T&& v) noexcept { out = std::move(v); };
-      return wait_loop(not_empty_, not_full_.word,
+      return wait_loop(head_, not_empty_, not_full_.word,
                        [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl);
     } else {
       std::optional<T> tmp;
       auto deliver = [&](T&& v) noexcept { tmp.emplace(std::move(v)); };
-      if (!wait_loop(not_empty_, not_full_.word,
+      if (!wait_loop(head_, not_empty_, not_full_.word,
                      [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl)) {
         return false;
       }
