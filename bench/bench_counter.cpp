@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/bench_counter.cpp — counters: increments/s from 1 thread to 4x the cores, and load() cost.
 //
 // Names follow the suite's convention <group>/<impl>/<config>:
