@@ -253,6 +253,11 @@ constexpr retry_policy kPauseThenYield{0, 64};      // queue_try*, queue_latency
 constexpr retry_policy kAtOncePauseYield{16, 64};   // pairwise, burst
 constexpr retry_policy kPingPong{64, 1024};         // ping-pong waits for the other thread
 
+/// The abort flag, read in every workload's loop (every 64 items where ops are cheap): a queue whose
+/// operations still succeed, only slowly (a ring spinning inside its own code until a preempted
+/// thread commits), must stop at the time limit too. Relaxed: a stop request, no data with it.
+inline bool aborted(const std::atomic<bool>& abort) { return abort.load(std::memory_order_relaxed); }
+
 class retry {
  public:
   retry(retry_policy p, const std::atomic<bool>& abort) : p_(p), abort_(abort) {}
@@ -438,6 +443,7 @@ void bm_try(benchmark::State& st, std::size_t cap, config cfg) {
       const std::uint64_t begin = kItems * static_cast<std::uint64_t>(idx) / static_cast<std::uint64_t>(producers);
       const std::uint64_t end = begin + share(kItems, producers, idx);
       for (std::uint64_t i = begin; i < end; ++i) {
+        if ((i & 63) == 0 && aborted(pp->abort)) return;
         r.reset();
         while (!q->try_push(i))
           if (!r.failed()) return;
@@ -450,7 +456,10 @@ void bm_try(benchmark::State& st, std::size_t cap, config cfg) {
           ++local;
           sum += v;
           r.reset();
-          continue;
+          if ((local & 63) != 0 || !aborted(pp->abort)) continue;
+          consumed.fetch_add(local, std::memory_order_relaxed);  // relaxed: a count; join orders it
+          local = 0;
+          break;
         }
         if (local != 0) {
           consumed.fetch_add(local, std::memory_order_relaxed);  // relaxed: a count; join orders it
@@ -601,6 +610,7 @@ void bm_pairwise(benchmark::State& st, int threads) {
     std::uint64_t done = 0;
     item v = 0;
     for (std::uint64_t i = 0; i < kPairs; ++i) {
+      if (aborted(pp->abort)) break;
       r.reset();
       while (!q->try_push(i))
         if (!r.failed()) goto out;
@@ -635,11 +645,13 @@ void bm_5050(benchmark::State& st, int threads) {
     }
   std::atomic<std::uint64_t> ok{0}, failed{0};
   std::atomic<std::uint64_t> round{0};
+  worker_pool* pp = nullptr;
   worker_pool pool(threads, [&](int idx) {
     rng g(round.load(std::memory_order_relaxed) * 1000 + static_cast<std::uint64_t>(idx));
     std::uint64_t good = 0, bad = 0;
     item v = 0;
     for (std::uint64_t i = 0; i < kRandomOps; ++i) {
+      if ((i & 63) == 0 && aborted(pp->abort)) break;
       const bool success = (g.next() >> 63) != 0 ? q->try_push(i) : q->try_pop(v);
       if (success) {
         ++good;
@@ -651,6 +663,7 @@ void bm_5050(benchmark::State& st, int threads) {
     ok.fetch_add(good, std::memory_order_relaxed);  // relaxed: read after the pool's join
     failed.fetch_add(bad, std::memory_order_relaxed);
   });
+  pp = &pool;
   const usage a = usage::now();
   const bool stalled = run_loop(st, pool, [&] { round.fetch_add(1, std::memory_order_relaxed); });
   const usage b = usage::now();
@@ -705,6 +718,7 @@ void bm_burst(benchmark::State& st, config cfg) {
       fill_start.arrive_and_wait(pp->abort);
       const std::uint64_t n = share(kBurstCapacity, producers, idx);
       for (std::uint64_t i = 0; i < n; ++i) {
+        if ((i & 63) == 0 && aborted(pp->abort)) goto out;
         r.reset();
         while (!q->try_push(i))
           if (!r.failed()) goto out;
@@ -723,6 +737,7 @@ void bm_burst(benchmark::State& st, config cfg) {
       const std::uint64_t n = share(kBurstCapacity, consumers, idx - producers);
       item v = 0;
       for (std::uint64_t i = 0; i < n; ++i) {
+        if ((i & 63) == 0 && aborted(pp->abort)) goto out;
         r.reset();
         while (!q->try_pop(v))
           if (!r.failed()) goto out;
@@ -732,7 +747,7 @@ void bm_burst(benchmark::State& st, config cfg) {
     }
   out:
     moved.fetch_add(done, std::memory_order_relaxed);  // relaxed: read after the pool's join
-    if (idx < producers && pp->abort.load()) {
+    if (idx < producers && aborted(pp->abort)) {
       phase.store(1);  // release sleeping consumers of an aborted fill
       phase.notify_all();
     }
@@ -785,6 +800,7 @@ void bm_pingpong(benchmark::State& st) {
     item v = 0;
     std::uint64_t done = 0;
     for (int i = 0; i < kRoundTrips; ++i) {
+      if (aborted(pp->abort)) break;
       Q& out = idx == 0 ? *ping : *pong;
       Q& in = idx == 0 ? *pong : *ping;
       if (idx == 0) {

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSL-1.0
 """The body of scripts/bench (which installs the dependencies first, then runs this).
 
 Builds the Release preset's benchmark targets, lists every benchmark of every bench/bench_*

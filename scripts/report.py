@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSL-1.0
 """Writes summary.md and plots/*.png for a results folder made by scripts/bench.
 
   /usr/bin/python3 scripts/report.py results/<run>            # (re)generate both
