@@ -37,7 +37,7 @@
 // shows here), ctx_switches_per_item; stalled / items_done (time limit, below).
 //
 // Time limit: one iteration of a workload that runs longer than LFKIT_BENCH_TIME_LIMIT_S (default
-// 2 s) is stopped: every retry loop checks an abort flag when it yields, so the threads return, and
+// 2 s alone; scripts/bench passes 3 s, 1 s with --quick) is stopped: every retry loop checks an abort flag when it yields, so the threads return, and
 // the repetition reports stalled=1 with the items done so far (items_per_second is that progress
 // over the time spent); the rest of that repetition's iterations are skipped. A ring whose threads
 // wait on each other (in-order commit) can otherwise spin for minutes when threads outnumber cores.
@@ -168,15 +168,24 @@ inline double time_limit_s() {
 // ---- adapters: try_push / try_pop, and push / pop where the queue blocks -----------------------
 // Every adapter is built from (capacity, threads) and holds at least `capacity` items.
 
-/// Any queue with lfkit::mpmc_queue's API: Q(capacity), try_push, try_pop, push, pop.
+/// Any queue with lfkit::mpmc_queue's API: Q(capacity), try_push, try_pop, and push / pop if it
+/// has them (then it joins queue_blocking too).
 template <class Q>
 struct lfkit_api {
   Q q;
   lfkit_api(std::size_t cap, int) : q(cap) {}
   bool try_push(item v) { return q.try_push(v); }
   bool try_pop(item& v) { return q.try_pop(v); }
-  void push(item v) { (void)q.push(v); }
-  void pop(item& v) { (void)q.pop(v); }
+  void push(item v)
+    requires requires(Q& x, item i) { x.push(i); }
+  {
+    (void)q.push(v);
+  }
+  void pop(item& v)
+    requires requires(Q& x, item& i) { x.pop(i); }
+  {
+    (void)q.pop(v);
+  }
 };
 using mutex_adapter = lfkit_api<lfkit::baseline::mutex_queue<item>>;
 

@@ -34,16 +34,16 @@ scripts/bench [options]     run lfkit's benchmark suite and write results/<host>
   (default)          a plan that fits ~15 minutes whatever the core count: 7 repetitions x
                      --benchmark_min_time 0.1 s, fewer (or a sample of the configs) when the
                      estimate for this machine's grid is over budget; summary.md says what was cut
-  --quick            a first look in under 3 minutes: 3 repetitions x 0.05 s (fewer if needed),
-                     0.5 s iteration limit
+  --quick            a first look in under 3 minutes: main configs only, 3 repetitions x 0.03 s
+                     (fewer if needed), 1 s iteration limit
   --full             9 repetitions, min_time 0.5 s, no budget, and LFKIT_BENCH_FULL=1 in the
                      binaries' environment (bench_mpmc_queue then adds queue_try_cap16's other
                      configs and a capacity-16384 group, queue_try_cap16k)
   --repetitions N    override the number of repetitions (>= 1; compare.py's U test needs >= 2,
                      and >= 9 for a reliable p-value)
   --min-time S       override the per-repetition minimum time in seconds (e.g. 0.05 for a smoke run)
-  --time-limit S     an iteration running longer is stopped and reported as stalled (default 2 s,
-                     0.5 s with --quick, 5 s with --full; LFKIT_BENCH_TIME_LIMIT_S in the binaries)
+  --time-limit S     an iteration running longer is stopped and reported as stalled (default 3 s,
+                     1 s with --quick, 5 s with --full; LFKIT_BENCH_TIME_LIMIT_S in the binaries)
   --ncpus N          derive the grid for N CPUs instead of this process's CPU count (also from
                      the environment: LFKIT_BENCH_CPUS=N); grids: queues 1P1C, (N/2)P(N/2)C,
                      NPNC, 2NP2NC, 1P(N-1)C, (N-1)P1C; snapshot readers 1, N/2, N, 2N

@@ -71,7 +71,9 @@ class Budget(unittest.TestCase):
 
     def test_quick_fits_3_minutes(self):
         for n in (2, 64):
-            self.check(n, "quick", 3 * 60)
+            p = self.check(n, "quick", 3 * 60)
+            self.assertEqual(p["grid"]["queue_configs"], p["grid"]["queue_main"])
+            self.assertTrue(any("--quick" in x for x in p["notes"]))
 
     def test_more_benchmarks_cost_more(self):
         small = benchlib.estimate_seconds(benchlib.model_benchmarks(benchlib.grid(2)), 7, 0.1)
