@@ -442,6 +442,7 @@ def make_plots(folder, groups, cpus, label):
         else:
             m = prim[0]
             fig, ax = plt.subplots(figsize=(9.5, 5))
+            stalled_pts = []
             for i in g["impls"]:
                 xs, ys, es = [], [], []
                 for k, c in enumerate(cfgs):
@@ -452,6 +453,13 @@ def make_plots(folder, groups, cpus, label):
                         es.append(r.stddev.get(m, 0))
                 if xs:
                     ax.errorbar(xs, ys, yerr=yerr_log(ys, es), label=i, capsize=3, **style(i, colors))
+                for k, c in enumerate(cfgs):
+                    r = g["cell"].get((i, c))
+                    if r and not r.error and m in r.median and r.stalled_runs:
+                        stalled_pts.append((k, r.median[m]))
+            if stalled_pts:
+                ax.scatter([p[0] for p in stalled_pts], [p[1] for p in stalled_pts], marker="x", s=90,
+                           color="black", zorder=5, label="stalled in some repetitions")
             over = [k for k, c in enumerate(cfgs) if cpus and g["threads"][c] > cpus]
             for n, k in enumerate(over):
                 ax.axvspan(k - 0.5, k + 0.5, color="grey", alpha=0.12, linewidth=0,
