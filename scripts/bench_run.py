@@ -34,7 +34,7 @@ scripts/bench [options]     run lfkit's benchmark suite and write results/<host>
   (default)          a plan that fits ~15 minutes whatever the core count: 7 repetitions x
                      --benchmark_min_time 0.1 s, fewer (or a sample of the configs) when the
                      estimate for this machine's grid is over budget; summary.md says what was cut
-  --quick            a first look in under 3 minutes: main configs only, 3 repetitions x 0.03 s
+  --quick            a first look in under 3 minutes: main configs only, 3 repetitions x 0.02 s
                      (fewer if needed), 1 s iteration limit
   --full             9 repetitions, min_time 0.5 s, no budget, and LFKIT_BENCH_FULL=1 in the
                      binaries' environment (bench_mpmc_queue then adds queue_try_cap16's other

@@ -258,7 +258,7 @@ def config_sort_key(results_for_config):
 BUDGET_S = {"default": 13 * 60, "quick": 150, "full": None}
 # (repetitions, min_time s) tried in turn until the estimate fits the budget.
 LADDER = {"default": [(7, 0.1), (5, 0.1), (5, 0.05), (3, 0.05)],
-          "quick": [(3, 0.03), (2, 0.03)],
+          "quick": [(3, 0.02), (2, 0.02)],
           "full": [(9, 0.5)]}
 # A benchmark's iteration limit (LFKIT_BENCH_TIME_LIMIT_S: past it a run is reported as stalled).
 # Generous: on a loaded machine a queue that is merely descheduled must not be called stalled.
