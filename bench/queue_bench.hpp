@@ -37,11 +37,13 @@
 // Counters: items_per_second (real time), cpu_ns_per_item (process CPU time per item: spinning
 // shows here), ctx_switches_per_item; stalled / items_done (time limit, below).
 //
-// Time limit: one iteration of a workload that runs longer than LFKIT_BENCH_TIME_LIMIT_S (default
-// 2 s alone; scripts/bench passes 3 s, 1 s with --quick) is stopped: every retry loop checks an abort flag when it yields, so the threads return, and
-// the repetition reports stalled=1 with the items done so far (items_per_second is that progress
-// over the time spent); the rest of that repetition's iterations are skipped. A ring whose threads
-// wait on each other (in-order commit) can otherwise spin for minutes when threads outnumber cores.
+// Time limit: one iteration of a workload that runs longer than LFKIT_BENCH_TIME_LIMIT_S (2 s when
+// a binary runs alone; scripts/bench passes 3 s, 1 s with --quick) is stopped: every workload loop
+// and retry loop checks an abort flag, so the threads return, and the repetition reports stalled=1
+// with the items done so far (items_per_second is that progress over the time spent); the rest of
+// that repetition's iterations are skipped. A ring whose threads wait on each other (in-order
+// commit) can otherwise spin for minutes when threads outnumber cores. Blocking operations
+// (queue_blocking) cannot be stopped and have no limit.
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -103,7 +105,7 @@ inline const char* env(const char* name) {
 /// The CPU count the grid is derived from: LFKIT_BENCH_CPUS, else the hardware's.
 inline int cpus() {
   if (const char* v = env("LFKIT_BENCH_CPUS")) return std::max(1, std::atoi(v));
-  return std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 /// "1P1C,2P2C" -> configs; throws std::invalid_argument naming a malformed entry.
@@ -123,9 +125,9 @@ inline std::vector<config> parse_configs(const std::string& s) {
   return out;
 }
 
-/// The rule scripts/benchlib.py's queue_grid() applies (the runner passes its result; this is
-/// the fallback when a binary runs alone): symmetric 1, n/2, n, 2n (and 4n while that gives fewer
-/// than four), then 1P(m)C and (m)P1C with m = max(n-1, 3); duplicates dropped.
+/// The symmetric configs of scripts/benchlib.py's queue_grid() (the runner passes its result; this
+/// is the fallback when a binary runs alone): 1, n/2, n, 2n (and 4n while that gives fewer than
+/// four), duplicates dropped. queue_configs() adds the asymmetric ones.
 inline std::vector<config> derived_main(int n) {
   std::vector<config> out;
   auto add = [&](int p, int c) {
