@@ -7,6 +7,7 @@ snapshot readers 1, n/2, n, 2n; on 2 CPUs about the grid the suite always had. T
 budget (15 min by default, under 3 min with --quick), cutting repetitions, then configs.
 """
 import os
+import subprocess
 import sys
 import unittest
 
@@ -99,6 +100,40 @@ class Budget(unittest.TestCase):
         p = benchlib.choose_plan(64, "full")
         self.assertIsNone(p["budget_s"])
         self.assertEqual((p["reps"], p["min_time"]), (9, 0.5))
+
+
+class BinariesAgree(unittest.TestCase):
+    """A binary run alone (no grid in its environment) derives the same grid as the runner.
+    Needs the benchmark build: LFKIT_BENCH_BIN_DIR (set by ctest when benchmarks are built)."""
+
+    def listed(self, binary, cpus):
+        d = os.environ.get("LFKIT_BENCH_BIN_DIR", "")
+        exe = os.path.join(d, binary)
+        if not d or not os.access(exe, os.X_OK):
+            self.skipTest(f"{binary} not built (LFKIT_BENCH_BIN_DIR={d!r})")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LFKIT_BENCH_")}
+        env["LFKIT_BENCH_CPUS"] = str(cpus)
+        r = subprocess.run([exe, "--benchmark_list_tests=true"], env=env, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.split()
+
+    def test_queue_configs(self):
+        for n in (2, 64):
+            g = benchlib.grid(n)
+            names = self.listed("bench_mpmc_queue", n)
+            cfgs = lambda grp: [benchlib.parse_name(x)[2] for x in names  # noqa: E731
+                                if x.startswith(grp + "/lfkit/")]
+            self.assertEqual(cfgs("queue_try"), g["queue_configs"], n)
+            self.assertEqual(cfgs("queue_try_cap16"), g["queue_main"], n)
+            self.assertEqual(cfgs("queue_pairwise"), [f"{2 * int(c.split('P')[0])}T" for c in g["queue_main"]])
+
+    def test_snapshot_readers(self):
+        for n in (2, 64):
+            names = self.listed("bench_snapshot", n)
+            readers = [benchlib.parse_name(x)[2] for x in names
+                       if x.startswith("snapshot_read/lfkit/") and "W" not in benchlib.parse_name(x)[2]]
+            self.assertEqual(readers, [f"{r}R" for r in benchlib.grid(n)["readers"]], n)
 
 
 if __name__ == "__main__":
