@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSL-1.0
 """The body of scripts/bench (which installs the dependencies first, then runs this).
 
 Builds the Release preset's benchmark targets, lists every benchmark of every bench/bench_*
@@ -24,25 +25,37 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import benchlib  # noqa: E402
 import machine_info  # noqa: E402
 
 USAGE = """\
-scripts/bench [options]     run lfkit's benchmark suite and write results/<host>-<date>/
+scripts/bench [options]     run lfkit's benchmark suite and write results/<host>-<date>-<commit>/
 
-  (default)          7 repetitions, --benchmark_min_time 0.2 s per repetition: ~9 min on 2 cores
-  --full             9 repetitions, min_time 0.5 s (about 35 min on 2 cores), and LFKIT_BENCH_FULL=1
-                     in the binaries' environment (bench_queue then adds queue_try_cap16's other
+  (default)          a plan that fits ~15 minutes whatever the core count: 7 repetitions x
+                     --benchmark_min_time 0.1 s, fewer (or a sample of the configs) when the
+                     estimate for this machine's grid is over budget; summary.md says what was cut
+  --quick            a first look in under 3 minutes: main configs only, 3 repetitions x 0.02 s
+                     (fewer if needed), 1 s iteration limit
+  --full             9 repetitions, min_time 0.5 s, no budget, and LFKIT_BENCH_FULL=1 in the
+                     binaries' environment (bench_mpmc_queue then adds queue_try_cap16's other
                      configs and a capacity-16384 group, queue_try_cap16k)
-  --repetitions N    override the number of repetitions (>= 1; medians need >= 3)
+  --repetitions N    override the number of repetitions (>= 1; compare.py's U test needs >= 2,
+                     and >= 9 for a reliable p-value)
   --min-time S       override the per-repetition minimum time in seconds (e.g. 0.05 for a smoke run)
+  --time-limit S     an iteration running longer is stopped and reported as stalled (default 3 s,
+                     1 s with --quick, 5 s with --full; LFKIT_BENCH_TIME_LIMIT_S in the binaries)
+  --ncpus N          derive the grid for N CPUs instead of this process's CPU count (also from
+                     the environment: LFKIT_BENCH_CPUS=N); grids: queues 1P1C, (N/2)P(N/2)C,
+                     NPNC, 2NP2NC, 1P(N-1)C, (N-1)P1C; snapshot readers 1, N/2, N, 2N
   --filter REGEX     only benchmarks whose full name matches (passed to --benchmark_filter),
                      e.g. --filter counter, --filter 'queue_try/.*/(1P1C|4P4C)'
-  --binary NAME      only this binary (bench_counter, bench_queue, ...); repeatable
+  --binary NAME      only this binary (bench_counter, bench_mpmc_queue, ...); repeatable
   --pin              pin every benchmark thread to one CPU (LD_PRELOAD shim scripts/pin_threads.c,
                      built on the fly): no migrations; threads beyond the CPU count share CPUs
                      evenly. Sets LFKIT_BENCH_PIN=1 too.
   --cpus LIST        run under `taskset -c LIST` (restricts the CPUs; with --pin, pins within LIST)
-  --out DIR          result folder (default results/<host>-<YYYY-MM-DD>, -HHMM added if it exists)
+  --out DIR          result folder (default results/<host>-<YYYY-MM-DD>-<commit>[-dirty]); an
+                     existing folder is never written into: the run refuses to start
   --label TEXT       machine label for summary.md (default: CPU model, CPUs, VM, memory, distro)
   --timeout S        kill a process after S seconds per benchmark in it (default: 60 + 40 x reps x min_time)
   --no-build         use the existing build/release binaries
@@ -56,6 +69,9 @@ scripts/bench [options]     run lfkit's benchmark suite and write results/<host>
 def parse_args(argv):
     ap = argparse.ArgumentParser(add_help=False, usage=USAGE)
     ap.add_argument("--full", action="store_true")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--time-limit", type=float)
+    ap.add_argument("--ncpus", type=int)
     ap.add_argument("--repetitions", type=int)
     ap.add_argument("--min-time", type=float)
     ap.add_argument("--filter")
@@ -77,12 +93,28 @@ def parse_args(argv):
     if extra:
         print(f"scripts/bench: unknown option(s) {' '.join(extra)}\n\n{USAGE}", file=sys.stderr, end="")
         sys.exit(2)
-    a.repetitions = a.repetitions or (9 if a.full else 7)
-    a.min_time = a.min_time or (0.5 if a.full else 0.2)
-    if a.repetitions < 1 or a.min_time <= 0:
-        sys.exit("scripts/bench: --repetitions must be >= 1 and --min-time > 0")
-    a.timeout = a.timeout or (60 + 40 * a.repetitions * a.min_time)
+    if a.full and a.quick:
+        sys.exit("scripts/bench: --full and --quick exclude each other")
+    a.mode = "full" if a.full else "quick" if a.quick else "default"
+    if (a.repetitions is not None and a.repetitions < 1) or (a.min_time is not None and a.min_time <= 0) \
+            or (a.time_limit is not None and a.time_limit <= 0) or (a.ncpus is not None and a.ncpus < 1):
+        sys.exit("scripts/bench: --repetitions and --ncpus must be >= 1, --min-time and --time-limit > 0")
     return a
+
+
+def cpu_count(a):
+    """n for the grid: --ncpus, LFKIT_BENCH_CPUS, the CPUs of --cpus LIST, or this process's."""
+    if a.ncpus:
+        return a.ncpus
+    if os.environ.get("LFKIT_BENCH_CPUS"):
+        return max(1, int(os.environ["LFKIT_BENCH_CPUS"]))
+    if a.cpus:
+        n = 0
+        for part in a.cpus.split(","):
+            lo, _, hi = part.partition("-")
+            n += int(hi) - int(lo) + 1 if hi else 1
+        return n
+    return len(os.sched_getaffinity(0))
 
 
 def hms(s):
@@ -157,18 +189,20 @@ def build_pin_shim():
     return so
 
 
+def default_folder_name():
+    """<host>-<YYYY-MM-DD>-<commit 12>[-dirty]: one folder per run of one revision."""
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname().split(".")[0]) or "host"
+    git = machine_info.git_info()
+    rev = (git.get("revision") or "nogit")[:12]
+    return f"{host}-{datetime.datetime.now():%Y-%m-%d}-{rev}{'-dirty' if git.get('dirty') else ''}"
+
+
 def result_dir(a):
-    if a.out:
-        d = os.path.abspath(a.out)
-    else:
-        host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname().split(".")[0]) or "host"
-        now = datetime.datetime.now()
-        d = os.path.join(REPO, "results", f"{host}-{now:%Y-%m-%d}")
-        if os.path.exists(d):
-            d += f"-{now:%H%M}"
-        if os.path.exists(d):
-            d += f"{now:%S}"
-    os.makedirs(d, exist_ok=True)
+    d = os.path.abspath(a.out) if a.out else os.path.join(REPO, "results", default_folder_name())
+    if os.path.exists(d):
+        sys.exit(f"scripts/bench: {show(d)} exists; a run is never written over (results are kept "
+                 "as committed). Remove it if it is yours and uncommitted, or pass --out NEW_DIR.")
+    os.makedirs(d)
     return d
 
 
@@ -220,6 +254,7 @@ def main(argv):
 
     env = dict(os.environ)
     prefix = []
+    ncpus = cpu_count(a)
     if a.full:
         env["LFKIT_BENCH_FULL"] = "1"
     if a.cpus:
@@ -230,22 +265,42 @@ def main(argv):
         env["LD_PRELOAD"] = build_pin_shim() + (" " + env["LD_PRELOAD"] if env.get("LD_PRELOAD") else "")
         env["LFKIT_BENCH_PIN"] = "1"
 
-    # ---- list ----
-    plan = []  # (binary, benchmark name)
-    for n in names:
-        exe = os.path.join(BUILD_DIR, "bench", n)
-        cmd = prefix + [exe, "--benchmark_list_tests=true"]
-        if a.filter:
-            cmd.append(f"--benchmark_filter={a.filter}")
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if r.returncode != 0:
-            sys.exit(f"scripts/bench: {n} --benchmark_list_tests failed:\n{r.stderr}")
-        plan += [(n, line.strip()) for line in r.stdout.splitlines() if line.strip()]
+    # ---- grid and budget: list the binaries for a grid, estimate, cut until it fits ----
+    listed = {}
+
+    def list_plan(g):
+        key = tuple(sorted(benchlib.grid_env(g).items()))
+        if key not in listed:
+            lenv = dict(env, **benchlib.grid_env(g))
+            out = []
+            for n in names:
+                exe = os.path.join(BUILD_DIR, "bench", n)
+                cmd = prefix + [exe, "--benchmark_list_tests=true"]
+                if a.filter:
+                    cmd.append(f"--benchmark_filter={a.filter}")
+                r = subprocess.run(cmd, env=lenv, capture_output=True, text=True)
+                if r.returncode != 0:
+                    sys.exit(f"scripts/bench: {n} --benchmark_list_tests failed:\n{r.stderr}")
+                out += [(n, line.strip()) for line in r.stdout.splitlines() if line.strip()]
+            listed[key] = out
+        return listed[key]
+
+    budget = benchlib.choose_plan(ncpus, a.mode, lambda g: [nm for _, nm in list_plan(g)])
+    plan = list_plan(budget["grid"])  # (binary, benchmark name)
+    a.repetitions = a.repetitions or budget["reps"]
+    a.min_time = a.min_time or budget["min_time"]
+    a.time_limit = a.time_limit or budget["time_limit_s"]
+    a.timeout = a.timeout or (60 + a.repetitions * (4 * a.min_time + 1.5 * a.time_limit))
+    env.update(benchlib.grid_env(budget["grid"]))
+    env["LFKIT_BENCH_TIME_LIMIT_S"] = f"{a.time_limit:g}"
+    estimate = benchlib.estimate_seconds([nm for _, nm in plan], a.repetitions, a.min_time)
     if not plan:
         sys.exit(f"scripts/bench: no benchmark matches --filter {a.filter!r}")
     if a.list:
         for b, name in plan:
             print(f"{b}  {name}")
+        print(f"# grid for {ncpus} CPUs: {benchlib.grid_env(budget['grid'])}; {a.repetitions} reps x "
+              f"{a.min_time:g} s, estimate {hms(estimate)}" + "".join(f"; {x}" for x in budget["notes"]))
         return 0
 
     out = result_dir(a)
@@ -253,13 +308,17 @@ def main(argv):
     os.makedirs(raw, exist_ok=True)
     per_bin = {n: sum(1 for b, _ in plan if b == n) for n in names}
     sets = comparison_sets(plan)
-    guess = a.repetitions * (1.3 * a.min_time + 0.05) + 0.05  # seconds per benchmark, before measuring
     log(f"==== {len(plan)} benchmarks in {sum(1 for v in per_bin.values() if v)} binaries "
         f"({', '.join(f'{k}: {v}' for k, v in per_bin.items() if v)}); repetitions {a.repetitions}, "
         f"min_time {a.min_time:g} s{', pinned' if a.pin else ''}{', cpus ' + a.cpus if a.cpus else ''}")
     log(f"     {len(sets)} processes: each runs one group/config for every implementation, "
         f"repetitions randomly interleaved, so a slow phase of the machine hits all of them alike")
-    log(f"     results: {show(out)}   first estimate: ~{hms(guess * len(plan))}")
+    log(f"     grid for {ncpus} CPUs: queues {','.join(budget['grid']['queue_configs'])}; readers "
+        f"{','.join(map(str, budget['grid']['readers']))}; iteration limit {a.time_limit:g} s")
+    for note in budget["notes"]:
+        log(f"     {note}")
+    log(f"     results: {show(out)}   first estimate: ~{hms(estimate)}"
+        + (f" (budget {hms(budget['budget_s'])})" if budget["budget_s"] else ""))
 
     runlog = open(os.path.join(out, "run.log"), "w")
     runlog.write(f"# {cmdline}\n")
@@ -268,6 +327,7 @@ def main(argv):
     width = len(str(len(sets)))
     interrupted = False
     done_benchmarks = 0
+    done_estimate = 0.0
     for i, (b, title, members) in enumerate(sets, 1):
         if interrupted:
             break
@@ -276,7 +336,7 @@ def main(argv):
         cmd = prefix + [exe, "--benchmark_filter=" + "|".join(gb_regex_exact(m) for m in members),
                         f"--benchmark_repetitions={a.repetitions}",
                         "--benchmark_enable_random_interleaving=true",
-                        "--benchmark_report_aggregates_only=true",
+                        "--benchmark_display_aggregates_only=true",
                         f"--benchmark_min_time={a.min_time:g}",
                         f"--benchmark_out={jf}", "--benchmark_out_format=json"]
         sys.stdout.write(f"[{i:>{width}}/{len(sets)}] {b} {title} ({len(members)}) ")
@@ -315,7 +375,12 @@ def main(argv):
         if status != "ok":
             failures[b].append({"name": title, "status": status})
         done_benchmarks += len(members)
-        left = (time.time() - t_run) / done_benchmarks * (len(plan) - done_benchmarks)
+        done_estimate += benchlib.estimate_seconds(members, a.repetitions, a.min_time, sets=1)
+        left = (time.time() - t_run) / max(done_estimate, 1e-9) * max(estimate - done_estimate, 0)
+        stalls = sum(1 for e in got if e.get("run_type") == "iteration" and e.get("stalled"))
+        if stalls:
+            status_note = f"{stalls} stalled repetition(s) "
+            sys.stdout.write(status_note)
         log(f"{'' if status == 'ok' else '!! ' + status + ' '}{dt:.1f}s | elapsed {hms(time.time() - t_run)}"
             f" | ~{hms(left)} left")
     runlog.close()
@@ -346,6 +411,14 @@ def main(argv):
         "repetitions": a.repetitions,
         "min_time_s": a.min_time,
         "full": a.full,
+        "mode": a.mode,
+        "cpus_for_grid": ncpus,
+        "grid": budget["grid"],
+        "grid_env": benchlib.grid_env(budget["grid"]),
+        "time_limit_s": a.time_limit,
+        "budget_s": budget["budget_s"],
+        "estimate_s": round(estimate, 1),
+        "plan_notes": budget["notes"],
         "filter": a.filter,
         "binaries": [b for b in names if per_bin[b]],
         "benchmarks": len(plan),

@@ -1,6 +1,9 @@
+# SPDX-License-Identifier: BSL-1.0
 """Shared helpers for lfkit's benchmark scripts (scripts/bench, scripts/compare, scripts/report.py).
 
-Only the Python standard library is used here. The naming convention parsed here is the suite's:
+Only the Python standard library is used here. Statistics come from Google Benchmark's own
+aggregates (median, mean, stddev, cv) in the JSON, which also keeps every repetition (scripts/bench
+passes --benchmark_display_aggregates_only, not report_aggregates_only) for compare.py's U test. The naming convention parsed here is the suite's:
 run_name = <group>/<impl>/<config>[/<Google Benchmark suffixes: real_time, threads:N, ...>]
   impl  = lfkit | lfkit_<variant>  (lfkit's structures)
         | baseline_<name>          (mutex / condvar / shared_mutex baselines)
@@ -84,9 +87,10 @@ def primary_metrics(group, metrics):
 
 def secondary_metrics(group, metrics):
     prim = primary_metrics(group, metrics)
-    order = ["cpu_ns_per_item", "ctx_switches_per_item"]
+    order = ["fill_items_per_second", "drain_items_per_second", "cpu_ns_per_item", "ctx_switches_per_item"]
     rest = [m for m in order if m in metrics and m not in prim]
     rest += sorted(m for m in metrics if m not in prim and m not in rest and m != "real_time_ns"
+                   and m not in ("stalled", "items_done")
                    and not (m == "items_per_second" and "ns_per_op" in prim))
     return rest
 
@@ -108,6 +112,8 @@ class Result:
         self.min = {}
         self.max = {}
         self.error = None
+        self.runs = 0           # repetitions found in the JSON (iteration entries)
+        self.stalled_runs = 0   # of those, how many hit the time limit (counter stalled = 1)
         self.order = 0     # position in the binary's output (registration order)
         self.seconds_as_ns = set()  # metrics converted from seconds (see fix_seconds_counters)
 
@@ -156,7 +162,11 @@ def load_json(path):
                 target.update(m)
         else:
             iters.setdefault(rn, []).append(m)
-    # Files without aggregates (repetitions=1, or not aggregates-only): compute them here.
+            r.runs += 1
+            if m.get("stalled"):
+                r.stalled_runs += 1
+    # Google Benchmark writes mean/median/stddev/cv aggregates when repetitions > 1 and they are
+    # used as they are; min/max come from the repetitions, and a single repetition is its own median.
     for rn, runs in iters.items():
         r = results[rn]
         keys = set().union(*runs)
@@ -235,3 +245,153 @@ def fmt_metric(metric, v):
 def config_sort_key(results_for_config):
     """Order configs as the binary registered them (its first impl's sweep order)."""
     return min(x.order for x in results_for_config)
+
+
+# ---------------------------------------------------------------- the grid and the time budget
+# scripts/bench derives the configs from the CPU count n and passes them to the binaries through
+# the environment (LFKIT_BENCH_QUEUE_CONFIGS, LFKIT_BENCH_QUEUE_MAIN, LFKIT_BENCH_READERS,
+# LFKIT_BENCH_CPUS); bench/queue_bench.hpp and bench/snapshot_bench.hpp apply the same rule when a
+# binary runs alone.
+
+# The estimate must fit the budget less a reserve for stalled repetitions (each costs up to the
+# time limit): 15 min - 2 by default, 3 min - 30 s with --quick.
+BUDGET_S = {"default": 13 * 60, "quick": 150, "full": None}
+# (repetitions, min_time s) tried in turn until the estimate fits the budget.
+LADDER = {"default": [(7, 0.1), (5, 0.1), (5, 0.05), (3, 0.05)],
+          "quick": [(3, 0.02), (2, 0.02)],
+          "full": [(9, 0.5)]}
+# A benchmark's iteration limit (LFKIT_BENCH_TIME_LIMIT_S: past it a run is reported as stalled).
+# Generous: on a loaded machine a queue that is merely descheduled must not be called stalled.
+TIME_LIMIT_S = {"default": 3.0, "quick": 1.0, "full": 5.0}
+# --quick is a first look: the main configs only (grid sample 2) whatever the machine.
+FIRST_SAMPLE = {"default": 0, "quick": 2, "full": 0}
+
+
+def _dedupe(xs):
+    out = []
+    for x in xs:
+        if x not in out:
+            out.append(x)
+    return out
+
+
+def symmetric_counts(n):
+    """1, n/2, n, 2n (deduplicated), plus 4n while that leaves fewer than four: the thread counts
+    of the queues' symmetric configs and the snapshot readers. n=2: 1 2 4 8; n=64: 1 32 64 128."""
+    n = max(1, int(n))
+    xs = _dedupe([1, max(1, n // 2), n, 2 * n])
+    if len(xs) < 4:
+        xs.append(4 * n)
+    return xs
+
+
+def queue_grid(n):
+    """(all, main) producer/consumer configs for n CPUs, as "<P>P<C>C" strings. all: symmetric
+    1, n/2, n, 2n (oversubscribed) and the asymmetric 1P(m)C, (m)P1C with m = max(n-1, 3); main:
+    the first three symmetric ones (the goal's 1P1C/2P2C/4P4C on 2 CPUs)."""
+    sym = symmetric_counts(n)
+    m = max(int(n) - 1, 3)
+    pairs = _dedupe([(p, p) for p in sym] + [(1, m), (m, 1)])
+    name = lambda pc: f"{pc[0]}P{pc[1]}C"  # noqa: E731
+    return [name(x) for x in pairs], [name((p, p)) for p in sym[:3]]
+
+
+def grid(n, sample=0):
+    """The grid for n CPUs; sample > 0 drops configs to fit a budget (1: the asymmetric queue
+    configs; 2: also every config not in main and the largest reader count)."""
+    qall, qmain = queue_grid(n)
+    readers = symmetric_counts(n)
+    if sample >= 1:
+        qall = [c for c in qall if c.split("P")[0] == c.split("P")[1][:-1]]
+    if sample >= 2:
+        qall = list(qmain)
+        readers = readers[:3]
+    return {"cpus": int(n), "queue_configs": qall, "queue_main": qmain, "readers": readers,
+            "sample": sample}
+
+
+def grid_env(g):
+    return {"LFKIT_BENCH_CPUS": str(g["cpus"]),
+            "LFKIT_BENCH_QUEUE_CONFIGS": ",".join(g["queue_configs"]),
+            "LFKIT_BENCH_QUEUE_MAIN": ",".join(g["queue_main"]),
+            "LFKIT_BENCH_READERS": ",".join(str(r) for r in g["readers"])}
+
+
+def bench_threads(name):
+    """Threads one benchmark runs: its config's count, or Google Benchmark's threads:N suffix."""
+    m = re.search(r"/threads:(\d+)", name)
+    t = int(m.group(1)) if m else 1
+    return max(t, config_threads(parse_name(name)[2]))
+
+
+# Cost model, seconds, fitted to runs on the 2-CPU guest: per repetition ~2 x min_time (Google
+# Benchmark grows the iteration count until min_time is reached) + a fixed part growing with the
+# threads started; per process (one group/config with all its implementations) the start-up.
+# Stalled repetitions (each up to the time limit) come on top.
+def estimate_seconds(names, reps, min_time, sets=None):
+    per_rep = sum(2 * min_time + 0.1 + 0.0003 * bench_threads(n) for n in names)
+    if sets is None:
+        sets = len({(parse_name(n)[0], parse_name(n)[2]) for n in names})
+    return reps * per_rep + 0.5 * sets
+
+
+def model_benchmarks(g):
+    """The benchmark names the suite registers for grid g (the test's stand-in for listing the
+    binaries): bench_mpmc_queue's 8 implementations (3 blocking), bench_snapshot + bench_seqlock_cell's
+    8, bench_counter's 4 at 1..4n threads."""
+    q = ["lfkit", "baseline_mutex", "peer_libcds_vyukov", "peer_xenium_vyukov", "peer_ck_ring",
+         "peer_boost_lockfree", "peer_tbb_bounded", "peer_moodycamel"]
+    names = []
+    for i in q:
+        names += [f"queue_try/{i}/{c}" for c in g["queue_configs"]]
+        names += [f"queue_try_cap16/{i}/{c}" for c in g["queue_main"]]
+        names += [f"queue_pairwise/{i}/{2 * int(c.split('P')[0])}T" for c in g["queue_main"]]
+        names += [f"queue_5050/{i}/{2 * int(c.split('P')[0])}T" for c in g["queue_main"]]
+        if i != "peer_moodycamel":  # cannot hold a 16384-item burst through try_enqueue
+            names += [f"queue_burst/{i}/{c}" for c in g["queue_configs"]]
+        names += [f"queue_pingpong/{i}/2T", f"queue_latency/{i}/1P1C"]
+    for i in q[:2] + ["peer_tbb_bounded"]:
+        names += [f"queue_blocking/{i}/{c}" for c in g["queue_configs"]]
+    r = g["readers"]
+    for i in range(8):
+        names += [f"snapshot_read/s{i}/{x}R/threads:{x}" for x in r]
+        names += [f"snapshot_read/s{i}/{x}R1W/threads:{x}" for x in (r[:-1] or r)]
+        names += [f"snapshot_update/s{i}/1W", f"snapshot_update/s{i}/2W/threads:2", f"snapshot_update/s{i}/1W2R"]
+    t = 1
+    while t <= 4 * g["cpus"]:
+        names += [f"counter_add/c{i}/{t}T/threads:{t}" for i in range(4)]
+        t *= 2
+    names += [f"counter_load/c{i}/{x}" for i in range(4) for x in ("idle", f"{g['cpus']}A")]
+    return names
+
+
+def choose_plan(n, mode="default", list_names=model_benchmarks, budget_s=None):
+    """Pick grid sampling, repetitions and min_time so that the estimate fits the mode's budget.
+    list_names(grid) -> benchmark names. Returns a dict with grid, reps, min_time, time_limit_s,
+    estimate_s, budget_s, names and notes (what was cut, for summary.md)."""
+    budget = BUDGET_S[mode] if budget_s is None else budget_s
+    notes = []
+    for sample in range(FIRST_SAMPLE[mode], 3):
+        g = grid(n, sample)
+        names = list_names(g)
+        for reps, mt in LADDER[mode]:
+            est = estimate_seconds(names, reps, mt)
+            if budget is None or est <= budget:
+                if sample and mode == "quick":
+                    notes.append("--quick: main configs only (queues "
+                                 f"{', '.join(g['queue_main'])}; readers {g['readers']})")
+                elif sample:
+                    notes.append("configs sampled to fit the time budget: "
+                                 + ("asymmetric queue configs dropped" if sample == 1 else
+                                    "queue configs limited to the main ones "
+                                    f"({', '.join(g['queue_main'])}), readers to {g['readers']}"))
+                if (reps, mt) != LADDER[mode][0]:
+                    notes.append(f"repetitions/min_time reduced to {reps} x {mt:g} s to fit the budget")
+                return {"grid": g, "reps": reps, "min_time": mt, "time_limit_s": TIME_LIMIT_S[mode],
+                        "estimate_s": est, "budget_s": budget, "names": names, "notes": notes}
+    reps, mt = LADDER[mode][-1]
+    notes.append(f"configs sampled to fit the time budget: queue configs limited to the main ones "
+                 f"({', '.join(g['queue_main'])}), readers to {g['readers']}; repetitions/min_time "
+                 f"{reps} x {mt:g} s; still estimated at {est:.0f} s, over the {budget:.0f} s budget")
+    return {"grid": g, "reps": reps, "min_time": mt, "time_limit_s": TIME_LIMIT_S[mode],
+            "estimate_s": est, "budget_s": budget, "names": names, "notes": notes}

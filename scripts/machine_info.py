@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSL-1.0
 """Prints (as JSON) what Google Benchmark's `context` block lacks: CPU model and topology from lscpu,
 memory, virtualisation, kernel, distribution, compiler + version + flags from a CMake build dir,
 Google Benchmark's package version, and lfkit's git revision with a dirty flag.

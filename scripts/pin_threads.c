@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 /* scripts/pin_threads.c — LD_PRELOAD shim used by `scripts/bench --pin`.
  *
  * Pins every thread of a benchmark process to ONE CPU, without changing the benchmark binaries:

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSL-1.0
 """Writes summary.md and plots/*.png for a results folder made by scripts/bench.
 
   /usr/bin/python3 scripts/report.py results/<run>            # (re)generate both
@@ -10,6 +11,7 @@ Plots need Debian's python3-matplotlib (Agg backend, no display); the summary ne
 import argparse
 import json
 import math
+import re
 import os
 import statistics
 import sys
@@ -27,13 +29,17 @@ def organise(folder):
     for binary, (ctx, results) in data.items():
         contexts[binary] = ctx
         for r in results:
-            g = groups.setdefault(r.group, {"binary": binary, "results": []})
+            g = groups.setdefault(r.group, {"binary": binary, "binaries": [], "results": []})
+            if binary not in g["binaries"]:
+                g["binaries"].append(binary)
             g["results"].append(r)
     for g in groups.values():
         by_cfg = {}
         for r in g["results"]:
             by_cfg.setdefault(r.config, []).append(r)
-        g["configs"] = sorted(by_cfg, key=lambda c: config_sort_key(by_cfg[c]))
+        # By thread count (so the core count is one place on a plot's axis), then registration order.
+        g["configs"] = sorted(by_cfg, key=lambda c: (max(x.threads for x in by_cfg[c]),
+                                                    config_sort_key(by_cfg[c])))
         first = {}
         for r in g["results"]:
             first.setdefault(r.impl, (KIND_ORDER[r.kind], r.order))
@@ -120,10 +126,13 @@ def table(g, metric, cpus, with_ratios, out):
             elif r.error:
                 cells.append("error")
             elif metric not in r.median:
-                cells.append("—")
+                cells.append("stalled" if r.stalled_runs else "—")
             else:
                 cv = r.cv.get(metric)
-                cells.append(fmt_metric(metric, r.median[metric]) + (f" ±{cv * 100:.0f}%" if cv is not None else ""))
+                cell = fmt_metric(metric, r.median[metric]) + (f" ±{cv * 100:.0f}%" if cv is not None else "")
+                if r.stalled_runs:
+                    cell = f"**stalled** {r.stalled_runs}/{r.runs}: {cell}"
+                cells.append(cell)
         name = f"**{impl}**" if impl.startswith("lfkit") else impl
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     if not with_ratios:
@@ -144,6 +153,51 @@ def table(g, metric, cpus, with_ratios, out):
                 out.append(f"| *{impl} vs {label}* | " + " | ".join(row) + " |")
                 ratios[(impl, kind)] = [v for v in vals if v is not None]
     return ratios
+
+
+GOAL_GROUPS = ("queue_try", "queue_pairwise", "queue_5050", "queue_burst")
+
+
+def goal_configs(g, main):
+    """The goal's configs of a group: the main P/C configs, or <2P>T for per-thread workloads."""
+    want = set(main) | {f"{2 * int(c.split('P')[0])}T" for c in main}
+    return [c for c in g["configs"] if c in want]
+
+
+def queue_goal(groups, main=None):
+    """lfkit mpmc_queue / best packaged peer per workload and main config, and their geometric mean
+    (issue 15's goal: geomean >= 1.15x, no cell below 0.9x)."""
+    if main is None:
+        main = [c for c in ("1P1C", "2P2C", "4P4C")]
+        tries = groups.get("queue_try")
+        if tries:
+            sym = [c for c in tries["configs"] if re.fullmatch(r"(\d+)P\1C", c)]
+            main = sym[:3] if sym else main
+    rows, ratios = [], []
+    for gname in GOAL_GROUPS:
+        g = groups.get(gname)
+        if not g or ("lfkit" not in g["impls"]):
+            continue
+        m = primary_metrics(gname, g["metrics"])[0]
+        for c in goal_configs(g, main):
+            r = g["cell"].get(("lfkit", c))
+            bi, bv = best_of(g, c, "peer", m)
+            x = oriented_ratio(m, r.median.get(m) if r and not r.error else None, bv)
+            if x is None:
+                continue
+            ratios.append(x)
+            flag = " **below 0.9×**" if x < 0.9 else ""
+            rows.append(f"| {gname} | {c} | {fmt_metric(m, r.median[m])} | {short(bi)} {fmt_metric(m, bv)} | "
+                        f"{fmt_ratio(x)}{flag} |")
+    if not ratios:
+        return []
+    gm = geomean(ratios)
+    return ["", "## Queue goal: lfkit mpmc_queue / best packaged peer", "",
+            f"Medians of the repetitions; configs {', '.join(main)} (per-thread workloads: the same "
+            "thread counts). Goal (issue 15): geometric mean ≥ 1.15×, no cell below 0.9×.", "",
+            "| workload | config | lfkit | best peer | lfkit / best |", "|---|---|---:|---:|---:|"] + rows + [
+            "", f"**Geometric mean {fmt_ratio(gm)}, worst {fmt_ratio(min(ratios))}, best "
+            f"{fmt_ratio(max(ratios))} over {len(ratios)} cells.**"]
 
 
 def noise_stats(groups):
@@ -188,6 +242,17 @@ def write_summary(folder, groups, contexts, machine):
         out.append(f"- **Warning:** the machine was busy when this ran (1-minute load average {busy:.1f} on "
                    f"{cpus} CPUs when it started): other work competed for the CPUs, so treat "
                    "these numbers as rough and rerun on a quiet machine before quoting them.")
+    if run.get("grid_env"):
+        ge = run["grid_env"]
+        out.append(f"- **Grid** (for {run.get('cpus_for_grid', '?')} CPUs): queues "
+                   f"{ge.get('LFKIT_BENCH_QUEUE_CONFIGS', '?').replace(',', ', ')} (main: "
+                   f"{ge.get('LFKIT_BENCH_QUEUE_MAIN', '?').replace(',', ', ')}); snapshot readers "
+                   f"{ge.get('LFKIT_BENCH_READERS', '?').replace(',', ', ')}; iteration time limit "
+                   f"{run.get('time_limit_s', '?')} s (a longer iteration is stopped and shown as stalled)")
+    if run.get("mode"):
+        out.append(f"- **Budget:** `{run['mode']}` plan, estimated {fmt_duration(run.get('estimate_s'))}"
+                   + (f" against a budget of {fmt_duration(run['budget_s'])}" if run.get("budget_s") else " (no budget)")
+                   + "".join(f"; {n}" for n in run.get("plan_notes", [])) + ".")
     if run.get("interrupted"):
         out.append("- **This run was interrupted (Ctrl-C): only the benchmarks that finished are shown.**")
     out += ["", "## How to read this", ""]
@@ -212,9 +277,12 @@ def write_summary(folder, groups, contexts, machine):
                    "On a shared or virtual machine (vCPUs scheduled by a host, other tenants, here "
                    f"{machine.get('cpu', {}).get('virt', '?')}) oversubscribed and cross-core numbers "
                    "can move by 2–3× between runs; compare runs with `scripts/compare`.")
-    out.append("- Plots: `plots/<group>.png` (throughput vs threads on a log scale, one line per impl, "
-               "error bars = stddev of repetitions, oversubscribed points shaded; latency percentiles as "
-               "grouped bars; ns/op as grouped bars).")
+    out.append("- **stalled k/n**: k of the n repetitions hit the iteration time limit (threads waiting on "
+               "each other, typically a ring that commits in order with a preempted thread); the value "
+               "shown is still the median, of progress per second where stalled.")
+    out.append("- Plots (embedded under each group): throughput vs threads on a log scale, one line per impl, "
+               "error bars = stddev of repetitions, a vertical line at the CPU count and oversubscribed "
+               "points shaded; latency percentiles and ns/op as grouped bars.")
 
     # At a glance
     glance = []
@@ -247,8 +315,10 @@ def write_summary(folder, groups, contexts, machine):
         for (gname, m, impl), d in rows.items():
             out.append(f"| {gname} | {m} | {impl} | {d.get('baseline', '—')} | {d.get('peer', '—')} |")
 
+    out += queue_goal(groups)
+
     for gname, g, body in sections:
-        out += ["", f"## {gname} ({g['binary']})"]
+        out += ["", f"## {gname} ({', '.join(g['binaries'])})"]
         impls = g["impls"]
         kinds = {k: [i for i in impls if g["cell"] and any(r.impl == i and r.kind == k for r in g["results"])]
                  for k in ("lfkit", "baseline", "peer", "other")}
@@ -283,6 +353,23 @@ def style(impl, colors):
 def yerr_log(ys, es):
     """Symmetric stddev bars, with the lower arm clipped so it stays positive on a log axis."""
     return [[min(e, 0.9 * y) for y, e in zip(ys, es)], es]
+
+
+def cpu_line(ax, g, cfgs, cpus):
+    """A vertical line where the thread count passes the CPU count (configs are sorted by threads):
+    on a config with exactly `cpus` threads, else between the last within and the first beyond."""
+    if not cpus or not cfgs:
+        return
+    th = [g["threads"].get(c, 0) for c in cfgs]
+    exact = [k for k, t in enumerate(th) if t == cpus]
+    if exact:
+        x = exact[-1]
+    else:
+        below = [k for k, t in enumerate(th) if t < cpus]
+        if not below or len(below) == len(th):
+            return
+        x = below[-1] + 0.5
+    ax.axvline(x, color="red", linestyle="--", linewidth=1.2, alpha=0.7, label=f"{cpus} CPUs")
 
 
 def make_plots(folder, groups, cpus, label):
@@ -344,6 +431,7 @@ def make_plots(folder, groups, cpus, label):
                         es.append(r.stddev.get(m, 0))
                 ax.bar(xs, ys, w, yerr=yerr_log(ys, es), label=i, capsize=2, color=colors.get(i),
                        hatch="" if i.startswith("lfkit") else ("//" if i.startswith("baseline_") else ".."))
+            cpu_line(ax, g, cfgs, cpus)
             ax.set_xticks(range(len(cfgs)))
             ax.set_xticklabels([c + ("†" if cpus and g["threads"][c] > cpus else "") for c in cfgs])
             ax.set_yscale("log")
@@ -354,6 +442,7 @@ def make_plots(folder, groups, cpus, label):
         else:
             m = prim[0]
             fig, ax = plt.subplots(figsize=(9.5, 5))
+            stalled_pts = []
             for i in g["impls"]:
                 xs, ys, es = [], [], []
                 for k, c in enumerate(cfgs):
@@ -364,10 +453,18 @@ def make_plots(folder, groups, cpus, label):
                         es.append(r.stddev.get(m, 0))
                 if xs:
                     ax.errorbar(xs, ys, yerr=yerr_log(ys, es), label=i, capsize=3, **style(i, colors))
+                for k, c in enumerate(cfgs):
+                    r = g["cell"].get((i, c))
+                    if r and not r.error and m in r.median and r.stalled_runs:
+                        stalled_pts.append((k, r.median[m]))
+            if stalled_pts:
+                ax.scatter([p[0] for p in stalled_pts], [p[1] for p in stalled_pts], marker="x", s=90,
+                           color="black", zorder=5, label="stalled in some repetitions")
             over = [k for k, c in enumerate(cfgs) if cpus and g["threads"][c] > cpus]
             for n, k in enumerate(over):
                 ax.axvspan(k - 0.5, k + 0.5, color="grey", alpha=0.12, linewidth=0,
                            label=f"> {cpus} CPUs (oversubscribed)" if n == 0 else None)
+            cpu_line(ax, g, cfgs, cpus)
             ax.set_xticks(range(len(cfgs)))
             ax.set_xticklabels([f"{c}\n{g['threads'][c]} thr" for c in cfgs], fontsize=8)
             ax.set_xlim(-0.5, len(cfgs) - 0.5)

@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSL-1.0
+"""scripts/benchlib.py's grid and time budget for pretended machines (ctest: bench_grid).
+
+The grid follows the CPU count n: queues 1P1C, (n/2)P(n/2)C, nPnC, 2nP2nC, 1P(n-1)C, (n-1)P1C;
+snapshot readers 1, n/2, n, 2n; on 2 CPUs about the grid the suite always had. The plan fits the
+budget (15 min by default, under 3 min with --quick), cutting repetitions, then configs.
+"""
+import os
+import subprocess
+import sys
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+import benchlib  # noqa: E402
+
+
+class Grid(unittest.TestCase):
+    def test_64_cpus(self):
+        qall, qmain = benchlib.queue_grid(64)
+        self.assertEqual(qall, ["1P1C", "32P32C", "64P64C", "128P128C", "1P63C", "63P1C"])
+        self.assertEqual(qmain, ["1P1C", "32P32C", "64P64C"])
+        self.assertEqual(benchlib.symmetric_counts(64), [1, 32, 64, 128])
+
+    def test_2_cpus_keeps_todays_grid(self):
+        qall, qmain = benchlib.queue_grid(2)
+        self.assertEqual(qall, ["1P1C", "2P2C", "4P4C", "8P8C", "1P3C", "3P1C"])
+        self.assertEqual(qmain, ["1P1C", "2P2C", "4P4C"])
+        self.assertEqual(benchlib.symmetric_counts(2), [1, 2, 4, 8])
+
+    def test_no_duplicates_any_n(self):
+        for n in range(1, 130):
+            qall, qmain = benchlib.queue_grid(n)
+            self.assertEqual(len(qall), len(set(qall)), n)
+            self.assertTrue(set(qmain) <= set(qall), n)
+            self.assertIn(f"{2 * n}P{2 * n}C", qall, n)  # oversubscribed config always there
+            r = benchlib.symmetric_counts(n)
+            self.assertEqual(len(r), len(set(r)), n)
+            self.assertIn(n, r)
+
+    def test_env_matches_grid(self):
+        env = benchlib.grid_env(benchlib.grid(64))
+        self.assertEqual(env["LFKIT_BENCH_CPUS"], "64")
+        self.assertEqual(env["LFKIT_BENCH_QUEUE_CONFIGS"], "1P1C,32P32C,64P64C,128P128C,1P63C,63P1C")
+        self.assertEqual(env["LFKIT_BENCH_QUEUE_MAIN"], "1P1C,32P32C,64P64C")
+        self.assertEqual(env["LFKIT_BENCH_READERS"], "1,32,64,128")
+
+    def test_threads_of_names(self):
+        self.assertEqual(benchlib.bench_threads("queue_try/lfkit/128P128C/real_time"), 256)
+        self.assertEqual(benchlib.bench_threads("queue_pairwise/lfkit/64T/real_time"), 64)
+        self.assertEqual(benchlib.bench_threads("snapshot_read/lfkit/4R1W/real_time/threads:4"), 5)
+        self.assertEqual(benchlib.bench_threads("counter_add/x/8T/real_time/threads:8"), 8)
+
+
+class Budget(unittest.TestCase):
+    def check(self, n, mode, limit_s):
+        p = benchlib.choose_plan(n, mode)
+        self.assertLessEqual(p["estimate_s"], limit_s, (n, mode, p["notes"]))
+        self.assertGreaterEqual(p["reps"], 2)
+        self.assertEqual(p["estimate_s"], benchlib.estimate_seconds(p["names"], p["reps"], p["min_time"]))
+        # the plan's benchmarks use the plan's grid
+        cfgs = {benchlib.parse_name(x)[2] for x in p["names"] if x.startswith("queue_try/")}
+        self.assertEqual(cfgs, set(p["grid"]["queue_configs"]))
+        return p
+
+    def test_default_fits_15_minutes(self):
+        for n in (2, 64):
+            p = self.check(n, "default", 15 * 60)
+            self.assertGreaterEqual(p["reps"], 5)
+        self.assertIn("128P128C", self.check(64, "default", 15 * 60)["grid"]["queue_configs"])
+
+    def test_quick_fits_3_minutes(self):
+        for n in (2, 64):
+            p = self.check(n, "quick", 3 * 60)
+            self.assertEqual(p["grid"]["queue_configs"], p["grid"]["queue_main"])
+            self.assertTrue(any("--quick" in x for x in p["notes"]))
+
+    def test_more_benchmarks_cost_more(self):
+        small = benchlib.estimate_seconds(benchlib.model_benchmarks(benchlib.grid(2)), 7, 0.1)
+        big = benchlib.estimate_seconds(benchlib.model_benchmarks(benchlib.grid(64)), 7, 0.1)
+        self.assertGreater(big, small)
+        self.assertGreater(benchlib.estimate_seconds(["a/b/1T"], 7, 0.1),
+                           benchlib.estimate_seconds(["a/b/1T"], 3, 0.1))
+
+    def test_over_budget_samples_configs_and_says_so(self):
+        # A budget too small for the full 64-CPU grid: repetitions drop first, then configs.
+        full = benchlib.choose_plan(64, "default")
+        tight = benchlib.choose_plan(64, "default", budget_s=0.6 * full["estimate_s"])
+        self.assertLessEqual(tight["estimate_s"], 0.6 * full["estimate_s"])
+        self.assertTrue(tight["notes"])
+        self.assertTrue(tight["grid"]["sample"] > 0 or tight["reps"] < full["reps"]
+                        or tight["min_time"] < full["min_time"])
+        tighter = benchlib.choose_plan(64, "default", budget_s=0.3 * full["estimate_s"])
+        self.assertGreater(tighter["grid"]["sample"], 0)
+        self.assertNotIn("1P63C", tighter["grid"]["queue_configs"])
+        self.assertTrue(any("sampled" in x for x in tighter["notes"]))
+
+    def test_full_has_no_budget(self):
+        p = benchlib.choose_plan(64, "full")
+        self.assertIsNone(p["budget_s"])
+        self.assertEqual((p["reps"], p["min_time"]), (9, 0.5))
+
+
+class BinariesAgree(unittest.TestCase):
+    """A binary run alone (no grid in its environment) derives the same grid as the runner.
+    Needs the benchmark build: LFKIT_BENCH_BIN_DIR (set by ctest when benchmarks are built)."""
+
+    def listed(self, binary, cpus):
+        d = os.environ.get("LFKIT_BENCH_BIN_DIR", "")
+        exe = os.path.join(d, binary)
+        if not d or not os.access(exe, os.X_OK):
+            self.skipTest(f"{binary} not built (LFKIT_BENCH_BIN_DIR={d!r})")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LFKIT_BENCH_")}
+        env["LFKIT_BENCH_CPUS"] = str(cpus)
+        r = subprocess.run([exe, "--benchmark_list_tests=true"], env=env, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.split()
+
+    def test_queue_configs(self):
+        for n in (2, 64):
+            g = benchlib.grid(n)
+            names = self.listed("bench_mpmc_queue", n)
+            cfgs = lambda grp: [benchlib.parse_name(x)[2] for x in names  # noqa: E731
+                                if x.startswith(grp + "/lfkit/")]
+            self.assertEqual(cfgs("queue_try"), g["queue_configs"], n)
+            self.assertEqual(cfgs("queue_try_cap16"), g["queue_main"], n)
+            self.assertEqual(cfgs("queue_pairwise"), [f"{2 * int(c.split('P')[0])}T" for c in g["queue_main"]])
+
+    def test_snapshot_readers(self):
+        for n in (2, 64):
+            names = self.listed("bench_snapshot", n)
+            readers = [benchlib.parse_name(x)[2] for x in names
+                       if x.startswith("snapshot_read/lfkit/") and "W" not in benchlib.parse_name(x)[2]]
+            self.assertEqual(readers, [f"{r}R" for r in benchlib.grid(n)["readers"]], n)
+
+
+if __name__ == "__main__":
+    unittest.main()
