@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Checks that every public header under include/lfkit compiles on its own, with g++ and clang++,
-# -std=c++20 -Wall -Wextra -Werror, after being copied — together with only the lfkit/ headers it
-# includes, transitively — into an empty folder. This is what an engineer who copies one header
-# into another codebase gets.
-# Usage: check_standalone_headers.sh <include-dir> <scratch-dir>
+# SPDX-License-Identifier: BSL-1.0
+# Checks that every header under include/lfkit (detail/ and baseline/ too) compiles on its own,
+# with g++ and clang++, with the strict warnings of codebases that copy headers (-std=c++20 -Wall
+# -Wextra -Wshadow -Wconversion -Wsign-conversion -Wpedantic -Werror), after being copied —
+# together with only the lfkit/ headers it includes, transitively — into an empty folder. This is
+# what an engineer who copies one header into another codebase gets. The unit includes the header
+# twice (include guard), then instantiates what header_instantiations.txt lists for it, so member
+# function bodies are compiled with concrete types too.
+# Usage: check_standalone_headers.sh <include-dir> <scratch-dir> [<instantiations file>]
 set -euo pipefail
 inc=$(cd "$1" && pwd)
 scratch=$2
+instantiations_file=${3:-$(cd "$(dirname "$0")" && pwd)/header_instantiations.txt}
+flags=(-std=c++20 -Wall -Wextra -Wshadow -Wconversion -Wsign-conversion -Wpedantic -Werror -pthread)
 rm -rf "$scratch"; mkdir -p "$scratch"
 compilers=()
 for c in g++ clang++; do command -v "$c" >/dev/null && compilers+=("$c"); done
@@ -33,10 +39,14 @@ while read -r rel; do
     mkdir -p "$dir/include/$(dirname "$dep")"
     cp "$inc/$dep" "$dir/include/$dep"
   done < <(closure "$rel")
-  printf '#include "%s"\n#include "%s"\nint main() { return 0; }\n' "$rel" "$rel" > "$dir/main.cpp"
+  {
+    printf '#include "%s"\n#include "%s"\n#include <atomic>\n#include <mutex>\n#include <string>\n' "$rel" "$rel"
+    [ -f "$instantiations_file" ] && sed -n "s@^${rel#lfkit/}:[[:space:]]*@@p" "$instantiations_file"
+    printf 'int main() { return 0; }\n'
+  } > "$dir/main.cpp"
   for c in "${compilers[@]}"; do
     n=$((n+1))
-    if "$c" -std=c++20 -Wall -Wextra -Werror -pthread -I"$dir/include" "$dir/main.cpp" -o "$dir/a.out.$c" 2> "$dir/err.$c"; then
+    if "$c" "${flags[@]}" -I"$dir/include" "$dir/main.cpp" -o "$dir/a.out.$c" 2> "$dir/err.$c"; then
       echo "ok   $c $rel ($(closure "$rel" | wc -l) file(s) copied)"
     else
       echo "FAIL $c $rel"; cat "$dir/err.$c"; fail=$((fail+1))

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Downstream use of lfkit: everyday names with the default atomic policy filled in.
 #include <lfkit/counter.hpp>
 
