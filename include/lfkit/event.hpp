@@ -42,9 +42,9 @@
 //   reset()                          lock-free: a CAS loop that fails    yes (no wake)
 //                                    only when another thread changed
 //                                    the word
-//   wait()                           blocking: a short back-off          no
-//                                    (pause hints, a few yields), then
-//                                    sleeps in the kernel until set
+//   wait()                           blocking: a short spin (~127 pause  no
+//                                    hints, no yield), then sleeps in
+//                                    the kernel until set
 //   wait_for/wait_until (any clock)  blocking until set or the deadline  no
 //   constructor / destructor         trivial                             yes
 // (*) futex(2) is not on POSIX's list of async-signal-safe functions, but the raw system call
@@ -58,7 +58,7 @@
 // ---------------------------------------------------------------------------------------------
 // One 32-bit word: bit 0 "set", bit 1 "a waiter may be asleep", bits 2..31 a generation that
 // reset() advances when it clears a set event. A waiter reads the word; if unset it remembers the
-// generation, backs off briefly (detail::backoff), then announces itself by CAS-ing the waiter bit
+// generation, spins briefly (detail::backoff::spin, no yields), then announces itself by CAS-ing the waiter bit
 // in and sleeps on the word with the value it wrote. set() is fetch_or(set bit): if it made the
 // transition and the waiter bit was there, it wakes all sleepers. No Dekker fence is needed: the
 // announcement and set() are RMWs of the same word, so either set() sees the bit (and wakes), or
@@ -174,9 +174,11 @@ class basic_event {
       return (v & set_bit) != 0 || (v & gen_mask) != gen;
     };
     if (dl.expired()) return false;
+    // Spin only (~127 pause hints), never yield: on a loaded machine a yield hands the core to
+    // another process for a whole time slice, which cost ping-pong 10x here; then sleep.
     detail::backoff<Atom> b;
-    while (!b.completed()) {
-      b.snooze();
+    for (unsigned i = 0; i <= detail::backoff<Atom>::spin_limit; ++i) {
+      b.spin();
       cur = word_.load(std::memory_order_acquire);  // acquire (1): pairs with set()
       if (fired(cur)) return true;
       if (dl.expired()) return false;

@@ -41,8 +41,9 @@
 //                                      lock, no allocation
 //   try_acquire()                      lock-free (as release); never fails   yes
 //                                      while the count is positive
-//   acquire()                          blocking: short back-off, then sleeps no
-//                                      in the kernel until a unit is free
+//   acquire()                          blocking: a short spin (~127 pause    no
+//                                      hints, no yield), then sleeps in the
+//                                      kernel until a unit is free
 //   try_acquire_for/_until (any clock) blocking until a unit or the deadline no
 //   available(), max_count()           wait-free                             yes
 //   constructor                        throws std::invalid_argument on bad   no
@@ -57,8 +58,8 @@
 // How it works
 // ---------------------------------------------------------------------------------------------
 // Two 32-bit words on one cache line: count_ (the futex word) and sleepers_ (threads between
-// announcing a sleep and leaving it). A waiter that found the count zero and backed off
-// (detail::backoff) increments sleepers_, re-reads the count and sleeps on count_ only if it is
+// announcing a sleep and leaving it). A waiter that found the count zero and spun briefly
+// (detail::backoff::spin) increments sleepers_, re-reads the count and sleeps on count_ only if it is
 // still 0; release() changes the count, then reads sleepers_ and wakes only if it is positive.
 // This is Dekker's pattern; all four accesses are seq_cst (3), so either release() sees the
 // sleeper or the sleeper's re-read sees the unit — and a release between the re-read and the sleep
@@ -201,9 +202,11 @@ class basic_semaphore {
   bool acquire_impl(const detail::deadline& dl) noexcept {
     if (try_acquire()) return true;
     if (dl.expired()) return false;
+    // Spin only (~127 pause hints), never yield: see event.hpp (a yield on a loaded machine
+    // costs a time slice); then sleep.
     detail::backoff<Atom> b;
-    while (!b.completed()) {
-      b.snooze();
+    for (unsigned i = 0; i <= detail::backoff<Atom>::spin_limit; ++i) {
+      b.spin();
       if (try_acquire()) return true;
       if (dl.expired()) return false;
     }
