@@ -42,9 +42,9 @@
 //   reset()                          lock-free: a CAS loop that fails    yes (no wake)
 //                                    only when another thread changed
 //                                    the word
-//   wait()                           blocking: a short spin (~127 pause  no
-//                                    hints, no yield), then sleeps in
-//                                    the kernel until set
+//   wait()                           blocking: a short adaptive spin     no
+//                                    (pause hints, no yield), then
+//                                    sleeps in the kernel until set
 //   wait_for/wait_until (any clock)  blocking until set or the deadline  no
 //   constructor / destructor         trivial                             yes
 // (*) futex(2) is not on POSIX's list of async-signal-safe functions, but the raw system call
@@ -58,7 +58,7 @@
 // ---------------------------------------------------------------------------------------------
 // One 32-bit word: bit 0 "set", bit 1 "a waiter may be asleep", bits 2..31 a generation that
 // reset() advances when it clears a set event. A waiter reads the word; if unset it remembers the
-// generation, spins briefly (detail::backoff::spin, no yields), then announces itself by CAS-ing the waiter bit
+// generation, spins briefly (detail::adaptive_spin, no yields), then announces itself by CAS-ing the waiter bit
 // in and sleeps on the word with the value it wrote. set() is fetch_or(set bit): if it made the
 // transition and the waiter bit was there, it wakes all sleepers. No Dekker fence is needed: the
 // announcement and set() are RMWs of the same word, so either set() sees the bit (and wakes), or
@@ -69,6 +69,7 @@
 // event already set makes no system call. Every modification of the word is an RMW, so each
 // belongs to the release sequence headed by the latest set() (C++20 [intro.races]): an acquire
 // load that sees any later value still synchronises with that set().
+// Memory: the word plus the waiters' adaptive spin limit (8 bytes): 12 bytes, no allocation.
 // Generations wrap after 2^30 set/reset cycles; a waiter that slept through exactly a multiple of
 // 2^30 complete cycles without running would miss them (each cycle also wakes it, so it would
 // have to be descheduled through all of them).
@@ -174,14 +175,25 @@ class basic_event {
       return (v & set_bit) != 0 || (v & gen_mask) != gen;
     };
     if (dl.expired()) return false;
-    // Spin only (~127 pause hints), never yield: on a loaded machine a yield hands the core to
-    // another process for a whole time slice, which cost ping-pong 10x here; then sleep.
-    detail::backoff<Atom> b;
-    for (unsigned i = 0; i <= detail::backoff<Atom>::spin_limit; ++i) {
-      b.spin();
-      cur = word_.load(std::memory_order_acquire);  // acquire (1): pairs with set()
-      if (fired(cur)) return true;
-      if (dl.expired()) return false;
+    // Spin for as long as spinning has recently paid (detail::adaptive_spin, learned per event:
+    // it falls to the minimum when the setter is usually asleep or descheduled, as in a
+    // ping-pong, where a fixed ~127-hint spin doubled the CPU per round trip here), at least
+    // spin_step hints; never yield (on a loaded machine a yield gives the core away for a time
+    // slice). Then sleep.
+    {
+      const std::uint32_t limit = spin_.limit();
+      std::uint32_t used = 0;
+      do {
+        detail::pause_n<Atom>(spin_step);
+        used += spin_step;
+        cur = word_.load(std::memory_order_acquire);  // acquire (1): pairs with set()
+        if (fired(cur)) {
+          spin_.record(used, true);
+          return true;
+        }
+        if (dl.expired()) return false;
+      } while (used < limit);
+      spin_.record(used, false);
     }
     for (;;) {
       if ((cur & waiter_bit) == 0) {
@@ -200,7 +212,10 @@ class basic_event {
     }
   }
 
+  static constexpr std::uint32_t spin_step = 8;  // pause hints between looks while spinning
+
   Atom<std::uint32_t> word_;
+  detail::adaptive_spin<Atom> spin_{64, 1024};  // waiters' spin limit; never touched by set()
 };
 
 /// The event on std::atomic: what applications use.

@@ -41,9 +41,9 @@
 //                                      lock, no allocation
 //   try_acquire()                      lock-free (as release); never fails   yes
 //                                      while the count is positive
-//   acquire()                          blocking: a short spin (~127 pause    no
-//                                      hints, no yield), then sleeps in the
-//                                      kernel until a unit is free
+//   acquire()                          blocking: a short adaptive spin       no
+//                                      (pause hints, no yield), then sleeps
+//                                      in the kernel until a unit is free
 //   try_acquire_for/_until (any clock) blocking until a unit or the deadline no
 //   available(), max_count()           wait-free                             yes
 //   constructor                        throws std::invalid_argument on bad   no
@@ -59,7 +59,7 @@
 // ---------------------------------------------------------------------------------------------
 // Two 32-bit words on one cache line: count_ (the futex word) and sleepers_ (threads between
 // announcing a sleep and leaving it). A waiter that found the count zero and spun briefly
-// (detail::backoff::spin) increments sleepers_, re-reads the count and sleeps on count_ only if it is
+// (detail::adaptive_spin) increments sleepers_, re-reads the count and sleeps on count_ only if it is
 // still 0; release() changes the count, then reads sleepers_ and wakes only if it is positive.
 // This is Dekker's pattern; all four accesses are seq_cst (3), so either release() sees the
 // sleeper or the sleeper's re-read sees the unit — and a release between the re-read and the sleep
@@ -202,13 +202,21 @@ class basic_semaphore {
   bool acquire_impl(const detail::deadline& dl) noexcept {
     if (try_acquire()) return true;
     if (dl.expired()) return false;
-    // Spin only (~127 pause hints), never yield: see event.hpp (a yield on a loaded machine
-    // costs a time slice); then sleep.
-    detail::backoff<Atom> b;
-    for (unsigned i = 0; i <= detail::backoff<Atom>::spin_limit; ++i) {
-      b.spin();
-      if (try_acquire()) return true;
-      if (dl.expired()) return false;
+    // Spin for as long as spinning has recently paid (detail::adaptive_spin; see event.hpp),
+    // at least spin_step hints, never yielding; then sleep.
+    {
+      const std::uint32_t limit = spin_.limit();
+      std::uint32_t used = 0;
+      do {
+        detail::pause_n<Atom>(spin_step);
+        used += spin_step;
+        if (try_acquire()) {
+          spin_.record(used, true);
+          return true;
+        }
+        if (dl.expired()) return false;
+      } while (used < limit);
+      spin_.record(used, false);
     }
     for (;;) {
       sleepers_.fetch_add(1, std::memory_order_seq_cst);  // seq_cst (3): Dekker with release()
@@ -226,6 +234,9 @@ class basic_semaphore {
   alignas(cache_line_size) Atom<std::uint32_t> count_;
   Atom<std::uint32_t> sleepers_;
   std::uint32_t max_;
+  detail::adaptive_spin<Atom> spin_{64, 1024};  // acquirers' spin limit; release() never touches it
+
+  static constexpr std::uint32_t spin_step = 8;  // pause hints between tries while spinning
 };
 
 /// The semaphore on std::atomic: what applications use.
