@@ -17,7 +17,12 @@
 #include <thread>
 #include <vector>
 
+#include <cstdio>
+#include <string>
+
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "lfkit/baseline/condvar_event.hpp"
 #include "lfkit/event.hpp"
@@ -54,6 +59,19 @@ template <class Impl>
 std::unique_ptr<lfkit::stress::perturbation_scope> perturb_if() {
   if (!Impl::perturbed) return nullptr;
   return std::make_unique<lfkit::stress::perturbation_scope>(3000u, 6000u);
+}
+
+/// Whether thread `tid` of this process is asleep (state S in /proc: blocked in the kernel).
+bool asleep(long tid) {
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return false;
+  char buf[512] = {};
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  const std::string stat(buf, n);
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'S';
 }
 
 double seconds_since(steady::time_point t0) {
@@ -178,15 +196,21 @@ TEMPLATE_TEST_CASE("event: a set() then reset() before the waiters run still rel
   typename TestType::type e;
   for (int round = 0; round < 20; ++round) {
     std::atomic<int> woke{0}, started{0};
+    std::atomic<long> tids[3] = {0, 0, 0};
     std::vector<std::thread> ts;
     for (int i = 0; i < 3; ++i) {
-      ts.emplace_back([&] {
+      ts.emplace_back([&, i] {
+        tids[i].store(static_cast<long>(syscall(SYS_gettid)));
         ++started;
         if (e.wait_for(20s)) ++woke;
       });
     }
     while (started.load() < 3) std::this_thread::yield();
-    std::this_thread::sleep_for(5ms);  // inside wait (spinning or asleep)
+    // Each waiter must be inside its wait (asleep in the kernel: nothing else here blocks), or it
+    // would rightly wait for the next set().
+    for (auto& tid : tids) {
+      for (int k = 0; k < 10000 && !asleep(tid.load()); ++k) std::this_thread::sleep_for(1ms);
+    }
     e.set();
     e.reset();
     for (auto& t : ts) t.join();
