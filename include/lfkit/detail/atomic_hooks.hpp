@@ -80,6 +80,15 @@ struct basic_atomic_hooks {
                    const detail::deadline& dl) noexcept {
 #if LFKIT_USE_FUTEX
     if constexpr (futex_compatible) {
+#if LFKIT_TSAN
+      // ThreadSanitizer defers a signal that lands in a raw system call until the thread next
+      // enters an intercepted function (a restarted futex never does): sleep in slices of at most
+      // 10 ms, each begun by a clock read (intercepted), so a sleeper's own handler runs within one.
+      const detail::deadline slice = detail::deadline_after(std::chrono::milliseconds(10));
+      detail::futex_wait(static_cast<void*>(std::addressof(word)), expected,
+                         dl.has && dl.at < slice.at ? dl : slice);
+      return;
+#endif
       detail::futex_wait(static_cast<void*>(std::addressof(word)), expected, dl);
       return;
     }

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: BSL-1.0
+// stress/stress_event.cpp — lfkit::event (and baseline::condvar_event) set from signal handlers.
+//
+// event_lfkit (lfkit::event; perturbed_atomic when --perturb > 0) and event_condvar_baseline.
+// Rounds: worker 0 coordinates, the other workers wait. In each round the waiters wait on the
+// event with a random mix of wait(), wait_for (0-1 ms) and wait_until (system_clock); ONLY the
+// interrupt handlers set it (every handler calls set(), on whatever worker it interrupted — often a
+// waiter asleep in that very wait). A waiter whose wait returned true checks that the event is set
+// (nobody resets before every waiter acknowledged) and acknowledges the round; the coordinator,
+// once every waiter acknowledged, resets the event and starts the next round. Checks:
+//   * no false wake: a wait that returned true found the event set;
+//   * no waiter asleep while the event is set (watchdog): from the moment the coordinator sees the
+//     event set, every waiter must acknowledge within 2 s (max latency reported). A lost wake-up on
+//     an untimed wait() otherwise hangs the run, which the framework reports (exit status 3).
+// At the deadline the coordinator sets the event itself and leaves it set, so every waiter ends.
+// Baseline handlers cannot call the condvar event while their thread is inside one of its calls
+// (it may hold the mutex: deadlock); they skip and count it (h.skip). Elsewhere they call set(),
+// which may wait for another thread's mutex and is not async-signal-safe — shown, not endorsed.
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "perturbed_atomic.hpp"
+#include "stress.hpp"
+
+#include "lfkit/baseline/condvar_event.hpp"
+#include "lfkit/event.hpp"
+
+namespace ls = lfkit::stress;
+
+namespace {
+
+template <class E>
+struct event_ctx {
+  static inline E* e = nullptr;
+  static inline bool baseline = false;
+  static inline std::atomic<std::uint64_t> sets{0};
+  static inline std::atomic<std::uint64_t> skips{0};
+
+  // Runs inside the signal handler.
+  static void handler() {
+    if (baseline && ls::t_in_op.load(std::memory_order_relaxed)) {  // relaxed: own thread's flag
+      skips.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
+      return;
+    }
+    e->set();
+    sets.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
+  }
+};
+
+template <class F>
+auto call(F&& f) {
+  ls::in_op_scope scope;
+  return f();
+}
+
+template <class E>
+ls::result_row run_event(const ls::options& opts, const std::string& structure, bool baseline) {
+  using ctx = event_ctx<E>;
+  using clock = std::chrono::steady_clock;
+  E e;
+  ctx::e = &e;
+  ctx::baseline = baseline;
+  ctx::sets.store(0);
+  ctx::skips.store(0);
+  const unsigned waiters = opts.threads > 1 ? opts.threads - 1 : 0;
+  std::atomic<std::uint64_t> round{1};
+  std::atomic<unsigned> acks{0};
+  std::atomic<bool> ending{false};
+  std::atomic<std::uint64_t> false_wakes{0}, late{0}, rounds{0}, timeouts{0};
+  std::atomic<std::int64_t> max_latency_ns{0};
+  lfkit::sharded_counter progress;
+
+  const auto body = [&](unsigned i, const std::atomic<bool>&) {
+    ls::rng r(opts.seed * 0x9E37u + i);
+    if (i == 0) {  // the coordinator
+      for (;;) {
+        bool seen = false;
+        clock::time_point first{};
+        bool got_own = false;
+        // acquire: pairs with the waiters' release increments of acks.
+        while (acks.load(std::memory_order_acquire) < waiters || (waiters == 0 && !got_own)) {
+          const bool got = call([&] { return e.wait_for(std::chrono::microseconds(200)); });
+          if (got) {
+            got_own = true;
+            if (!call([&] { return e.is_set(); })) false_wakes.fetch_add(1);
+          }
+          if (ending.load()) call([&] { e.set(); return 0; });
+          if (call([&] { return e.is_set(); })) {
+            const auto now = clock::now();
+            if (!seen) {
+              seen = true;
+              first = now;
+            } else if (now - first > std::chrono::seconds(2)) {
+              late.fetch_add(1);  // a waiter sleeps while the event is set
+              std::fprintf(stderr, "event: %u of %u waiters still not woken 2 s after the set\n",
+                           waiters - acks.load(), waiters);
+              return;  // the run then hangs: the framework reports it
+            }
+          }
+        }
+        if (seen) {
+          const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - first).count();
+          if (ns > max_latency_ns.load()) max_latency_ns.store(ns);
+        }
+        rounds.fetch_add(1);
+        progress.add(1);
+        if (ending.load()) return;  // leave the event set: every waiter ends
+        acks.store(0);
+        call([&] { e.reset(); return 0; });
+        round.fetch_add(1, std::memory_order_release);  // release: the reset is done first
+      }
+    }
+    std::uint64_t mine = 0;  // the last round acknowledged
+    for (;;) {
+      const std::uint64_t cur = round.load(std::memory_order_acquire);  // acquire: pairs above
+      if (cur == mine) {
+        if (ending.load()) return;
+        std::this_thread::yield();
+        continue;
+      }
+      bool got = false;
+      const std::uint64_t kind = r.next() % 4;
+      if (kind == 0) {
+        call([&] { e.wait(); return 0; });
+        got = true;
+      } else if (kind == 3) {
+        const auto tp = std::chrono::system_clock::now() + std::chrono::microseconds(r.next() % 1000);
+        got = call([&] { return e.wait_until(tp); });
+      } else {
+        got = call([&] { return e.wait_for(std::chrono::microseconds(r.next() % 1000)); });
+      }
+      if (!got) {
+        timeouts.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+        continue;
+      }
+      if (!call([&] { return e.is_set(); })) false_wakes.fetch_add(1);
+      mine = cur;
+      acks.fetch_add(1, std::memory_order_release);  // release: pairs with the coordinator
+      progress.add(1);
+    }
+  };
+
+  const ls::run_stats st = ls::run_workers(opts, &ctx::handler, progress, body, [&] { ending.store(true); });
+
+  ls::result_row row;
+  row.structure = structure;
+  row.threads = opts.threads;
+  row.ops = progress.load();
+  ls::fill_signal_columns(row, st);
+  row.handler_ops = ctx::sets.load();
+  row.handler_ops_skipped = ctx::skips.load();
+  row.checks = rounds.load();
+  row.violations = false_wakes.load() + late.load();
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "%" PRIu64 " rounds x %u waiters woken by handler set()s; %" PRIu64
+                " false wakes, %" PRIu64 " waiters asleep >2 s while set; max set-to-all-woken %.2f ms; %" PRIu64
+                " timed waits expired",
+                rounds.load(), waiters, false_wakes.load(), late.load(),
+                static_cast<double>(max_latency_ns.load()) / 1e6, timeouts.load());
+  row.detail = buf;
+  if (row.handler_ops_skipped) {
+    row.detail += "; " + std::to_string(row.handler_ops_skipped) + " handler sets impossible (thread inside the event)";
+  }
+  return row;
+}
+
+ls::result_row event_lfkit(const ls::options& o) {
+  if (o.perturb > 0) {
+    return run_event<lfkit::basic_event<ls::perturbed_atomic>>(o, "lfkit::event (perturbed)", false);
+  }
+  return run_event<lfkit::event>(o, "lfkit::event", false);
+}
+ls::result_row event_condvar(const ls::options& o) {
+  return run_event<lfkit::baseline::condvar_event>(o, "baseline::condvar_event", true);
+}
+
+}  // namespace
+
+LFKIT_STRESS_SCENARIO("event_lfkit", "lfkit::event: handlers set, waiters wait/reset in rounds; no false or lost wakes", event_lfkit);
+LFKIT_STRESS_SCENARIO("event_condvar_baseline", "baseline::condvar_event: same rounds; handler sets that would deadlock are skipped", event_condvar);
