@@ -28,7 +28,7 @@
 #include "lfkit/baseline/mutex_queue.hpp"
 #include "lfkit/mpmc_queue.hpp"
 
-#if defined(LFKIT_QUEUE_PORTABLE_WAIT)
+#if defined(LFKIT_PORTABLE_WAIT)
 static_assert(LFKIT_USE_FUTEX == 0,
               "this build tests the portable sleep path: the queue must not use futex(2)");
 #endif
