@@ -179,9 +179,12 @@ TEST_CASE("snapshot constructors and bad options", "[snapshot]") {
   lfkit::snapshot<pair_value> s4(pair_value::of(1), lfkit::snapshot_options{1});
   CHECK(s4.reclaim_batch() == 1);
 
-  CHECK_THROWS_AS(lfkit::snapshot<int>(1, lfkit::snapshot_options{0}), std::invalid_argument);
-  CHECK_THROWS_WITH(lfkit::snapshot<int>(1, lfkit::snapshot_options{0}),
-                    Catch::Contains("reclaim_batch = 0"));
+  lfkit::snapshot<pair_value> s5(pair_value::of(1));  // 0 = the default: ~64 KiB of versions
+  CHECK(s5.reclaim_batch() == lfkit::snapshot_default_batch<pair_value>);
+  CHECK(lfkit::snapshot_default_batch<pair_value> == 1024);
+  CHECK(lfkit::snapshot_default_batch<std::array<char, 1 << 16>> == 16);
+  CHECK_THROWS_AS(lfkit::snapshot<int>(1, lfkit::snapshot_options{(1u << 20) + 1}),
+                  std::invalid_argument);
   CHECK_THROWS_WITH(lfkit::snapshot<int>(1, lfkit::snapshot_options{(1u << 20) + 1}),
                     Catch::Contains("reclaim_batch = 1048577"));
   CHECK_NOTHROW(lfkit::snapshot<int>(1, lfkit::snapshot_options{1u << 20}));
@@ -406,10 +409,10 @@ TEST_CASE("fallback pins flushed while writers publish stay balanced", "[snapsho
 }
 
 TEST_CASE("more reading threads than hazard records: the fallback is correct", "[snapshot]") {
-  using domain = lfkit::detail::snapshot_domain<std::atomic>;
+  auto& domain = lfkit::detail::snapshot_local_domain<std::atomic>;
   lfkit::snapshot<pair_value> s(pair_value::of(0), lfkit::snapshot_options{2});
   (void)s.load();  // bind the main thread
-  const std::size_t before = domain::records_in_use();
+  const std::size_t before = domain.records_in_use();
   const std::size_t n = lfkit::snapshot_max_threads + 8;
   std::barrier sync(static_cast<std::ptrdiff_t>(n + 1));
   std::atomic<std::size_t> fallbacks{0};
@@ -440,7 +443,7 @@ TEST_CASE("more reading threads than hazard records: the fallback is correct", "
   CHECK(s.load()->a == 300);
   CHECK(s.reclaim() == 0);
   // Records were handed back at thread exit.
-  CHECK(domain::records_in_use() == before);
+  CHECK(domain.records_in_use() == before);
   // ... so a new thread reads on the fast path again.
   bool fast = false;
   std::thread([&] { fast = !s.load().uses_fallback(); }).join();
