@@ -604,3 +604,119 @@ TEST_CASE("concurrent readers and writers with perturbed atomics", "[snapshot][p
   CHECK(s.load()->consistent());
   CHECK(s.reclaim() == 0);
 }
+
+// ---- review defects (issue 14) -------------------------------------------------------------------
+
+namespace {
+/// A T whose unary & is deleted: the guard must use std::addressof.
+struct no_address_of {
+  int v = 0;
+  void operator&() const = delete;
+};
+}  // namespace
+
+TEST_CASE("guards work for a T with a deleted unary &", "[snapshot]") {
+  lfkit::snapshot<no_address_of> s(no_address_of{7});
+  auto g = s.load();
+  CHECK(g->v == 7);
+  CHECK(g.get() == std::addressof(*g));
+  s.store(no_address_of{8});
+  CHECK(s.load()->v == 8);
+}
+
+namespace {
+std::atomic<lfkit::snapshot<pair_value>*> g_exit_snap{nullptr};
+std::atomic<std::uint64_t> g_exit_handler_loads{0};
+std::atomic<std::uint64_t> g_exit_handler_bad{0};
+pthread_key_t g_exit_key;
+
+extern "C" void exit_window_handler(int) {
+  const int saved = errno;
+  if (auto* s = g_exit_snap.load(std::memory_order_relaxed)) {
+    auto g = s->load();
+    if (!g->consistent()) g_exit_handler_bad.fetch_add(1, std::memory_order_relaxed);
+    g_exit_handler_loads.fetch_add(1, std::memory_order_relaxed);
+  }
+  errno = saved;
+}
+
+/// A key created after lfkit's, so glibc runs this destructor after lfkit's in each round. It
+/// re-arms itself every round (up to PTHREAD_DESTRUCTOR_ITERATIONS) and raises a signal whose
+/// handler loads: the load in the last round comes after lfkit's last destructor call, the window
+/// in which a record bound would never be handed back.
+extern "C" void exit_window_destructor(void* p) {
+  auto rounds = reinterpret_cast<std::uintptr_t>(p);
+  raise(SIGUSR2);
+  if (rounds < PTHREAD_DESTRUCTOR_ITERATIONS + 2) {
+    pthread_setspecific(g_exit_key, reinterpret_cast<void*>(rounds + 1));
+  }
+}
+}  // namespace
+
+TEST_CASE("a signal handler loading during thread exit never leaks a hazard record",
+          "[snapshot][signal]") {
+  lfkit::snapshot<pair_value> s(pair_value::of(3));  // creates lfkit's key first
+  REQUIRE(pthread_key_create(&g_exit_key, &exit_window_destructor) == 0);
+  struct sigaction sa {}, old {};
+  sa.sa_handler = &exit_window_handler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR2, &sa, &old);
+  g_exit_snap = &s;
+  auto& domain = lfkit::detail::snapshot_local_domain<std::atomic>;
+  const std::size_t before = domain.records_in_use();
+  g_exit_handler_loads = 0;
+  for (int round = 0; round < 64; ++round) {
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; ++t) {
+      ts.emplace_back([&] {
+        pthread_setspecific(g_exit_key, reinterpret_cast<void*>(std::uintptr_t{1}));
+        auto g = s.load();  // binds this thread's record
+        if (!g->consistent()) g_exit_handler_bad.fetch_add(1);
+      });
+    }
+    for (auto& t : ts) t.join();
+    s.update(next_of);
+  }
+  g_exit_snap = nullptr;
+  sigaction(SIGUSR2, &old, nullptr);
+  pthread_key_delete(g_exit_key);
+  CHECK(g_exit_handler_loads.load() >= 64 * 4);  // the handler really loaded in the exit window
+  CHECK(g_exit_handler_bad.load() == 0);
+  CHECK(domain.records_in_use() == before);  // every record came back
+  CHECK(s.reclaim() == 0);
+}
+
+TEST_CASE("the membarrier verdict is decided once and never downgraded", "[snapshot][platform]") {
+  using lfkit::detail::membarrier_state;
+  auto& word = lfkit::detail::g_membarrier_state.value;
+  const int saved = word.load();
+  // Two racing first constructions: one registered, the other failed transiently after it.
+  word.store(static_cast<int>(membarrier_state::unknown));
+  CHECK(lfkit::detail::membarrier_record_verdict(membarrier_state::available) ==
+        membarrier_state::available);
+  CHECK(lfkit::detail::membarrier_record_verdict(membarrier_state::unavailable) ==
+        membarrier_state::available);
+  CHECK(word.load() == static_cast<int>(membarrier_state::available));
+  // The other order: the full-fence verdict stays (always correct, light sides fence fully).
+  word.store(static_cast<int>(membarrier_state::unknown));
+  CHECK(lfkit::detail::membarrier_record_verdict(membarrier_state::unavailable) ==
+        membarrier_state::unavailable);
+  CHECK(lfkit::detail::membarrier_record_verdict(membarrier_state::available) ==
+        membarrier_state::unavailable);
+  // Racing threads: whoever wins, every caller is told the one verdict in force.
+  for (int round = 0; round < 200; ++round) {
+    word.store(static_cast<int>(membarrier_state::unknown));
+    std::atomic<int> seen_a{0}, seen_b{0};
+    std::thread a([&] {
+      seen_a = static_cast<int>(lfkit::detail::membarrier_record_verdict(membarrier_state::available));
+    });
+    std::thread b([&] {
+      seen_b = static_cast<int>(lfkit::detail::membarrier_record_verdict(membarrier_state::unavailable));
+    });
+    a.join();
+    b.join();
+    REQUIRE(seen_a.load() == seen_b.load());
+    REQUIRE(word.load() == seen_a.load());
+  }
+  word.store(saved);
+}
