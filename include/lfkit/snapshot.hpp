@@ -359,8 +359,8 @@ class snapshot {
 
   struct node {
     alignas(T) unsigned char storage[sizeof(T)];
-    /// Fallback pins: pin_bias while the node is current; the writer that unlinks it adds the
-    /// count packed in the head word minus the bias, readers' releases subtract 1. Free-able at 0.
+    /// Fallback pins: readers' releases subtract 1; the writer that unlinks the node adds the count
+    /// packed in the head word (while it still protects the node). Free-able at 0 once unlinked.
     Atom<std::int64_t> pins{0};
     std::uint64_t version = 0;  // written before the publishing CAS, immutable while published
     node* prev = nullptr;       // the version this one replaced (the chain scans walk)
@@ -378,9 +378,6 @@ class snapshot {
   static constexpr std::uintptr_t pin_max = 0xFFFF;
   /// A fallback reader whose pin makes the head count reach this moves the count into the node.
   static constexpr std::uintptr_t pin_flush = 0x4000;
-  /// Added to a node's pins while it is current, so no scan frees it before its unlinker has
-  /// moved the head word's pin count into it.
-  static constexpr std::int64_t pin_bias = std::int64_t{1} << 40;
   static constexpr std::size_t max_batch = std::size_t{1} << 20;
 
   static node* to_node(std::uintptr_t w) noexcept { return reinterpret_cast<node*>(w & ptr_mask); }
@@ -474,7 +471,6 @@ class snapshot {
       delete n;
       throw;
     }
-    n->pins.store(pin_bias, std::memory_order_relaxed);  // relaxed: published with the snapshot
     // relaxed: the snapshot itself is published to other threads by whatever hands them its
     // address (thread creation, a mutex, a release store), which orders this store too.
     head_.store(reinterpret_cast<std::uintptr_t>(n), std::memory_order_relaxed);
@@ -559,7 +555,7 @@ class snapshot {
   bool compare_exchange(guard& expected, T desired) {
     node* n = make_node(std::move(desired));
     std::uint64_t v = 0;
-    if (try_publish(n, expected.node_, false, v)) {
+    if (try_publish(n, expected, false, v)) {
       after_publish(v);
       return true;
     }
@@ -588,7 +584,7 @@ class snapshot {
         throw;
       }
       std::uint64_t v = 0;
-      if (try_publish(n, g.node_, false, v)) {
+      if (try_publish(n, g, false, v)) {
         g.reset();  // before the scan, so that this very publish may reclaim the old version
         after_publish(v);
         return v;
@@ -823,7 +819,7 @@ class snapshot {
       guard g = load_writer();
       node* old = g.node_;
       std::uint64_t v = 0;
-      if (try_publish(n, old, keep_old, v)) {
+      if (try_publish(n, g, keep_old, v)) {
         g.reset();  // as in update
         after_publish(v);
         return old;
@@ -831,12 +827,21 @@ class snapshot {
     }
   }
 
-  /// CASes the head from `cur` (which the caller protects) to n; v = n's version. Returns false,
-  /// publishing nothing, if cur is no longer current.
-  bool try_publish(node* n, node* cur, bool keep_old, std::uint64_t& v) noexcept {
+  /// CASes the head from `cur` (which the caller protects through `g`) to n; v = n's version.
+  /// Returns false, publishing nothing, if cur is no longer current. A caller protecting cur with
+  /// a fallback pin publishes under the scan lock: its own pin sits in the head word until the
+  /// transfer below, so no scan may judge cur in between.
+  bool try_publish(node* n, const guard& g, bool keep_old, std::uint64_t& v) noexcept {
+    node* cur = g.node_;
+    const bool by_pin = g.uses_fallback();
+    if (by_pin) scan_lock_.lock();
+    const bool ok = try_publish_locked(n, cur, keep_old, v);
+    if (by_pin) scan_lock_.unlock();
+    return ok;
+  }
+  bool try_publish_locked(node* n, node* cur, bool keep_old, std::uint64_t& v) noexcept {
     n->prev = cur;
     n->version = cur->version + 1;
-    n->pins.store(pin_bias, std::memory_order_relaxed);  // relaxed: published by the CAS below
     // relaxed: validated by the CAS.
     std::uintptr_t w = head_.load(std::memory_order_relaxed);
     while (to_node(w) == cur) {
@@ -846,10 +851,10 @@ class snapshot {
       if (head_.compare_exchange_weak(w, reinterpret_cast<std::uintptr_t>(n),
                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
         const auto pinned = static_cast<std::int64_t>(w >> pin_shift) + (keep_old ? 1 : 0);
-        // release (16): pairs with the acquire pins load (9) of a scan; until this lands the bias
-        // keeps cur from being freed (our own guard may be a pin in that very count).
+        // release (16): pairs with the acquire pins load (9) of a scan; until it lands, the
+        // caller's slot on cur (or the scan lock, see above) keeps any scan from judging cur.
         v = n->version;  // read now: once we stop protecting cur, n may be replaced and freed
-        cur->pins.fetch_add(pinned - pin_bias, std::memory_order_release);
+        if (pinned != 0) cur->pins.fetch_add(pinned, std::memory_order_release);
         return true;
       }
     }
