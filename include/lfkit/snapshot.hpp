@@ -142,6 +142,7 @@
 #include <vector>
 
 #include "lfkit/detail/atomic_hooks.hpp"
+#include "lfkit/detail/backoff.hpp"
 #include "lfkit/detail/platform.hpp"
 #include "lfkit/detail/writer_lock.hpp"
 
@@ -575,6 +576,7 @@ class snapshot {
     requires std::is_invocable_v<F&, const T&>
   std::uint64_t update(F f) {
     node* n = take_node();
+    detail::backoff<Atom> contention;
     for (;;) {
       guard g = load_writer();
       try {
@@ -590,6 +592,8 @@ class snapshot {
         return v;
       }
       n->value().~T();  // another writer won; build again from the newer value
+      g.reset();
+      contention.spin();  // let the winner's line settle before our next attempt
     }
   }
 
@@ -815,6 +819,7 @@ class snapshot {
   template <class... Args>
   node* publish_new(bool keep_old, Args&&... args) {
     node* n = make_node(std::forward<Args>(args)...);
+    detail::backoff<Atom> contention;
     for (;;) {
       guard g = load_writer();
       node* old = g.node_;
@@ -824,6 +829,8 @@ class snapshot {
         after_publish(v);
         return old;
       }
+      g.reset();
+      contention.spin();  // another writer won: as in update
     }
   }
 
