@@ -721,3 +721,60 @@ TEST_CASE("the membarrier verdict is decided once and never downgraded", "[snaps
   }
   word.store(saved);
 }
+
+TEMPLATE_TEST_CASE("compare_exchange publishes only over the expected version", "[snapshot]", lfkit_snap,
+                   shared_mutex_snap, mutex_snap) {
+  TestType s(pair_value::of(1));
+  auto cur = s.load();
+  CHECK(s.compare_exchange(cur, pair_value::of(2)));
+  CHECK(cur->a == 1);  // on success `expected` keeps the replaced version
+  CHECK(s.load()->a == 2);
+  CHECK(s.version() == 1);
+  CHECK_FALSE(s.compare_exchange(cur, pair_value::of(3)));  // stale: someone published since
+  REQUIRE(cur);
+  CHECK(cur->a == 2);  // re-pointed at the current version
+  CHECK(cur.version() == 1);
+  CHECK(s.load()->a == 2);
+  CHECK(s.compare_exchange(cur, pair_value::of(4)));
+  CHECK(s.version() == 2);
+  // A CAS loop composes like update(): N threads x M increments.
+  constexpr int N = 4;
+  constexpr int M = 1000;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < N; ++t) {
+    ts.emplace_back([&] {
+      for (int i = 0; i < M; ++i) {
+        auto g = s.load();
+        while (!s.compare_exchange(g, next_of(*g))) {
+        }
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  CHECK(s.load()->a == 4 + std::uint64_t{N} * M);
+  CHECK(s.load()->consistent());
+  CHECK(s.version() == 2 + std::uint64_t{N} * M);
+}
+
+TEST_CASE("versions reuse a bounded set of nodes: P + 2B nodes at most", "[snapshot]") {
+  for (std::size_t batch : {std::size_t{1}, std::size_t{4}, std::size_t{32}}) {
+    lfkit::snapshot<pair_value> s(pair_value::of(0), lfkit::snapshot_options{batch});
+    auto pinned = s.load();  // P = 1
+    std::vector<const pair_value*> seen;
+    for (int i = 0; i < 5000; ++i) {
+      if (i % 2 == 0) {
+        s.update(next_of);
+      } else {
+        const std::uint64_t next = s.load()->a + 1;  // no guard alive during the store
+        s.store(pair_value::of(next));
+      }
+      seen.push_back(s.load().get());
+    }
+    std::sort(seen.begin(), seen.end());
+    const auto distinct = static_cast<std::size_t>(std::unique(seen.begin(), seen.end()) - seen.begin());
+    // Documented: at most P + 2B nodes when no writer runs (current + retired + pool).
+    CHECK(distinct <= 1 + 2 * batch);
+    CHECK(pinned->a == 0);
+    CHECK(s.load()->a == 5000);
+  }
+}
