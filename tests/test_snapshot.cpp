@@ -656,6 +656,10 @@ extern "C" void exit_window_destructor(void* p) {
 
 TEST_CASE("a signal handler loading during thread exit never leaks a hazard record",
           "[snapshot][signal]") {
+#if LFKIT_TSAN
+  WARN("skipped under TSan: it cannot deliver a signal to a thread it has already detached");
+  return;
+#endif
   lfkit::snapshot<pair_value> s(pair_value::of(3));  // creates lfkit's key first
   REQUIRE(pthread_key_create(&g_exit_key, &exit_window_destructor) == 0);
   struct sigaction sa {}, old {};

@@ -848,7 +848,7 @@ class snapshot {
   }
   bool try_publish_locked(node* n, node* cur, bool keep_old, std::uint64_t& v) noexcept {
     n->prev = cur;
-    n->version = cur->version + 1;
+    n->version = v = cur->version + 1;  // v: once published, n may be replaced and freed at once
     // relaxed: validated by the CAS.
     std::uintptr_t w = head_.load(std::memory_order_relaxed);
     while (to_node(w) == cur) {
@@ -860,7 +860,6 @@ class snapshot {
         const auto pinned = static_cast<std::int64_t>(w >> pin_shift) + (keep_old ? 1 : 0);
         // release (16): pairs with the acquire pins load (9) of a scan; until it lands, the
         // caller's slot on cur (or the scan lock, see above) keeps any scan from judging cur.
-        v = n->version;  // read now: once we stop protecting cur, n may be replaced and freed
         if (pinned != 0) cur->pins.fetch_add(pinned, std::memory_order_release);
         return true;
       }
