@@ -33,13 +33,15 @@
 // Algorithm
 //   The head word packs the current version's address with a 16-bit fallback pin count. Readers
 //   protect the version they read with a hazard slot (store, compiler-only fence, re-check). Writers
-//   take a node from the cell's pool, construct the value in it, and CAS the head; each node links
+//   take a node from the cell's pool (a batch at a time, kept per thread), construct the value in
+//   it, and CAS the head; each node links
 //   to the one it replaced, so the versions form a chain ordered by version number and retiring
 //   costs nothing. Every reclaim_batch publishes one writer scans: it takes the scan lock (a
 //   detail::writer_lock), issues one heavy fence (membarrier(2)), reads every hazard slot, destroys
 //   the values of the retired versions no guard holds, and returns their nodes to the pool. In the
-//   steady state a write allocates nothing, makes one CAS on the head, one on the pool's try-lock,
-//   and no system call; the scan's cost is shared by reclaim_batch writes.
+//   steady state a write allocates nothing, makes one CAS on the head (plus one on the pool's
+//   try-lock every 16 writes) and no system call; the scan's cost is shared by reclaim_batch
+//   writes.
 //
 // Reclamation and the memory bound
 //   Old versions are destroyed by writers only — never by a reader, a guard's destructor or a
@@ -54,7 +56,9 @@
 //   alive, retired_count() is 0 afterwards.
 //   Nodes: the current one, the retired ones, and a pool of at most B free nodes (their values
 //   already destroyed) kept for reuse; a write whose pool try-lock is busy or empty allocates. So
-//   the cell holds at most P + 2B nodes when no writer runs (plus one per writer in flight).
+//   the cell holds at most P + 2B nodes when no writer runs (plus one per writer in flight). A
+//   writer thread takes up to 16 nodes from a pool at once and keeps them for its next writes to
+//   any snapshot<T, Atom> (freed at thread exit): up to 16 more nodes per writer thread and T.
 //   Default B: 16, raised for small T so that the retired versions take at most ~64 KiB
 //   (snapshot_default_batch<T>(): 1024 for a 32-byte T) — the scan's membarrier is what writes pay
 //   for, and a larger batch shares it among more writes. Pass snapshot_options{B} to choose.
@@ -192,15 +196,16 @@ struct snapshot_domain {
     std::atomic<bool> exiting;
   };
   struct alignas(cache_line_size) record {
+    /// The owner's domain and cache: written by the owner when it binds, read by the owner (load's
+    /// check, the key destructor); std::atomic only because its signal handlers read them too.
+    /// `dom` first: load() reads it with slot[0], from the same 64-byte line.
+    std::atomic<snapshot_domain*> dom;
     /// 0 = free; otherwise the address of the version this slot protects. Written by the owning
     /// thread (and its nested signal handlers, which finish before it resumes) and cleared by
     /// whichever thread releases the guard; read by writers' scans.
     Atom<std::uintptr_t> slot[snapshot_slots_per_thread];
     /// 0 = free, 1 = bound to a thread.
     Atom<std::uint32_t> owned;
-    /// The owner's domain and cache: written by the owner when it binds, read by the owner (load's
-    /// check, the key destructor); std::atomic only because its signal handlers read them too.
-    std::atomic<snapshot_domain*> dom;
     std::atomic<thread_cache*> cache;
   };
   static_assert(sizeof(record) == cache_line_size,
@@ -740,7 +745,28 @@ class snapshot {
 
   /// A node with no live value: from the pool when its try-lock is free and it is not empty, else
   /// newly allocated.
+  /// Nodes a writer thread took from a pool in one go (or got back from a lost compare_exchange),
+  /// for its next writes to any snapshot<T, Atom>: at most node_cache_max, freed at thread exit.
+  /// Writers only (a thread_local with a destructor: not for signal handlers).
+  static constexpr std::size_t node_cache_max = 16;
+  struct node_cache {
+    node* head = nullptr;
+    std::size_t n = 0;
+    node_cache() = default;
+    node_cache(const node_cache&) = delete;
+    node_cache& operator=(const node_cache&) = delete;
+    ~node_cache() {
+      while (head != nullptr) delete std::exchange(head, head->next);
+    }
+  };
+  static inline thread_local node_cache t_nodes;
+
   node* take_node() {
+    node_cache& c = t_nodes;
+    if (c.head != nullptr) {
+      --c.n;
+      return std::exchange(c.head, c.head->next);
+    }
     std::uint32_t unlocked = 0;
     // relaxed pre-check: a hint only. acquire (14): pairs with the release (15) of the previous
     // holder, so the pool list it left is visible. Relaxed on failure: nothing acquired.
@@ -748,9 +774,16 @@ class snapshot {
         pool_lock_.compare_exchange_strong(unlocked, 1, std::memory_order_acquire,
                                            std::memory_order_relaxed)) {
       node* n = pool_;
-      if (n != nullptr) {
+      if (n != nullptr) {  // take one, and up to node_cache_max more for this thread's next writes
         pool_ = n->next;
         --pool_n_;
+        while (pool_ != nullptr && c.n < node_cache_max) {
+          node* x = std::exchange(pool_, pool_->next);
+          x->next = c.head;
+          c.head = x;
+          ++c.n;
+          --pool_n_;
+        }
       }
       pool_lock_.store(0, std::memory_order_release);  // release (15): pairs with (14)
       if (n != nullptr) return n;
@@ -790,6 +823,13 @@ class snapshot {
     while (extra != nullptr) delete std::exchange(extra, extra->next);
   }
   void release_node(node* n) noexcept {
+    node_cache& c = t_nodes;
+    if (c.n < node_cache_max) {
+      n->next = c.head;
+      c.head = n;
+      ++c.n;
+      return;
+    }
     n->next = nullptr;
     release_nodes(n);
   }
@@ -937,7 +977,9 @@ class snapshot {
   alignas(cache_line_size) Atom<std::uint32_t> pool_lock_{0};
   node* pool_ = nullptr;   // under pool_lock_: value-less nodes, linked by next
   std::size_t pool_n_ = 0;  // under pool_lock_
-  Atom<std::uint64_t> scanned_{0};  // versions below this were judged by a scan
+  /// Scan state, read by every writer after it publishes but written once per batch: on a padding
+  /// unit of its own, so that writers' pool traffic does not make each such read a miss.
+  alignas(cache_line_size) Atom<std::uint64_t> scanned_{0};  // versions below this were judged
   Atom<std::size_t> survivors_n_{0};  // a statistic: retired versions kept by the last scan
   std::size_t batch_;
   detail::writer_lock<Atom> scan_lock_;
