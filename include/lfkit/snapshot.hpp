@@ -34,9 +34,8 @@
 //   The head word packs the current version's address with a 16-bit fallback pin count. Readers
 //   protect the version they read with a hazard slot (store, compiler-only fence, re-check). Writers
 //   take a node from the cell's pool (a batch at a time, kept per thread), construct the value in
-//   it, and CAS the head; each node links
-//   to the one it replaced, so the versions form a chain ordered by version number and retiring
-//   costs nothing. Every reclaim_batch publishes one writer scans: it takes the scan lock (a
+//   it, and CAS the head; each node links to the one it replaced, so the versions form a chain
+//   ordered by version number and retiring costs nothing. Every reclaim_batch publishes one writer scans: it takes the scan lock (a
 //   detail::writer_lock), issues one heavy fence (membarrier(2)), reads every hazard slot, destroys
 //   the values of the retired versions no guard holds, and returns their nodes to the pool. In the
 //   steady state a write allocates nothing, makes one CAS on the head (plus one on the pool's
@@ -60,7 +59,7 @@
 //   writer thread takes up to 16 nodes from a pool at once and keeps them for its next writes to
 //   any snapshot<T, Atom> (freed at thread exit): up to 16 more nodes per writer thread and T.
 //   Default B: 16, raised for small T so that the retired versions take at most ~64 KiB
-//   (snapshot_default_batch<T>(): 1024 for a 32-byte T) — the scan's membarrier is what writes pay
+//   (snapshot_default_batch<T>: 1024 for a 32-byte T) — the scan's membarrier is what writes pay
 //   for, and a larger batch shares it among more writes. Pass snapshot_options{B} to choose.
 //
 // Thread limits and the domain
@@ -117,7 +116,9 @@
 // ordinary context: any writer operation, or prepare_thread(). Thread exit: the key destructor
 // marks the thread as exiting before it hands the record back, so a load() after it (a signal
 // handler in glibc's exit window, a later key destructor) takes the fallback path and never binds
-// a record that no destructor would return. A guard may be moved to and released on another
+// a record that no destructor would return. (One corner is left: a thread that never loaded
+// before it exits, whose first load() is a handler's in glibc's window after the last destructor
+// round, still binds a record that stays claimed.) A guard may be moved to and released on another
 // thread. After fork(), records owned by the parent's other threads stay claimed in the child
 // (their pinned versions, at most one per held guard, are never freed there). A dlopen'ed library
 // that uses snapshots takes a little static TLS (dlopen fails if none is left); do not dlclose it
