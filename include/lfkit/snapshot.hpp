@@ -199,7 +199,6 @@ struct snapshot_domain {
   struct alignas(cache_line_size) record {
     /// The owner's domain and cache: written by the owner when it binds, read by the owner (load's
     /// check, the key destructor); std::atomic only because its signal handlers read them too.
-    /// `dom` first: load() reads it with slot[0], from the same 64-byte line.
     std::atomic<snapshot_domain*> dom;
     /// 0 = free; otherwise the address of the version this slot protects. Written by the owning
     /// thread (and its nested signal handlers, which finish before it resumes) and cleared by
@@ -302,29 +301,18 @@ struct snapshot_domain {
       }
       r.dom.store(this, std::memory_order_relaxed);  // relaxed: read by this thread only
       r.cache.store(&c, std::memory_order_relaxed);  // relaxed: as above
-      // Install in the cache. A nested handler may have bound a record of this domain meanwhile:
-      // then keep that one. Both scan the entries in the same order, so they race for one entry.
-      for (;;) {
-        record* found = nullptr;
-        bool full = true;
-        for (auto& e : c.rec) {
-          record* x = e.load(std::memory_order_relaxed);  // relaxed: thread-private
-          if (x == nullptr) full = false;
-          else if (x->dom.load(std::memory_order_relaxed) == this) found = x;
-        }
-        if (found != nullptr || full) {
-          r.owned.store(0, std::memory_order_release);  // release: as (1)
-          if (found == nullptr) c.bind_backoff.store(64, std::memory_order_relaxed);
-          return found;
-        }
-        bool installed = false;
-        for (auto& e : c.rec) {
-          record* none = nullptr;
-          if (e.load(std::memory_order_relaxed) != nullptr) continue;  // relaxed: thread-private
-          installed = e.compare_exchange_strong(none, &r, std::memory_order_relaxed);
-          break;
-        }
-        if (installed) break;
+      // Install in the cache: entry 0 holds this shared object's own domain (load()'s fast path
+      // looks only there), entry 1 one other domain. A nested handler may have bound a record of
+      // this domain meanwhile: then keep that one.
+      std::atomic<record*>& entry = c.rec[this == local() ? 0 : 1];
+      record* x = nullptr;
+      // relaxed: thread-private. On failure x is the entry's record (a handler's, or another
+      // domain's).
+      if (!entry.compare_exchange_strong(x, &r, std::memory_order_relaxed)) {
+        r.owned.store(0, std::memory_order_release);  // release: as (1)
+        if (x->dom.load(std::memory_order_relaxed) == this) return x;  // relaxed: thread-private
+        c.bind_backoff.store(64, std::memory_order_relaxed);          // relaxed: thread-private
+        return nullptr;
       }
       if (pthread_setspecific(key, &r) != 0) {
         for (auto& e : c.rec) {
@@ -341,6 +329,9 @@ struct snapshot_domain {
     return nullptr;
   }
 
+  /// This shared object's own domain (defined below).
+  static snapshot_domain* local() noexcept;
+
   /// Number of records currently bound to threads (diagnostics and tests). Wait-free per record.
   std::size_t records_in_use() const noexcept {
     std::size_t n = 0;
@@ -352,6 +343,11 @@ struct snapshot_domain {
 /// This shared object's domain (one per program unless libraries hide their symbols).
 template <template <class> class Atom>
 inline constinit snapshot_domain<Atom> snapshot_local_domain{};
+
+template <template <class> class Atom>
+inline snapshot_domain<Atom>* snapshot_domain<Atom>::local() noexcept {
+  return &snapshot_local_domain<Atom>;
+}
 
 }  // namespace detail
 
@@ -365,14 +361,27 @@ class snapshot {
   using hooks = atomic_hooks<Atom>;
 
   struct node {
-    alignas(T) unsigned char storage[sizeof(T)];
+    /// The value, alive from publication (or construction for publication) until a scan frees it;
+    /// a union member so that the node outlives it (constructed and destroyed by hand).
+    union {
+      T v;
+    };
     /// Fallback pins: readers' releases subtract 1; the writer that unlinks the node adds the count
     /// packed in the head word (while it still protects the node). Free-able at 0 once unlinked.
     Atom<std::int64_t> pins{0};
     std::uint64_t version = 0;  // written before the publishing CAS, immutable while published
     node* prev = nullptr;       // the version this one replaced (the chain scans walk)
     node* next = nullptr;       // pool / scan lists: writers only
-    T& value() noexcept { return *std::launder(reinterpret_cast<T*>(storage)); }
+    node() noexcept {}
+    ~node() {}
+    node(const node&) = delete;
+    node& operator=(const node&) = delete;
+    T& value() noexcept { return v; }
+    template <class... Args>
+    void construct(Args&&... args) {
+      std::construct_at(std::addressof(v), std::forward<Args>(args)...);
+    }
+    void destroy() noexcept { std::destroy_at(std::addressof(v)); }
   };
 
   static_assert(sizeof(void*) == 8 && sizeof(std::uintptr_t) == 8,
@@ -473,7 +482,7 @@ class snapshot {
     hazards_.reserve(snapshot_max_threads * snapshot_slots_per_thread);
     node* n = new_node();
     try {
-      ::new (static_cast<void*>(n->storage)) T(std::forward<Args>(args)...);
+      n->construct(std::forward<Args>(args)...);
     } catch (...) {
       delete n;
       throw;
@@ -505,9 +514,10 @@ class snapshot {
   /// ~T; async-signal-safe (may interrupt any operation of its own thread).
   ///   if (auto g = s.load(); g->enabled) serve(g->port);
   [[nodiscard]] guard load() const noexcept {
-    // relaxed: thread-private (see snapshot_domain::tls).
+    // relaxed: thread-private (see snapshot_domain::tls). Entry 0 is a record of this shared
+    // object's domain, so a snapshot of that domain (the usual case) needs no further check.
     record* rec = domain::tls.rec[0].load(std::memory_order_relaxed);
-    if (rec != nullptr && rec->dom.load(std::memory_order_relaxed) == dom_) [[likely]] {
+    if (rec != nullptr && dom_ == domain::local()) [[likely]] {
       Atom<std::uintptr_t>* s = &rec->slot[0];
       // acquire (10): pairs with the release store of 0 (6) in guard::reset, which may have run on
       // another thread (a guard moved there): that thread's reads through the guard then
@@ -586,7 +596,7 @@ class snapshot {
     for (;;) {
       guard g = load_writer();
       try {
-        ::new (static_cast<void*>(n->storage)) T(std::invoke(f, std::as_const(*g)));
+        n->construct(std::invoke(f, std::as_const(*g)));
       } catch (...) {
         release_node(n);
         throw;
@@ -597,7 +607,7 @@ class snapshot {
         after_publish(v);
         return v;
       }
-      n->value().~T();  // another writer won; build again from the newer value
+      n->destroy();  // another writer won; build again from the newer value
       g.reset();
       contention.spin();  // let the winner's line settle before our next attempt
     }
@@ -728,7 +738,7 @@ class snapshot {
   /// A load for writers: may bind this thread's record even when load() would not.
   guard load_writer() const noexcept {
     record* rec = domain::tls.rec[0].load(std::memory_order_relaxed);  // relaxed: thread-private
-    if (rec != nullptr && rec->dom.load(std::memory_order_relaxed) == dom_) {
+    if (rec != nullptr && dom_ == domain::local()) {  // entry 0: see load()
       if (Atom<std::uintptr_t>* s = find_free_slot(rec)) return protect(s);
       return load_fallback();
     }
@@ -835,11 +845,11 @@ class snapshot {
     release_nodes(n);
   }
   void drop_unpublished(node* n) noexcept {
-    n->value().~T();
+    n->destroy();
     release_node(n);
   }
   void destroy(node* n) noexcept {
-    n->value().~T();
+    n->destroy();
     delete n;
   }
 
@@ -847,7 +857,7 @@ class snapshot {
   node* make_node(Args&&... args) {
     node* n = take_node();
     try {
-      ::new (static_cast<void*>(n->storage)) T(std::forward<Args>(args)...);
+      n->construct(std::forward<Args>(args)...);
     } catch (...) {
       release_node(n);
       throw;
@@ -964,7 +974,7 @@ class snapshot {
     survivors_n_.store(kept_n, std::memory_order_relaxed);  // relaxed: ordered by (18)
     scanned_.store(h->version, std::memory_order_release);  // release (18): pairs with (17)
     scan_lock_.unlock();
-    for (node* y = freed; y != nullptr; y = y->next) y->value().~T();
+    for (node* y = freed; y != nullptr; y = y->next) y->destroy();
     release_nodes(freed);
   }
 
