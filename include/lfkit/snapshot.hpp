@@ -1,18 +1,19 @@
+// SPDX-License-Identifier: BSL-1.0
 // lfkit/snapshot.hpp — a copy-on-write snapshot cell with bounded reclamation and
 // async-signal-safe reads.
 //
-// Part of lfkit (header-only, C++20). Depends on the C++ standard library,
-// lfkit/detail/platform.hpp, and POSIX threads (pthread_key_create / pthread_setspecific, used once
-// per thread to hand a thread's hazard record back at thread exit). Linux membarrier(2) is used
-// through platform.hpp when available.
+// Part of lfkit (header-only, C++20). Depends on the C++ standard library, lfkit/detail/
+// {platform,atomic_hooks,writer_lock}.hpp, and POSIX threads (pthread_key_create /
+// pthread_setspecific, used once per thread to hand a thread's hazard record back at thread exit).
+// Linux membarrier(2) is used through atomic_hooks when available.
 //
 // ------------------------------------------------------------------------------------------------
 // What it is
-//   lfkit::snapshot<T> holds one immutable, heap-allocated version of a T. Readers call load() and
-//   get a guard through which they see a whole version: it stays alive and unchanged while the
-//   guard lives, whatever writers do meanwhile. Writers build a new version off to the side and
-//   publish it in one atomic step (store / exchange / emplace / update), so no interruption can
-//   ever expose a half-written value.
+//   lfkit::snapshot<T> holds one immutable version of a T. Readers call load() and get a guard
+//   through which they see a whole version: it stays alive and unchanged while the guard lives,
+//   whatever writers do meanwhile. Writers build a new version off to the side and publish it with
+//   one compare-and-swap (store / exchange / emplace / update / compare_exchange), so no
+//   interruption can ever expose a half-written value.
 //
 //     lfkit::snapshot<config> cfg(config{...});
 //     { auto g = cfg.load(); use(g->port, g->host); }          // reader (also in a signal handler)
@@ -24,60 +25,82 @@
 //     version() returned v sees a version >= v.
 //   * store(v) returns nothing; exchange(v) returns a guard on the version it replaced (no copy:
 //     that version stays pinned until the guard goes); update(f) returns the version it published.
-//   * update(f) is the only read-modify-write: f(current) builds the next value outside any lock and
-//     is run again if another writer published in between, so no increment is ever lost.
+//   * update(f) and compare_exchange(expected, desired) are the read-modify-writes: update runs
+//     f(current) outside any lock and publishes with a CAS, running f again if another writer
+//     published in between, so no increment is ever lost; compare_exchange publishes only if the
+//     current version is still the one `expected` holds.
+//
+// Algorithm
+//   The head word packs the current version's address with a 16-bit fallback pin count. Readers
+//   protect the version they read with a hazard slot (store, compiler-only fence, re-check). Writers
+//   take a node from the cell's pool (a batch at a time, kept per thread), construct the value in
+//   it, and CAS the head; each node links to the one it replaced, so the versions form a chain
+//   ordered by version number and retiring costs nothing. Every reclaim_batch publishes one writer scans: it takes the scan lock (a
+//   detail::writer_lock), issues one heavy fence (membarrier(2)), reads every hazard slot, destroys
+//   the values of the retired versions no guard holds, and returns their nodes to the pool. In the
+//   steady state a write allocates nothing, makes one CAS on the head (plus one on the pool's
+//   try-lock every 16 writes) and no system call; the scan's cost is shared by reclaim_batch
+//   writes.
 //
 // Reclamation and the memory bound
-//   Readers protect the version they hold with a hazard slot (or, on the fallback path, a pin
-//   count). Old versions are destroyed by writers only — never by a reader, a guard's destructor or
-//   a signal handler. After publishing, a writer retires the old version; once B retired versions
-//   have accumulated beyond those that survived the previous scan, it scans every hazard slot and
-//   destroys each retired version that no guard holds. Hence, at any moment outside a writer's
-//   critical section,
+//   Old versions are destroyed by writers only — never by a reader, a guard's destructor or a
+//   signal handler. At any moment when no writer operation is in progress,
 //
 //       retired_count() <= P + B - 1
 //
-//   where B = snapshot_options::reclaim_batch (default 16) and P = the number of versions pinned at
-//   the last scan — at most the number of guards alive (plus loads in progress) at that moment, since
-//   each guard pins exactly one version. A reader that stalls pins only the one version it holds.
-//   reclaim() forces a scan: with no guard alive, retired_count() is 0 afterwards.
-//   The bound is on retired_count(), i.e. on versions still waiting for a scan. Versions a scan has
-//   found unprotected are destroyed by that writer right after it releases the writer lock, so
-//   while their destructors run (and other writers retire and scan meanwhile) up to about
-//   P + B further versions per concurrently-destroying writer may still be in memory.
+//   where B = reclaim_batch() and P = the number of versions pinned at the last scan — at most the
+//   number of guards alive (plus loads and writes in progress) at that moment, since each guard
+//   pins exactly one version. While writers run, each may add one more until it finishes its scan.
+//   A reader that stalls pins only the one version it holds. reclaim() forces a scan: with no guard
+//   alive, retired_count() is 0 afterwards.
+//   Nodes: the current one, the retired ones, and a pool of at most B free nodes (their values
+//   already destroyed) kept for reuse; a write whose pool try-lock is busy or empty allocates. So
+//   the cell holds at most P + 2B nodes when no writer runs (plus one per writer in flight). A
+//   writer thread takes up to 16 nodes from a pool at once and keeps them for its next writes to
+//   any snapshot<T, Atom> (freed at thread exit): up to 16 more nodes per writer thread and T.
+//   Default B: 16, raised for small T so that the retired versions take at most ~64 KiB
+//   (snapshot_default_batch<T>: 1024 for a 32-byte T) — the scan's membarrier is what writes pay
+//   for, and a larger batch shares it among more writes. Pass snapshot_options{B} to choose.
 //
-// Thread limits
-//   Hazard slots live in a static pool of LFKIT_SNAPSHOT_MAX_THREADS (default 128) records of
-//   snapshot_slots_per_thread (8) slots, shared by every snapshot with the same Atom policy. A thread
-//   claims a record (by CAS, no allocation) at its first load() and returns it at thread exit
-//   (through a pthread key destructor). A thread that finds the pool exhausted, or that holds more
-//   than 8 guards at once (deep nesting of handlers, vectors of guards), takes the fallback path:
-//   a compare-and-swap on the snapshot's head word increments a pin count packed next to the
+// Thread limits and the domain
+//   Hazard slots live in a pool ("domain") of LFKIT_SNAPSHOT_MAX_THREADS (default 128) records of
+//   snapshot_slots_per_thread (8) slots. Each snapshot remembers the domain it was built with and
+//   every load, write and scan reaches it through the snapshot, so a shared library built with
+//   -fvisibility=hidden (which gets its own copy of the domain) can read and write a snapshot the
+//   program owns: its hazards land in the snapshot's domain, which that snapshot's writers scan.
+//   A thread claims a record (by CAS, no allocation) at its first load() from a domain and returns
+//   it at thread exit (through a pthread key destructor); a thread caches two records (two
+//   domains), further domains take the fallback. A thread that finds the pool exhausted, or that
+//   holds more than 8 guards at once (deep nesting of handlers, vectors of guards), takes the
+//   fallback path: a compare-and-swap on the head word increments a pin count packed next to the
 //   pointer (a split reference count). The fallback is correct, lock-free and signal-safe, but it
-//   is a read-modify-write on the shared head line (tens of ns under contention) — slower, never
-//   wrong. A thread without a record retries claiming one every 64 fallback loads. The packed
-//   count has 16 bits: a fallback load that raises it to 16384 moves it into the version's own
-//   64-bit counter, so any number of fallback loads work. The one blocking corner: if 49151 more
-//   fallback pins on the same version arrive while that move is in flight, further fallback loads
-//   spin until the mover lands it (or a writer publishes) — not lock-free there, and a signal
-//   handler that interrupted the mover itself would spin until a writer publishes. It takes tens of
-//   thousands of simultaneous fallback readers of one version to get there.
+//   is a read-modify-write on the shared head line — slower, never wrong. A thread without a record
+//   retries claiming one every 64 fallback loads. The packed count has 16 bits: a fallback load
+//   that raises it to 16384 moves it into the version's own 64-bit counter, so any number of
+//   fallback loads work. The one blocking corner: if 49151 more fallback pins on the same version
+//   arrive while that move is in flight, further fallback loads spin until the mover lands it (or a
+//   writer publishes) — not lock-free there, and a signal handler that interrupted the mover itself
+//   would spin until a writer publishes. It takes tens of thousands of simultaneous fallback
+//   readers of one version to get there.
 //
 // Progress and async-signal-safety (T's constructors/destructors and f excluded)
 //   operation               progress                                   async-signal-safe
-//   load()                  lock-free (retries only if a writer         yes
-//                           published between its two loads; the fast
-//                           path has no RMW and no allocation)
+//   load()                  lock-free (retries only if a writer         yes, always (a load never
+//                           published between its two loads; the fast    binds a record when binding
+//                           path has no RMW and no allocation)           could allocate: see Binding)
 //   guard release / reset   wait-free (one store or one fetch_sub)      yes
-//   version(), retired_count()  wait-free                               yes
-//   store/exchange/emplace  blocking: allocation + a writer lock (a     no
-//                           futex-based lock on Atom<uint32_t>); the
-//                           scan issues one membarrier(2) per batch
-//   update(f)               blocking, as store; f retried on conflict   no
-//   reclaim()               blocking (writer lock + membarrier)         no
-//   constructor/destructor  blocking                                   no
-//   Readers never wait for writers: a writer stalled anywhere, including inside its critical
-//   section, delays no load() and no guard release.
+//   version(), retired_count()  lock-free (one protected load)          yes
+//   compare_exchange        lock-free publish (one CAS); takes a node   no (may allocate; every
+//                           from the pool (try-lock, else allocates)     B-th publish scans)
+//   store/exchange/emplace  lock-free publish (CAS loop), as above;     no
+//                           every B-th publish also scans: blocking
+//                           (scan lock, one membarrier(2))
+//   update(f)               as store; f re-run when another writer won  no
+//   reclaim()               blocking (scan lock + membarrier)           no
+//   prepare_thread()        lock-free (claims a record)                 no (pthread_setspecific)
+//   constructor/destructor  blocking                                    no
+//   Readers never wait for writers: a writer stalled anywhere, including inside a scan, delays no
+//   load() and no guard release.
 //
 // Signal handlers: a handler may call load() while its own thread is in the middle of a load(),
 // a guard release, or a writer operation; it uses another of the thread's slots. A guard taken in
@@ -85,16 +108,21 @@
 // handler that holds a guard, and do not move such a guard to a longer-lived place), because the
 // interrupted code may reuse the slot the moment it resumes.
 //
-// Thread exit: the record is bound with pthread_setspecific, whose key destructor hands it back.
-// On glibc (key index < 32, the usual case) and musl pthread_setspecific stores into the thread
-// descriptor without allocating, so even a thread's first load() is signal-safe in practice;
-// for a strictly portable program, call load() once on each thread before relying on it from a
-// handler. A load() from a destructor that runs after the record was handed back (a later pthread
-// key destructor) binds a record again, and glibc re-runs key destructors up to
-// PTHREAD_DESTRUCTOR_ITERATIONS (4) times; past that, the record stays claimed until process exit.
-// A guard may be moved to and released on another thread. After fork(), records owned by
-// the parent's other threads stay claimed in the child (their pinned versions, at most one per
-// held guard, are never freed there).
+// Binding: the record is bound with pthread_setspecific, whose key destructor hands it back.
+// pthread_setspecific stores into the thread descriptor without allocating for the first 32 keys
+// on glibc (and for every key on musl); for a later key it may call calloc. So load() binds only
+// when the domain's key index is below 32 — the usual case, making even a thread's first load()
+// signal-safe. Otherwise load() never binds (it takes the fallback) and a thread binds in an
+// ordinary context: any writer operation, or prepare_thread(). Thread exit: the key destructor
+// marks the thread as exiting before it hands the record back, so a load() after it (a signal
+// handler in glibc's exit window, a later key destructor) takes the fallback path and never binds
+// a record that no destructor would return. (One corner is left: a thread that never loaded
+// before it exits, whose first load() is a handler's in glibc's window after the last destructor
+// round, still binds a record that stays claimed.) A guard may be moved to and released on another
+// thread. After fork(), records owned by the parent's other threads stay claimed in the child
+// (their pinned versions, at most one per held guard, are never freed there). A dlopen'ed library
+// that uses snapshots takes a little static TLS (dlopen fails if none is left); do not dlclose it
+// while threads that used it are alive (its key destructor would dangle).
 //
 // Requirements: 64-bit pointers whose user-space addresses fit in 48 bits (x86-64, AArch64 with
 // 48-bit VA); a node allocated above 2^48 makes the writer throw std::runtime_error.
@@ -105,23 +133,27 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <concepts>
 #include <atomic>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "lfkit/detail/atomic_hooks.hpp"
+#include "lfkit/detail/backoff.hpp"
 #include "lfkit/detail/platform.hpp"
+#include "lfkit/detail/writer_lock.hpp"
 
 #ifndef LFKIT_SNAPSHOT_MAX_THREADS
-/// Number of per-thread hazard records in the static pool (per Atom policy). Must be the same in
-/// every translation unit of a program.
+/// Number of per-thread hazard records in a domain. Must be the same in every translation unit
+/// of a program.
 #define LFKIT_SNAPSHOT_MAX_THREADS 128
 #endif
 
@@ -130,33 +162,51 @@ namespace lfkit {
 /// Hazard slots per thread record: how many guards one thread (with its nested signal handlers)
 /// can hold before its further loads take the fallback path.
 inline constexpr std::size_t snapshot_slots_per_thread = 8;
-/// Records in the static pool: how many threads can read on the fast path at once.
+/// Records in a domain: how many threads can read on the fast path at once.
 inline constexpr std::size_t snapshot_max_threads = LFKIT_SNAPSHOT_MAX_THREADS;
+
+/// The default reclaim_batch for a snapshot<T>: retired versions of at most ~64 KiB, between 16
+/// and 1024 versions.
+template <class T>
+inline constexpr std::size_t snapshot_default_batch =
+    std::clamp<std::size_t>((std::size_t{64} << 10) / (sizeof(T) + 32), 16, 1024);
 
 /// Construction options of lfkit::snapshot.
 struct snapshot_options {
   /// Retired versions that may accumulate (beyond the survivors of the last scan) before a writer
-  /// scans the hazard slots; the memory bound is (pinned versions) + reclaim_batch - 1. Each scan
-  /// costs one expedited membarrier: ~0.4 µs on an idle 2-vCPU KVM guest, up to ~15 µs when the
-  /// other vCPUs run readers (the kernel waits for an IPI on each). Measured there, updates/s with
-  /// one writer and two readers: batch 1 ≈ 0.4 M/s, 8 ≈ 0.5 M/s, 16 ≈ 4 M/s, 32–64 ≈ 3–6 M/s; the
-  /// default 16 keeps the bound small. 1 gives the tightest bound (pinned versions only), a larger
-  /// value suits small T with many writes. Range [1, 1<<20]; std::invalid_argument otherwise.
-  std::size_t reclaim_batch = 16;
+  /// scans the hazard slots; the bound is (pinned versions) + reclaim_batch - 1. Each scan costs one
+  /// expedited membarrier: ~1 µs with no other thread running, tens of µs when the other CPUs run
+  /// readers (the kernel waits for an IPI on each). 0 = snapshot_default_batch<T>. Range
+  /// [1, 1<<20] otherwise; std::invalid_argument outside it.
+  std::size_t reclaim_batch = 0;
 };
 
 namespace detail {
 
-/// The process-wide pool of per-thread hazard records for one atomic policy.
+/// A pool of per-thread hazard records. Each shared object (with hidden visibility) has its own
+/// instance, snapshot_local_domain<Atom>; a snapshot keeps a pointer to the one it was built with.
 template <template <class> class Atom>
 struct snapshot_domain {
+  struct record;
+  /// A thread's cached records, per shared object (thread_local): at most two domains.
+  struct thread_cache {
+    std::atomic<record*> rec[2];
+    /// Fallback loads left before a thread without a record tries again to claim one.
+    std::atomic<unsigned> bind_backoff;
+    /// Set by the key destructor: the thread is exiting, never bind again.
+    std::atomic<bool> exiting;
+  };
   struct alignas(cache_line_size) record {
+    /// The owner's domain and cache: written by the owner when it binds, read by the owner (load's
+    /// check, the key destructor); std::atomic only because its signal handlers read them too.
+    std::atomic<snapshot_domain*> dom;
     /// 0 = free; otherwise the address of the version this slot protects. Written by the owning
     /// thread (and its nested signal handlers, which finish before it resumes) and cleared by
     /// whichever thread releases the guard; read by writers' scans.
     Atom<std::uintptr_t> slot[snapshot_slots_per_thread];
     /// 0 = free, 1 = bound to a thread.
     Atom<std::uint32_t> owned;
+    std::atomic<thread_cache*> cache;
   };
   static_assert(sizeof(record) == cache_line_size,
                 "one record per padding unit: a reader's slot stores must never invalidate the line "
@@ -164,59 +214,79 @@ struct snapshot_domain {
   static_assert(Atom<std::uintptr_t>::is_always_lock_free && Atom<std::uint32_t>::is_always_lock_free,
                 "slots are written from signal handlers; a lock-based atomic could deadlock there");
 
-  static inline constinit record records[snapshot_max_threads]{};
+  record records[snapshot_max_threads]{};
   /// One past the highest record ever claimed; writers scan records [0, high_water).
-  static inline constinit Atom<std::size_t> high_water{0};
-  /// 0 = not created, 1 = ready, 2 = pthread_key_create failed (no thread is ever bound).
-  static inline constinit Atom<int> key_state{0};
-  static inline pthread_key_t key{};
-  static inline pthread_once_t key_once = PTHREAD_ONCE_INIT;
+  Atom<std::size_t> high_water{0};
+  /// key_state values: the key is created once, by the first snapshot constructor.
+  enum : int { k_none = 0, k_creating = 1, k_failed = 2, k_load_binds = 3, k_writer_binds = 4 };
+  Atom<int> key_state{k_none};
+  pthread_key_t key{};
 
-  /// This thread's record. Constant-initialised and trivially destructible, with the initial-exec
-  /// model: every access is a plain %fs-relative load, no TLS wrapper, no __tls_get_addr — safe in
-  /// a signal handler. In a dlopen'ed library the variables take a little of the process's spare
-  /// static TLS (dlopen fails if none is left), and unloading such a library while threads still
-  /// hold records leaves the pthread key destructor dangling: do not dlclose it. Atomic only because a signal
-  /// handler on this same thread may bind a record concurrently with the thread's own slow path.
-  [[gnu::tls_model("initial-exec")]] static inline constinit thread_local std::atomic<record*> t_rec{
-      nullptr};
-  /// Fallback loads left before a thread without a record tries again to claim one.
-  [[gnu::tls_model("initial-exec")]] static inline constinit thread_local std::atomic<unsigned>
-      t_bind_backoff{0};
+  /// This thread's cache, in this shared object. Constant-initialised and trivially destructible,
+  /// with the initial-exec model: every access is a plain %fs-relative load, no TLS wrapper, no
+  /// __tls_get_addr — safe in a signal handler.
+  [[gnu::tls_model("initial-exec")]] static inline constinit thread_local thread_cache tls{};
 
   static void on_thread_exit(void* p) noexcept {
-    // relaxed: thread-local, read only by this thread and its signal handlers.
-    t_rec.store(nullptr, std::memory_order_relaxed);
-    // release: pairs with the acquire CAS of the record's next owner (our slot clears precede it).
-    static_cast<record*>(p)->owned.store(0, std::memory_order_release);
+    auto* r = static_cast<record*>(p);
+    // relaxed (all three): the cache is this thread's, read only by it and its signal handlers.
+    thread_cache* c = r->cache.load(std::memory_order_relaxed);
+    c->exiting.store(true, std::memory_order_relaxed);  // first: a handler from here on never binds
+    for (auto& e : c->rec) {
+      record* mine = r;
+      e.compare_exchange_strong(mine, nullptr, std::memory_order_relaxed);
+    }
+    // release (1): pairs with the acquire claim (2) of the record's next owner.
+    r->owned.store(0, std::memory_order_release);
   }
-  static void create_key() noexcept {
-    // Publish `key` before the state that says it is usable.
-    const int rc = pthread_key_create(&key, &on_thread_exit);
-    // release: pairs with the acquire load in try_bind, which then reads `key`.
-    key_state.store(rc == 0 ? 1 : 2, std::memory_order_release);
-  }
-  /// Creates the thread-exit key once. Not signal-safe; called from snapshot constructors.
-  static void prepare() noexcept { pthread_once(&key_once, &create_key); }
 
-  /// Claims a free record for this thread and arranges its release at thread exit. Lock-free,
-  /// async-signal-safe (see the file comment about pthread_setspecific). Returns null when the
-  /// pool is exhausted.
-  static record* try_bind() noexcept {
-    // relaxed: a countdown private to this thread.
-    const unsigned backoff = t_bind_backoff.load(std::memory_order_relaxed);
-    if (backoff != 0) {
-      t_bind_backoff.store(backoff - 1, std::memory_order_relaxed);  // relaxed: as above
+  /// Creates the thread-exit key once. Not signal-safe; called from snapshot constructors.
+  void prepare() noexcept {
+    int st = k_none;
+    // acquire (3): pairs with the release (4) below, so `key` is visible.
+    if (key_state.compare_exchange_strong(st, k_creating, std::memory_order_acquire,
+                                          std::memory_order_acquire)) {
+      int next = k_failed;
+      if (pthread_key_create(&key, &on_thread_exit) == 0) {
+        next = k_writer_binds;
+        // pthread_setspecific allocates nothing for the first 32 keys (glibc's in-descriptor
+        // block; musl never allocates).
+        if constexpr (std::is_integral_v<pthread_key_t>) {
+          if (static_cast<unsigned long long>(key) < 32) next = k_load_binds;
+        }
+      }
+      // release (4): publishes `key`; pairs with (3) and (5).
+      key_state.store(next, std::memory_order_release);
+      return;
+    }
+    while (st == k_creating) {  // another constructor is creating it: microseconds
+      atomic_hooks<Atom>::pause();
+      st = key_state.load(std::memory_order_acquire);  // acquire: as (3)
+    }
+  }
+
+  /// Claims a free record for this thread in this domain and arranges its release at thread exit.
+  /// Lock-free; async-signal-safe when !from_writer only if key_state is k_load_binds, which is
+  /// the only case it binds then. Returns null when it cannot bind (pool exhausted, backing off,
+  /// thread exiting, key unusable).
+  record* try_bind(bool from_writer) noexcept {
+    thread_cache& c = tls;
+    // relaxed (thread_cache): private to this thread and its signal handlers.
+    if (c.exiting.load(std::memory_order_relaxed)) return nullptr;
+    const unsigned backoff = c.bind_backoff.load(std::memory_order_relaxed);
+    if (backoff != 0 && !from_writer) {
+      c.bind_backoff.store(backoff - 1, std::memory_order_relaxed);
       return nullptr;
     }
-    // acquire: pairs with the release store in create_key, so `key` is initialised.
-    if (key_state.load(std::memory_order_acquire) != 1) return nullptr;
+    // acquire (5): pairs with the release (4) in prepare, so `key` is initialised.
+    const int st = key_state.load(std::memory_order_acquire);
+    if (st != k_load_binds && !(st == k_writer_binds && from_writer)) return nullptr;
     for (std::size_t i = 0; i < snapshot_max_threads; ++i) {
       record& r = records[i];
       std::uint32_t expected = 0;
       // relaxed pre-check: only a hint to skip owned records without an RMW.
       if (r.owned.load(std::memory_order_relaxed) != 0) continue;
-      // acquire: pairs with the release in on_thread_exit of the previous owner.
+      // acquire (2): pairs with the release (1) in on_thread_exit of the previous owner.
       if (!r.owned.compare_exchange_strong(expected, 1, std::memory_order_acquire,
                                            std::memory_order_relaxed)) {
         continue;
@@ -229,32 +299,55 @@ struct snapshot_domain {
              !high_water.compare_exchange_weak(hw, i + 1, std::memory_order_seq_cst,
                                                std::memory_order_seq_cst)) {
       }
-      record* none = nullptr;
-      // relaxed: t_rec is private to this thread; a nested handler may have bound one first.
-      if (!t_rec.compare_exchange_strong(none, &r, std::memory_order_relaxed,
-                                         std::memory_order_relaxed)) {
-        r.owned.store(0, std::memory_order_release);  // release: pairs with the claim CAS above
-        return none;
+      r.dom.store(this, std::memory_order_relaxed);  // relaxed: read by this thread only
+      r.cache.store(&c, std::memory_order_relaxed);  // relaxed: as above
+      // Install in the cache: entry 0 holds this shared object's own domain (load()'s fast path
+      // looks only there), entry 1 one other domain. A nested handler may have bound a record of
+      // this domain meanwhile: then keep that one.
+      std::atomic<record*>& entry = c.rec[this == local() ? 0 : 1];
+      record* x = nullptr;
+      // relaxed: thread-private. On failure x is the entry's record (a handler's, or another
+      // domain's).
+      if (!entry.compare_exchange_strong(x, &r, std::memory_order_relaxed)) {
+        r.owned.store(0, std::memory_order_release);  // release: as (1)
+        if (x->dom.load(std::memory_order_relaxed) == this) return x;  // relaxed: thread-private
+        c.bind_backoff.store(64, std::memory_order_relaxed);          // relaxed: thread-private
+        return nullptr;
       }
       if (pthread_setspecific(key, &r) != 0) {
-        t_rec.store(nullptr, std::memory_order_relaxed);  // relaxed: thread-private
-        r.owned.store(0, std::memory_order_release);       // release: as above
-        t_bind_backoff.store(64, std::memory_order_relaxed);  // relaxed: thread-private
+        for (auto& e : c.rec) {
+          record* mine = &r;
+          e.compare_exchange_strong(mine, nullptr, std::memory_order_relaxed);  // relaxed: private
+        }
+        r.owned.store(0, std::memory_order_release);            // release: as (1)
+        c.bind_backoff.store(64, std::memory_order_relaxed);  // relaxed: thread-private
         return nullptr;
       }
       return &r;
     }
-    t_bind_backoff.store(64, std::memory_order_relaxed);  // relaxed: thread-private
+    c.bind_backoff.store(64, std::memory_order_relaxed);  // relaxed: thread-private
     return nullptr;
   }
 
+  /// This shared object's own domain (defined below).
+  static snapshot_domain* local() noexcept;
+
   /// Number of records currently bound to threads (diagnostics and tests). Wait-free per record.
-  static std::size_t records_in_use() noexcept {
+  std::size_t records_in_use() const noexcept {
     std::size_t n = 0;
     for (auto& r : records) n += r.owned.load(std::memory_order_relaxed);  // relaxed: a statistic
     return n;
   }
 };
+
+/// This shared object's domain (one per program unless libraries hide their symbols).
+template <template <class> class Atom>
+inline constinit snapshot_domain<Atom> snapshot_local_domain{};
+
+template <template <class> class Atom>
+inline snapshot_domain<Atom>* snapshot_domain<Atom>::local() noexcept {
+  return &snapshot_local_domain<Atom>;
+}
 
 }  // namespace detail
 
@@ -265,16 +358,30 @@ template <class T, template <class> class Atom = std::atomic>
 class snapshot {
   using domain = detail::snapshot_domain<Atom>;
   using record = typename domain::record;
+  using hooks = atomic_hooks<Atom>;
 
   struct node {
-    template <class... Args>
-    explicit node(std::uint64_t v, Args&&... args) : value(std::forward<Args>(args)...), version(v) {}
-    T value;
-    std::uint64_t version;
-    /// Fallback pins: -(releases so far) until the node is unlinked, when the writer adds the
-    /// count that was packed in the head word; the node is free-able when it reads 0.
+    /// The value, alive from publication (or construction for publication) until a scan frees it;
+    /// a union member so that the node outlives it (constructed and destroyed by hand).
+    union {
+      T v;
+    };
+    /// Fallback pins: readers' releases subtract 1; the writer that unlinks the node adds the count
+    /// packed in the head word (while it still protects the node). Free-able at 0 once unlinked.
     Atom<std::int64_t> pins{0};
-    node* next_retired = nullptr;  // writer-only, under the writer lock
+    std::uint64_t version = 0;  // written before the publishing CAS, immutable while published
+    node* prev = nullptr;       // the version this one replaced (the chain scans walk)
+    node* next = nullptr;       // pool / scan lists: writers only
+    node() noexcept {}
+    ~node() {}
+    node(const node&) = delete;
+    node& operator=(const node&) = delete;
+    T& value() noexcept { return v; }
+    template <class... Args>
+    void construct(Args&&... args) {
+      std::construct_at(std::addressof(v), std::forward<Args>(args)...);
+    }
+    void destroy() noexcept { std::destroy_at(std::addressof(v)); }
   };
 
   static_assert(sizeof(void*) == 8 && sizeof(std::uintptr_t) == 8,
@@ -315,10 +422,10 @@ class snapshot {
     ~guard() { reset(); }
 
     /// The held value. Precondition: the guard is not empty.
-    const T& operator*() const noexcept { return node_->value; }
-    const T* operator->() const noexcept { return &node_->value; }
+    const T& operator*() const noexcept { return node_->value(); }
+    const T* operator->() const noexcept { return std::addressof(node_->value()); }
     /// The held value's address, or null for an empty (moved-from / reset) guard.
-    const T* get() const noexcept { return node_ ? &node_->value : nullptr; }
+    const T* get() const noexcept { return node_ ? std::addressof(node_->value()) : nullptr; }
     explicit operator bool() const noexcept { return node_ != nullptr; }
     /// Version number of the held value (0 = the constructed value). Precondition: not empty.
     std::uint64_t version() const noexcept { return node_->version; }
@@ -329,11 +436,11 @@ class snapshot {
     void reset() noexcept {
       if (node_ == nullptr) return;
       if (slot_ != nullptr) {
-        // release: pairs with the acquire slot loads of writers' scans — our reads of the value
-        // happen-before its destruction.
+        // release (6): pairs with the acquire slot loads (7) of writers' scans — our reads of the
+        // value happen-before its destruction.
         slot_->store(0, std::memory_order_release);
       } else {
-        // release: pairs with the acquire pins load in a writer's scan, as above.
+        // release (8): pairs with the acquire pins load (9) in a writer's scan, as above.
         node_->pins.fetch_sub(1, std::memory_order_release);
       }
       node_ = nullptr;
@@ -347,36 +454,43 @@ class snapshot {
   };
 
   /// Constructors: blocking (allocate; create the thread-exit key once; register membarrier once);
-  /// not async-signal-safe.
+  /// not async-signal-safe. They bind the calling thread's record.
   /// Holds a default-constructed T.  `lfkit::snapshot<cfg> s;`
   snapshot() requires std::default_initializable<T> : snapshot(std::in_place) {}
-  /// Holds `value`. Blocking (allocates). `lfkit::snapshot<cfg> s(cfg{...});`
+  /// Holds `value`. `lfkit::snapshot<cfg> s(cfg{...});`
   explicit snapshot(T value, snapshot_options opt = {}) : snapshot(std::in_place, opt, std::move(value)) {}
   /// Constructs the value in place from args. `lfkit::snapshot<std::string> s(std::in_place, 3, 'x');`
   template <class... Args>
     requires std::constructible_from<T, Args...>
   explicit snapshot(std::in_place_t, Args&&... args)
       : snapshot(std::in_place, snapshot_options{}, std::forward<Args>(args)...) {}
-  /// As above, with options. Throws std::invalid_argument for a reclaim_batch out of [1, 2^20].
+  /// As above, with options. Throws std::invalid_argument for a reclaim_batch above 2^20.
   template <class... Args>
     requires std::constructible_from<T, Args...>
-  snapshot(std::in_place_t, snapshot_options opt, Args&&... args) : batch_(opt.reclaim_batch) {
-    if (opt.reclaim_batch == 0 || opt.reclaim_batch > max_batch) {
+  snapshot(std::in_place_t, snapshot_options opt, Args&&... args)
+      : batch_(opt.reclaim_batch == 0 ? snapshot_default_batch<T> : opt.reclaim_batch) {
+    if (opt.reclaim_batch > max_batch) {
       throw std::invalid_argument("lfkit::snapshot: reclaim_batch = " +
                                   std::to_string(opt.reclaim_batch) + " is outside [1, " +
-                                  std::to_string(max_batch) + "]");
+                                  std::to_string(max_batch) + "] (0 = the default)");
     }
     static_assert(alignof(decltype(head_)) <= cache_line_size &&
-                      sizeof(decltype(head_)) <= cache_line_size,
-                  "head_ and writer_lock_ are both aligned to cache_line_size, so they sit on "
-                  "distinct padding units only if the head word fits in one");
-    detail::asymmetric_fence_prepare();
-    domain::prepare();
+                      sizeof(decltype(head_)) + sizeof(domain*) <= cache_line_size,
+                  "head_ and dom_ share a padding unit that the writer state does not touch");
+    hooks::prepare_heavy_fence();
+    dom_->prepare();
     hazards_.reserve(snapshot_max_threads * snapshot_slots_per_thread);
-    node* n = make_node(0, std::forward<Args>(args)...);
+    node* n = new_node();
+    try {
+      n->construct(std::forward<Args>(args)...);
+    } catch (...) {
+      delete n;
+      throw;
+    }
     // relaxed: the snapshot itself is published to other threads by whatever hands them its
     // address (thread creation, a mutex, a release store), which orders this store too.
     head_.store(reinterpret_cast<std::uintptr_t>(n), std::memory_order_relaxed);
+    prepare_thread();
   }
 
   snapshot(const snapshot&) = delete;
@@ -386,8 +500,13 @@ class snapshot {
   /// alive and no operation is running. Blocking (runs ~T); not async-signal-safe.
   ~snapshot() {
     // relaxed: precondition — no concurrent access.
-    delete to_node(head_.load(std::memory_order_relaxed));
-    free_list(retired_head_);
+    node* h = to_node(head_.load(std::memory_order_relaxed));
+    std::uint64_t unscanned = h->version - scanned_.load(std::memory_order_relaxed);
+    node* n = h->prev;
+    destroy(h);
+    for (; unscanned != 0; --unscanned) destroy(std::exchange(n, n->prev));
+    while (survivors_ != nullptr) destroy(std::exchange(survivors_, survivors_->next));
+    while (pool_ != nullptr) delete std::exchange(pool_, pool_->next);
   }
 
   /// Returns a guard on the current version. Lock-free (retries only when a writer published
@@ -395,99 +514,129 @@ class snapshot {
   /// ~T; async-signal-safe (may interrupt any operation of its own thread).
   ///   if (auto g = s.load(); g->enabled) serve(g->port);
   [[nodiscard]] guard load() const noexcept {
-    // relaxed: thread-private (see snapshot_domain::t_rec).
-    record* rec = domain::t_rec.load(std::memory_order_relaxed);
-    if (rec != nullptr) [[likely]] {
+    // relaxed: thread-private (see snapshot_domain::tls). Entry 0 is a record of this shared
+    // object's domain, so a snapshot of that domain (the usual case) needs no further check.
+    record* rec = domain::tls.rec[0].load(std::memory_order_relaxed);
+    if (rec != nullptr && dom_ == domain::local()) [[likely]] {
       Atom<std::uintptr_t>* s = &rec->slot[0];
-      // acquire: pairs with the release store of 0 in guard::reset, which may have run on another
-      // thread (a guard moved there): that thread's reads through the guard then happen-before our
-      // reuse of the slot, and so before any writer's scan that reads the value we store next.
-      // (Only this thread and its handlers turn a free slot into a used one.)
+      // acquire (10): pairs with the release store of 0 (6) in guard::reset, which may have run on
+      // another thread (a guard moved there): that thread's reads through the guard then
+      // happen-before our reuse of the slot, and so before any writer's scan that reads the value
+      // we store next. (Only this thread and its handlers turn a free slot into a used one.)
       if (s->load(std::memory_order_acquire) != 0) [[unlikely]] {
         s = find_free_slot(rec);
         if (s == nullptr) return load_fallback();
       }
       return protect(s);
     }
-    return load_slow();
+    return load_slow(false);
   }
 
-  /// Publishes `value` as the next version. Blocking (allocation, writer lock, a scan every
-  /// reclaim_batch publishes); not async-signal-safe. May destroy old versions (runs ~T).
-  ///   s.store(cfg{...});
-  void store(T value) { publish(make_node(0, std::move(value)), false); }
+  /// Binds the calling thread's hazard record now, in an ordinary context. Needed only when the
+  /// domain's key index is 32 or more (see Binding): then load() never binds. Lock-free; not
+  /// async-signal-safe (pthread_setspecific). Returns false if no record could be bound.
+  ///   s.prepare_thread();  // at the start of a reader thread
+  bool prepare_thread() const noexcept {
+    for (auto& e : domain::tls.rec) {
+      record* r = e.load(std::memory_order_relaxed);  // relaxed: thread-private
+      if (r != nullptr && r->dom.load(std::memory_order_relaxed) == dom_) return true;
+    }
+    return dom_->try_bind(true) != nullptr;
+  }
 
-  /// Constructs the next version in place and publishes it. Blocking, as store().
+  /// Publishes `value` as the next version. Not async-signal-safe. Lock-free publish; may allocate
+  /// (empty or busy pool); every reclaim_batch publishes scans (blocking; runs ~T of old versions).
+  ///   s.store(cfg{...});
+  void store(T value) { (void)publish_new(false, std::move(value)); }
+
+  /// Constructs the next version in place and publishes it. As store().
+  ///   s.emplace(args...);
   template <class... Args>
     requires std::constructible_from<T, Args...>
   void emplace(Args&&... args) {
-    publish(make_node(0, std::forward<Args>(args)...), false);
+    (void)publish_new(false, std::forward<Args>(args)...);
   }
 
   /// Publishes `value` and returns a guard on the version it replaced (no copy: the old version
-  /// stays pinned until the guard is released). Blocking, as store().
+  /// stays pinned until the guard is released). As store().
   ///   auto old = s.exchange(cfg{...}); log(old->port);
-  [[nodiscard]] guard exchange(T value) {
-    node* old = publish(make_node(0, std::move(value)), true);
-    return guard(nullptr, old);
+  [[nodiscard]] guard exchange(T value) { return guard(nullptr, publish_new(true, std::move(value))); }
+
+  /// Publishes `desired` if the current version is still the one `expected` holds; otherwise
+  /// `expected` is re-pointed at the current version and nothing is published (desired is
+  /// destroyed). On success `expected` keeps holding the replaced version. Lock-free publish (one
+  /// CAS, retried only while fallback readers change the pin count); may allocate and scan as
+  /// store(). Not async-signal-safe. Precondition: `expected` holds a version of this snapshot.
+  ///   auto cur = s.load();
+  ///   while (!s.compare_exchange(cur, next_of(*cur))) {}
+  bool compare_exchange(guard& expected, T desired) {
+    node* n = make_node(std::move(desired));
+    std::uint64_t v = 0;
+    if (try_publish(n, expected, false, v)) {
+      after_publish(v);
+      return true;
+    }
+    drop_unpublished(n);
+    expected = load_writer();
+    return false;
   }
 
-  /// Replaces the value with f(current), where f: const T& -> T (convertible). If another writer
-  /// publishes while f runs, f is called again on the newer value, so concurrent update()s
-  /// compose (N threads x M increments end at exactly N*M). f runs outside the writer lock and may
-  /// be called several times: keep it free of side effects. Returns the version published.
-  /// Blocking (allocation, writer lock); not async-signal-safe. Exceptions from f or T propagate,
-  /// publishing nothing.
+  /// Replaces the value with f(current), where f: const T& -> T (convertible), publishing with a
+  /// CAS. If another writer publishes while f runs, f is called again on the newer value, so
+  /// concurrent update()s compose (N threads x M increments end at exactly N*M). f runs outside
+  /// any lock and may be called several times: keep it free of side effects. Returns the version
+  /// published. Not async-signal-safe; lock-free among writers (f excluded) but may allocate and
+  /// scan as store(). Exceptions from f or T propagate, publishing nothing.
   ///   s.update([](const counters& c) { return counters{c.a + 1, c.b + 1}; });
   template <class F>
     requires std::is_invocable_v<F&, const T&>
   std::uint64_t update(F f) {
+    node* n = take_node();
+    detail::backoff<Atom> contention;
     for (;;) {
-      guard g = load();
-      node* n = make_node(0, std::invoke(f, std::as_const(*g)));
-      node* seen = g.node_;
-      lock();
-      // relaxed: under the writer lock only writers change the pointer bits, and we are the writer.
-      if (to_node(head_.load(std::memory_order_relaxed)) == seen) {
-        // The lock holder is the only one who retires; the current version cannot go away, so the
-        // guard may go now, letting this very publish reclaim it.
-        g.reset();
-        node* to_free = nullptr;
-        publish_locked(n, false, to_free);
-        const std::uint64_t v = n->version;
-        unlock();
-        free_list(to_free);
+      guard g = load_writer();
+      try {
+        n->construct(std::invoke(f, std::as_const(*g)));
+      } catch (...) {
+        release_node(n);
+        throw;
+      }
+      std::uint64_t v = 0;
+      if (try_publish(n, g, false, v)) {
+        g.reset();  // before the scan, so that this very publish may reclaim the old version
+        after_publish(v);
         return v;
       }
-      unlock();
-      delete n;  // another writer won; build again from the newer value
+      n->destroy();  // another writer won; build again from the newer value
+      g.reset();
+      contention.spin();  // let the winner's line settle before our next attempt
     }
   }
 
-  /// Latest published version number (0 = never replaced). Wait-free, async-signal-safe.
+  /// Latest published version number (0 = never replaced). Lock-free, async-signal-safe.
   ///   auto v = s.version();
-  [[nodiscard]] std::uint64_t version() const noexcept {
-    // acquire: pairs with the release store in publish_locked, so a later load() sees >= this.
-    return version_.load(std::memory_order_acquire);
-  }
+  [[nodiscard]] std::uint64_t version() const noexcept { return load().version(); }
 
   /// Retired versions not yet destroyed; <= (versions pinned at the last scan) + reclaim_batch - 1
-  /// between writer operations. Wait-free, async-signal-safe. For tests and monitoring.
+  /// when no writer runs. Lock-free, async-signal-safe. For tests and monitoring.
   [[nodiscard]] std::size_t retired_count() const noexcept {
-    return retired_count_.load(std::memory_order_relaxed);  // relaxed: a statistic
+    const std::uint64_t v = version();
+    for (;;) {
+      // acquire (17): pairs with the release (18) of the scan that wrote it, so `kept` is at least
+      // that scan's; the re-read catches a scan that finished in between.
+      const std::uint64_t s = scanned_.load(std::memory_order_acquire);
+      const std::size_t kept = survivors_n_.load(std::memory_order_relaxed);  // relaxed: see (17)
+      if (scanned_.load(std::memory_order_relaxed) != s) continue;  // relaxed: a re-check only
+      return kept + static_cast<std::size_t>(v > s ? v - s : 0);
+    }
   }
 
-  /// Scans now and destroys every retired version no guard holds. Blocking (writer lock, one
+  /// Scans now and destroys every retired version no guard holds. Blocking (scan lock, one
   /// membarrier); not async-signal-safe. Returns retired_count() afterwards.
   ///   s.reclaim();
   std::size_t reclaim() {
-    node* to_free = nullptr;
-    lock();
-    scan_locked(to_free);
-    const std::size_t left = retired_n_;
-    unlock();
-    free_list(to_free);
-    return left;
+    scan(true);
+    return retired_count();
   }
 
   /// The reclaim_batch this snapshot was built with. Wait-free, async-signal-safe.
@@ -503,13 +652,13 @@ class snapshot {
     std::uintptr_t w = head_.load(std::memory_order_relaxed);
     for (;;) {
       node* p = to_node(w);
-      // release: a writer whose scan reads this value also sees every read this thread made through
-      // earlier guards of this slot (C++20 release sequences no longer cover later relaxed stores).
+      // release (11): a writer whose scan reads this value (7) also sees every read this thread
+      // made through earlier guards of this slot.
       s->store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_release);
-      // Store->load order against the writer's exchange + heavy fence (a compiler barrier when the
-      // writer uses membarrier; a seq_cst RMW under TSan).
-      detail::asymmetric_light_fence();
-      // acquire: pairs with the writer's release exchange that published p, so *p is visible.
+      // Store->load order against the scanner's heavy fence (a compiler barrier when the scanner
+      // uses membarrier; a seq_cst RMW under TSan).
+      hooks::light_fence();
+      // acquire (12): pairs with the writer's release CAS (13) that published p, so *p is visible.
       const std::uintptr_t w2 = head_.load(std::memory_order_acquire);
       if (to_node(w2) == p) [[likely]] return guard(s, p);
       w = w2;  // a writer published in between: protect the newer version instead
@@ -518,13 +667,19 @@ class snapshot {
 
   [[gnu::noinline]] static Atom<std::uintptr_t>* find_free_slot(record* rec) noexcept {
     for (auto& s : rec->slot) {
-      if (s.load(std::memory_order_acquire) == 0) return &s;  // acquire: see load()
+      if (s.load(std::memory_order_acquire) == 0) return &s;  // acquire: as (10)
     }
     return nullptr;
   }
 
-  [[gnu::noinline]] guard load_slow() const noexcept {
-    record* rec = domain::try_bind();
+  /// Finds (or, when allowed, binds) this thread's record in dom_, then protects.
+  [[gnu::noinline]] guard load_slow(bool from_writer) const noexcept {
+    record* rec = nullptr;
+    for (auto& e : domain::tls.rec) {
+      record* r = e.load(std::memory_order_relaxed);  // relaxed: thread-private
+      if (r != nullptr && r->dom.load(std::memory_order_relaxed) == dom_) rec = r;
+    }
+    if (rec == nullptr) rec = dom_->try_bind(from_writer);
     if (rec != nullptr) {
       Atom<std::uintptr_t>* s = find_free_slot(rec);
       if (s != nullptr) return protect(s);
@@ -539,13 +694,13 @@ class snapshot {
     std::uintptr_t w = head_.load(std::memory_order_relaxed);
     for (;;) {
       if ((w >> pin_shift) >= pin_max) {  // saturated: some reader is flushing it (see below)
-        detail::cpu_relax();
+        hooks::pause();
         w = head_.load(std::memory_order_relaxed);  // relaxed: re-validated by the CAS
         continue;
       }
       const std::uintptr_t mine = w + pin_unit;
-      // acquire: pairs with the writer's release exchange that published the node (our RMW
-      // continues its release sequence even when another reader's pin came in between).
+      // acquire: as (12) (our RMW continues the release sequence of the publishing CAS even when
+      // another reader's pin came in between).
       if (head_.compare_exchange_weak(w, mine, std::memory_order_acquire,
                                       std::memory_order_relaxed)) {
         node* p = to_node(w);
@@ -559,17 +714,15 @@ class snapshot {
 
   /// Moves the pin count from the head word into p->pins. The caller holds a pin on p, so p stays
   /// alive. p->pins is raised first and lowered again if the head word moved on, so it only ever
-  /// over-counts in between: a writer can never see it reach 0 too early. Wait-free, signal-safe.
-  /// Retries while p is still current and its packed count still needs moving, so the move is not
-  /// left to the next reader (which would let contention push the count towards saturation):
-  /// lock-free, since a retry means another thread changed the head word.
+  /// over-counts in between: a writer can never see it reach 0 too early. Lock-free (a retry means
+  /// another thread changed the head word), signal-safe.
   void flush_pins(node* p, std::uintptr_t w) const noexcept {
     for (;;) {
       const auto count = static_cast<std::int64_t>(w >> pin_shift);
       // relaxed: published to writers by the release CAS below.
       p->pins.fetch_add(count, std::memory_order_relaxed);
-      // release: pairs with the writer's acq_rel exchange of head_ — a writer that takes over the
-      // zeroed count also sees the pins we added. Relaxed on failure: nothing is published.
+      // release: pairs with the writer's acq_rel publishing CAS (13) — a writer that takes over
+      // the zeroed count also sees the pins we added. Relaxed on failure: nothing is published.
       if (head_.compare_exchange_strong(w, w & ptr_mask, std::memory_order_release,
                                         std::memory_order_relaxed)) {
         return;
@@ -582,130 +735,267 @@ class snapshot {
 
   // ---- write side ------------------------------------------------------------------------------
 
-  template <class... Args>
-  static node* make_node(std::uint64_t v, Args&&... args) {
-    auto n = std::make_unique<node>(v, std::forward<Args>(args)...);
-    if ((reinterpret_cast<std::uintptr_t>(n.get()) & ~ptr_mask) != 0) {
+  /// A load for writers: may bind this thread's record even when load() would not.
+  guard load_writer() const noexcept {
+    record* rec = domain::tls.rec[0].load(std::memory_order_relaxed);  // relaxed: thread-private
+    if (rec != nullptr && dom_ == domain::local()) {  // entry 0: see load()
+      if (Atom<std::uintptr_t>* s = find_free_slot(rec)) return protect(s);
+      return load_fallback();
+    }
+    return load_slow(true);
+  }
+
+  static node* new_node() {
+    auto* n = new node;
+    if ((reinterpret_cast<std::uintptr_t>(n) & ~ptr_mask) != 0) {
+      delete n;
       throw std::runtime_error("lfkit::snapshot: node allocated above 2^48; pointer packing impossible");
     }
-    return n.release();
+    return n;
   }
 
-  static void free_list(node* n) noexcept {
-    while (n != nullptr) delete std::exchange(n, n->next_retired);
-  }
-
-  /// Publishes n; returns the old version (pinned once more for the caller if keep_old).
-  node* publish(node* n, bool keep_old) {
-    node* to_free = nullptr;
-    lock();
-    node* old = publish_locked(n, keep_old, to_free);
-    unlock();
-    free_list(to_free);
-    return old;
-  }
-
-  node* publish_locked(node* n, bool keep_old, node*& to_free) noexcept {
-    // relaxed: the pointer bits change only under the writer lock, which we hold.
-    n->version = to_node(head_.load(std::memory_order_relaxed))->version + 1;
-    // acq_rel: release publishes *n to readers' acquire loads; acquire orders the pin count we take
-    // over (readers' pinning CASes) before our use of it.
-    const std::uintptr_t old_w = head_.exchange(reinterpret_cast<std::uintptr_t>(n),
-                                                std::memory_order_acq_rel);
-    node* old = to_node(old_w);
-    const auto pinned = static_cast<std::int64_t>(old_w >> pin_shift) + (keep_old ? 1 : 0);
-    // relaxed: read back only by writers under the lock; readers' releases are fetch_subs whose
-    // order against this add does not matter (the sum is what counts).
-    if (pinned != 0) old->pins.fetch_add(pinned, std::memory_order_relaxed);
-    // release: pairs with the acquire load in version().
-    version_.store(n->version, std::memory_order_release);
-    old->next_retired = retired_head_;
-    retired_head_ = old;
-    ++retired_n_;
-    if (retired_n_ >= survivors_ + batch_) {
-      scan_locked(to_free);
-    } else {
-      retired_count_.store(retired_n_, std::memory_order_relaxed);  // relaxed: a statistic
+  /// A node with no live value: from the pool when its try-lock is free and it is not empty, else
+  /// newly allocated.
+  /// Nodes a writer thread took from a pool in one go (or got back from a lost compare_exchange),
+  /// for its next writes to any snapshot<T, Atom>: at most node_cache_max, freed at thread exit.
+  /// Writers only (a thread_local with a destructor: not for signal handlers).
+  static constexpr std::size_t node_cache_max = 16;
+  struct node_cache {
+    node* head = nullptr;
+    std::size_t n = 0;
+    node_cache() = default;
+    node_cache(const node_cache&) = delete;
+    node_cache& operator=(const node_cache&) = delete;
+    ~node_cache() {
+      while (head != nullptr) delete std::exchange(head, head->next);
     }
-    return old;
+  };
+  static inline thread_local node_cache t_nodes;
+
+  node* take_node() {
+    node_cache& c = t_nodes;
+    if (c.head != nullptr) {
+      --c.n;
+      return std::exchange(c.head, c.head->next);
+    }
+    std::uint32_t unlocked = 0;
+    // relaxed pre-check: a hint only. acquire (14): pairs with the release (15) of the previous
+    // holder, so the pool list it left is visible. Relaxed on failure: nothing acquired.
+    if (pool_lock_.load(std::memory_order_relaxed) == 0 &&
+        pool_lock_.compare_exchange_strong(unlocked, 1, std::memory_order_acquire,
+                                           std::memory_order_relaxed)) {
+      node* n = pool_;
+      if (n != nullptr) {  // take one, and up to node_cache_max more for this thread's next writes
+        pool_ = n->next;
+        --pool_n_;
+        while (pool_ != nullptr && c.n < node_cache_max) {
+          node* x = std::exchange(pool_, pool_->next);
+          x->next = c.head;
+          c.head = x;
+          ++c.n;
+          --pool_n_;
+        }
+      }
+      pool_lock_.store(0, std::memory_order_release);  // release (15): pairs with (14)
+      if (n != nullptr) return n;
+    }
+    return new_node();
   }
 
-  /// Destroys (later, via to_free) every retired version that no slot or pin protects.
-  void scan_locked(node*& to_free) noexcept {
+  void lock_pool() noexcept {
+    for (;;) {
+      std::uint32_t unlocked = 0;
+      // acquire: as (14).
+      if (pool_lock_.compare_exchange_weak(unlocked, 1, std::memory_order_acquire,
+                                           std::memory_order_relaxed)) {
+        return;
+      }
+      hooks::pause();  // held for a few instructions by a writer popping one node
+    }
+  }
+
+  /// Returns value-less nodes (a list linked by next) to the pool, up to batch_ nodes;
+  /// frees the rest.
+  void release_nodes(node* list) noexcept {
+    if (list == nullptr) return;
+    lock_pool();
+    const std::size_t room = pool_n_ < batch_ ? batch_ - pool_n_ : 0;
+    node* extra = nullptr;
+    std::size_t k = 0;
+    while (list != nullptr && k < room) {
+      node* x = std::exchange(list, list->next);
+      x->next = pool_;
+      pool_ = x;
+      ++k;
+    }
+    pool_n_ += k;
+    extra = list;
+    pool_lock_.store(0, std::memory_order_release);  // release: as (15)
+    while (extra != nullptr) delete std::exchange(extra, extra->next);
+  }
+  void release_node(node* n) noexcept {
+    node_cache& c = t_nodes;
+    if (c.n < node_cache_max) {
+      n->next = c.head;
+      c.head = n;
+      ++c.n;
+      return;
+    }
+    n->next = nullptr;
+    release_nodes(n);
+  }
+  void drop_unpublished(node* n) noexcept {
+    n->destroy();
+    release_node(n);
+  }
+  void destroy(node* n) noexcept {
+    n->destroy();
+    delete n;
+  }
+
+  template <class... Args>
+  node* make_node(Args&&... args) {
+    node* n = take_node();
+    try {
+      n->construct(std::forward<Args>(args)...);
+    } catch (...) {
+      release_node(n);
+      throw;
+    }
+    return n;
+  }
+
+  /// Publishes a new value built from args after whatever is current; returns the replaced node
+  /// (pinned once more for the caller if keep_old).
+  template <class... Args>
+  node* publish_new(bool keep_old, Args&&... args) {
+    node* n = make_node(std::forward<Args>(args)...);
+    detail::backoff<Atom> contention;
+    for (;;) {
+      guard g = load_writer();
+      node* old = g.node_;
+      std::uint64_t v = 0;
+      if (try_publish(n, g, keep_old, v)) {
+        g.reset();  // as in update
+        after_publish(v);
+        return old;
+      }
+      g.reset();
+      contention.spin();  // another writer won: as in update
+    }
+  }
+
+  /// CASes the head from `cur` (which the caller protects through `g`) to n; v = n's version.
+  /// Returns false, publishing nothing, if cur is no longer current. A caller protecting cur with
+  /// a fallback pin publishes under the scan lock: its own pin sits in the head word until the
+  /// transfer below, so no scan may judge cur in between.
+  bool try_publish(node* n, const guard& g, bool keep_old, std::uint64_t& v) noexcept {
+    node* cur = g.node_;
+    const bool by_pin = g.uses_fallback();
+    if (by_pin) scan_lock_.lock();
+    const bool ok = try_publish_locked(n, cur, keep_old, v);
+    if (by_pin) scan_lock_.unlock();
+    return ok;
+  }
+  bool try_publish_locked(node* n, node* cur, bool keep_old, std::uint64_t& v) noexcept {
+    n->prev = cur;
+    n->version = v = cur->version + 1;  // v: once published, n may be replaced and freed at once
+    // relaxed: validated by the CAS.
+    std::uintptr_t w = head_.load(std::memory_order_relaxed);
+    while (to_node(w) == cur) {
+      // acq_rel (13): release publishes *n (value, version, prev, pins) to readers' acquire loads
+      // (12) and to later writers and scanners; acquire takes over the pin count that readers'
+      // pinning CASes put in the word, and the chain below cur.
+      if (head_.compare_exchange_weak(w, reinterpret_cast<std::uintptr_t>(n),
+                                      std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        const auto pinned = static_cast<std::int64_t>(w >> pin_shift) + (keep_old ? 1 : 0);
+        // release (16): pairs with the acquire pins load (9) of a scan; until it lands, the
+        // caller's slot on cur (or the scan lock, see above) keeps any scan from judging cur.
+        if (pinned != 0) cur->pins.fetch_add(pinned, std::memory_order_release);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /// Scans when this publish completed a batch.
+  void after_publish(std::uint64_t v) noexcept {
+    // relaxed: a trigger hint; the scan re-reads everything under its lock.
+    if (v - scanned_.load(std::memory_order_relaxed) >= batch_) scan(false);
+  }
+
+  /// Under the scan lock: destroys every retired version that no slot or pin protects (always if
+  /// forced, else only if the batch is still due), and returns their nodes to the pool.
+  void scan(bool forced) noexcept {
+    scan_lock_.lock();
+    // acquire: pairs with the publishing CAS (13), so the chain below h is visible. h cannot be
+    // freed meanwhile: only the scan lock's holder frees.
+    node* h = to_node(head_.load(std::memory_order_acquire));
+    const std::uint64_t from = scanned_.load(std::memory_order_relaxed);  // relaxed: under the lock
+    if (!forced && h->version - from < batch_) {
+      scan_lock_.unlock();
+      return;
+    }
     // Pairs with the readers' light fences: after it, every slot store that preceded a reader's
-    // fence is visible, or that reader's re-load of head_ sees our exchange and it retries.
-    detail::asymmetric_heavy_fence();
+    // fence is visible, or that reader's re-load of head_ sees the unlinking CAS and it retries.
+    hooks::heavy_fence();
     hazards_.clear();
     // seq_cst: pairs with the seq_cst raise of high_water in try_bind (see there).
-    const std::size_t hw = domain::high_water.load(std::memory_order_seq_cst);
+    const std::size_t hw = dom_->high_water.load(std::memory_order_seq_cst);
     for (std::size_t i = 0; i < hw; ++i) {
-      for (auto& s : domain::records[i].slot) {
-        // acquire: pairs with the readers' release stores (protect) and releases (guard::reset).
+      for (auto& s : dom_->records[i].slot) {
+        // acquire (7): pairs with the readers' release stores (11) and releases (6).
         const std::uintptr_t v = s.load(std::memory_order_acquire);
         if (v != 0) hazards_.push_back(v);  // capacity reserved in the constructor: no allocation
       }
     }
     std::sort(hazards_.begin(), hazards_.end());
-    node** link = &retired_head_;
-    while (node* n = *link) {
-      const bool hazard =
-          std::binary_search(hazards_.begin(), hazards_.end(), reinterpret_cast<std::uintptr_t>(n));
-      // acquire: pairs with the release fetch_sub of fallback guards.
-      if (!hazard && n->pins.load(std::memory_order_acquire) == 0) {
-        *link = n->next_retired;
-        n->next_retired = to_free;
-        to_free = n;
-        --retired_n_;
+    node* kept = nullptr;
+    std::size_t kept_n = 0;
+    node* freed = nullptr;
+    auto judge = [&](node* x) {
+      const bool hazard = std::binary_search(hazards_.begin(), hazards_.end(),
+                                             reinterpret_cast<std::uintptr_t>(x));
+      // acquire (9): pairs with the release fetch_subs of fallback guards (8) and the unlinker's
+      // transfer (16).
+      if (!hazard && x->pins.load(std::memory_order_acquire) == 0) {
+        x->next = freed;
+        freed = x;
       } else {
-        link = &n->next_retired;
+        x->next = kept;
+        kept = x;
+        ++kept_n;
       }
-    }
-    survivors_ = retired_n_;
-    retired_count_.store(retired_n_, std::memory_order_relaxed);  // relaxed: a statistic
-  }
-
-  /// Writer lock: 0 free, 1 held, 2 held with waiters (Drepper's futex mutex, on Atom::wait).
-  void lock() noexcept {
-    std::uint32_t c = 0;
-    // acquire: pairs with the release in unlock(); the writer state it protects is plain data.
-    // relaxed on failure: nothing was acquired.
-    if (writer_lock_.compare_exchange_strong(c, 1, std::memory_order_acquire,
-                                             std::memory_order_relaxed)) {
-      return;
-    }
-    for (int i = 0; i < 64 && c != 0; ++i) {  // brief spin: critical sections are short
-      detail::cpu_relax();
-      c = 0;
-      // acquire: pairs with the release in unlock(); relaxed on failure: nothing was acquired.
-      if (writer_lock_.compare_exchange_weak(c, 1, std::memory_order_acquire,
-                                             std::memory_order_relaxed)) {
-        return;
-      }
-    }
-    if (c != 2) c = writer_lock_.exchange(2, std::memory_order_acquire);  // acquire: as above
-    while (c != 0) {
-      writer_lock_.wait(2, std::memory_order_relaxed);  // relaxed: the exchange below acquires
-      c = writer_lock_.exchange(2, std::memory_order_acquire);  // acquire: as above
-    }
-  }
-  void unlock() noexcept {
-    // release: pairs with the acquire in lock().
-    if (writer_lock_.exchange(0, std::memory_order_release) == 2) writer_lock_.notify_one();
+    };
+    while (survivors_ != nullptr) judge(std::exchange(survivors_, survivors_->next));
+    node* x = h->prev;
+    for (std::uint64_t k = h->version - from; k != 0; --k) judge(std::exchange(x, x->prev));
+    survivors_ = kept;
+    survivors_n_.store(kept_n, std::memory_order_relaxed);  // relaxed: ordered by (18)
+    scanned_.store(h->version, std::memory_order_release);  // release (18): pairs with (17)
+    scan_lock_.unlock();
+    for (node* y = freed; y != nullptr; y = y->next) y->destroy();
+    release_nodes(freed);
   }
 
   /// Head word: node address (low 48 bits) | fallback pins taken on it (high 16 bits). Read by
-  /// every load(), alone on its padding unit: a publish invalidates readers' copy exactly once.
+  /// every load(), on its own padding unit with the (read-only) domain pointer: a publish
+  /// invalidates readers' copy exactly once.
   alignas(cache_line_size) mutable Atom<std::uintptr_t> head_{0};
-  /// Writer state, on another padding unit so that writers' lock traffic and statistics never
-  /// invalidate the line every load() reads. version()/retired_count() are rare reads.
-  alignas(cache_line_size) Atom<std::uint32_t> writer_lock_{0};
-  Atom<std::uint64_t> version_{0};
-  Atom<std::size_t> retired_count_{0};
-  node* retired_head_ = nullptr;  // under the writer lock
-  std::size_t retired_n_ = 0;     // under the writer lock
-  std::size_t survivors_ = 0;     // under the writer lock: retired versions kept by the last scan
+  domain* const dom_ = &detail::snapshot_local_domain<Atom>;
+  /// Writer state, on another padding unit so that writers' pool and scan traffic never
+  /// invalidates the line every load() reads.
+  alignas(cache_line_size) Atom<std::uint32_t> pool_lock_{0};
+  node* pool_ = nullptr;   // under pool_lock_: value-less nodes, linked by next
+  std::size_t pool_n_ = 0;  // under pool_lock_
+  /// Scan state, read by every writer after it publishes but written once per batch: on a padding
+  /// unit of its own, so that writers' pool traffic does not make each such read a miss.
+  alignas(cache_line_size) Atom<std::uint64_t> scanned_{0};  // versions below this were judged
+  Atom<std::size_t> survivors_n_{0};  // a statistic: retired versions kept by the last scan
   std::size_t batch_;
-  std::vector<std::uintptr_t> hazards_;  // under the writer lock; scan scratch, preallocated
+  detail::writer_lock<Atom> scan_lock_;
+  node* survivors_ = nullptr;            // under scan_lock_: retired versions kept by the last scan
+  std::vector<std::uintptr_t> hazards_;  // under scan_lock_; scan scratch, preallocated
 };
 
 }  // namespace lfkit

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: BSL-1.0
 // lfkit/baseline/locked_snapshot.hpp — the lock-based baseline for lfkit::snapshot.
 //
 // Part of lfkit (header-only, C++20). Depends only on the C++ standard library.
 //
 // lfkit::baseline::locked_snapshot<T, Mutex = std::shared_mutex> has the API of lfkit::snapshot
-// (load / store / emplace / exchange / update / version / retired_count) and is what an engineer
+// (load / store / emplace / exchange / update / compare_exchange / version / retired_count) and is what an engineer
 // writes without lfkit: a std::shared_ptr<const T> behind a lock.
 //   * load() takes the lock (shared for std::shared_mutex, exclusive for std::mutex), copies the
 //     shared_ptr (one atomic increment), and unlocks. The guard holds the shared_ptr, not the lock,
@@ -109,6 +110,21 @@ class locked_snapshot {
     auto old = std::exchange(cur_, std::move(next));
     lk.unlock();  // ~T of the old version (if unreferenced) runs outside the lock
     return v;
+  }
+  /// Publishes desired if the current version is still the one `expected` holds; otherwise points
+  /// `expected` at the current version. Blocking (exclusive lock); not async-signal-safe.
+  ///   auto cur = s.load(); while (!s.compare_exchange(cur, next_of(*cur))) {}
+  bool compare_exchange(guard& expected, T desired) {
+    auto next = make(0, std::move(desired));
+    std::unique_lock lk(m_);
+    if (cur_ != expected.p_) {
+      expected = guard(cur_);
+      return false;
+    }
+    next->version = cur_->version + 1;
+    auto old = std::exchange(cur_, std::shared_ptr<const versioned>(std::move(next)));
+    lk.unlock();  // ~T of the old version (if unreferenced) runs outside the lock
+    return true;
   }
   /// Latest published version number. Blocking; not async-signal-safe.  `auto v = s.version();`
   [[nodiscard]] std::uint64_t version() const { return load().version(); }

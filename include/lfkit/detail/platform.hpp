@@ -115,6 +115,19 @@ inline membarrier_state_word g_membarrier_state;
 inline std::atomic<unsigned> g_tsan_fence_word{0};
 #endif
 
+/// Records the outcome of a registration attempt. Decided once: the first verdict wins (CAS from
+/// unknown), so a racing attempt that failed transiently can never turn "available" — on which
+/// light sides already rely — back into "unavailable". Returns the state now in force. Wait-free.
+inline membarrier_state membarrier_record_verdict(membarrier_state verdict) noexcept {
+  int expected = static_cast<int>(membarrier_state::unknown);
+  // relaxed: the flag only caches a kernel fact (see g_membarrier_state); the CAS decides once.
+  if (g_membarrier_state.value.compare_exchange_strong(expected, static_cast<int>(verdict),
+                                                       std::memory_order_relaxed)) {
+    return verdict;
+  }
+  return static_cast<membarrier_state>(expected);
+}
+
 /// Registers the process for expedited private membarriers if the kernel has them. Idempotent and
 /// thread-safe; call from a constructor, not a signal handler (the registration may sleep).
 inline void asymmetric_fence_prepare() noexcept {
@@ -122,13 +135,13 @@ inline void asymmetric_fence_prepare() noexcept {
   // relaxed: the flag only caches a kernel fact; pairs with the relaxed loads in the fences.
   if (g_membarrier_state.value.load(std::memory_order_relaxed) != 0) return;
   long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-  int state = static_cast<int>(membarrier_state::unavailable);
+  membarrier_state state = membarrier_state::unavailable;
   if (cmds >= 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
       syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
-    state = static_cast<int>(membarrier_state::available);
+    state = membarrier_state::available;
   }
-  // relaxed: see above; a racing second registration is harmless (registration is idempotent).
-  g_membarrier_state.value.store(state, std::memory_order_relaxed);
+  // A racing second registration is harmless (registration is idempotent); its verdict is not.
+  (void)membarrier_record_verdict(state);
 #endif
 }
 
