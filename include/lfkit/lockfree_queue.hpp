@@ -513,8 +513,9 @@ class lockfree_queue {
   /// the first full/closed. When T is nothrow-constructible from `*first`, element k is untouched
   /// unless close() raced its push (then, with a move iterator, it has been moved from: there is
   /// no general way to move it back through an iterator). Otherwise each element is built on the
-  /// caller's side first (an exception propagates after the earlier ones were pushed) and, if its
-  /// push fails, destroyed. Sleepers are woken once per call. Lock-free per element;
+  /// caller's side first (an exception from `*first`, `++first` or the constructor propagates
+  /// after the earlier ones were pushed) and, if its push fails, destroyed (a move iterator's
+  /// element k is then moved from). Sleepers are woken once per call. Lock-free per element;
   /// async-signal-safe if T's construction from `*first` is.
   ///
   ///   int xs[4] = {1, 2, 3, 4};  std::size_t k = q.try_push_n(xs, 4);
@@ -522,18 +523,19 @@ class lockfree_queue {
   std::size_t try_push_n(InputIt first, std::size_t n) {
     using ref = std::iter_reference_t<InputIt>;
     std::size_t done = 0;
+    wake_on_exit wake{not_empty_, done};  // also when `*first`, `++first` or a constructor throws
     for (; done < n; ++done, ++first) {
       status st;
-      if constexpr (std::is_nothrow_constructible_v<T, ref> && noexcept(*first)) {
-        st = push_once([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(*first); },
+      ref r = *first;  // may throw: no index taken yet
+      if constexpr (std::is_nothrow_constructible_v<T, ref>) {
+        st = push_once([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::forward<ref>(r)); },
                        [](T* p) noexcept { std::destroy_at(p); });
       } else {
-        T tmp(*first);  // may throw: no index taken yet
+        T tmp(std::forward<ref>(r));  // may throw: no index taken yet
         st = push_moving(tmp);
       }
       if (st != status::ok) break;
     }
-    if (done > 0) not_empty_.notify();
     return done;
   }
 
@@ -546,13 +548,7 @@ class lockfree_queue {
   template <class OutputIt>
   std::size_t try_pop_n(OutputIt out, std::size_t n) {
     std::size_t done = 0;
-    struct notifier {
-      lockfree_queue* q;
-      const std::size_t* done;
-      ~notifier() {
-        if (*done > 0) q->not_full_.notify();
-      }
-    } wake{this, &done};
+    wake_on_exit wake{not_full_, done};  // also when an assignment throws
     for (; done < n; ++done, ++out) {
       if constexpr (noexcept(*out = std::declval<T&&>())) {
         if (pop_once([&](T&& v) noexcept { *out = std::move(v); }) != status::ok) break;
@@ -659,6 +655,19 @@ class lockfree_queue {
 
   T* element(std::uint64_t i) noexcept { return std::launder(reinterpret_cast<T*>(data_[i].storage)); }
   T* place(std::uint64_t i) noexcept { return reinterpret_cast<T*>(data_[i].storage); }
+
+  /// Wakes `word`'s sleepers at scope exit if `done` > 0: a bulk call wakes once, also when it
+  /// leaves by an exception after some elements went through.
+  struct wake_on_exit {
+    detail::sleep_word<Atom>& word;
+    const std::size_t& done;
+    wake_on_exit(detail::sleep_word<Atom>& w, const std::size_t& d) noexcept : word(w), done(d) {}
+    wake_on_exit(const wake_on_exit&) = delete;
+    wake_on_exit& operator=(const wake_on_exit&) = delete;
+    ~wake_on_exit() {
+      if (done > 0) word.notify();
+    }
+  };
 
   bool notify_push(status st) noexcept {
     if (st != status::ok) return false;
