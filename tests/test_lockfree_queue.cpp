@@ -681,67 +681,9 @@ TEST_CASE("lockfree_queue: no spurious empty under schedule perturbation", "[lfq
 
 namespace {
 
-/// An atomic policy that raises SIGUSR2 at the calling thread's k-th atomic step (counting every
-/// member call from when it is armed), once. The handler runs between two atomic steps of the
-/// interrupted operation: exactly an interrupt at step k.
-inline thread_local std::uint64_t t_step = 0;
-inline thread_local std::uint64_t t_fire_at = 0;  // 0: disarmed
-inline thread_local bool t_fired = false;
-
-inline void step() noexcept {
-  if (t_fire_at == 0) return;
-  if (++t_step == t_fire_at) {
-    t_fire_at = 0;  // the handler's own steps do not count
-    t_fired = true;
-    pthread_kill(pthread_self(), SIGUSR2);
-  }
-}
-
-template <class T>
-class step_atomic {
- public:
-  static constexpr bool is_always_lock_free = std::atomic<T>::is_always_lock_free;
-  constexpr step_atomic() noexcept : a_() {}
-  constexpr step_atomic(T v) noexcept : a_(v) {}  // NOLINT: mirrors std::atomic
-  step_atomic(const step_atomic&) = delete;
-  step_atomic& operator=(const step_atomic&) = delete;
-  T load(std::memory_order o = std::memory_order_seq_cst) const noexcept {
-    step();
-    return a_.load(o);
-  }
-  void store(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    step();
-    a_.store(v, o);
-  }
-  bool compare_exchange_weak(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
-    step();
-    return a_.compare_exchange_weak(e, d, s, f);
-  }
-  bool compare_exchange_strong(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
-    step();
-    return a_.compare_exchange_strong(e, d, s, f);
-  }
-  T fetch_add(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    step();
-    return a_.fetch_add(v, o);
-  }
-  T fetch_sub(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    step();
-    return a_.fetch_sub(v, o);
-  }
-  T fetch_or(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    step();
-    return a_.fetch_or(v, o);
-  }
-  void wait(T old, std::memory_order o = std::memory_order_seq_cst) const noexcept { a_.wait(old, o); }
-  void notify_one() noexcept { a_.notify_one(); }
-  void notify_all() noexcept { a_.notify_all(); }
-
- private:
-  std::atomic<T> a_;
-};
-
-using step_queue = lfkit::lockfree_queue<int, step_atomic>;
+// perturbed_atomic with no random perturbation, only raise_signal_at_step(k): the signal
+// (SIGUSR2 here) arrives between two atomic steps of the operation, at hook k.
+using step_queue = lfkit::lockfree_queue<int, lfkit::stress::perturbed_atomic>;
 step_queue* g_q = nullptr;
 // What the handler should be able to do, decided by the test before the interrupted operation.
 bool g_expect_push = false, g_expect_pop = false;
@@ -763,6 +705,7 @@ TEST_CASE("lockfree_queue: a handler interrupting its own push/pop at any atomic
   sigemptyset(&sa.sa_mask);
   struct sigaction old{};
   REQUIRE(sigaction(SIGUSR2, &sa, &old) == 0);
+  const int saved_signal = lfkit::stress::g_perturbation.signal_number.exchange(SIGUSR2);
   std::uint64_t interrupted_ops = 0, handler_failures = 0, accounting_errors = 0;
   const std::size_t cap = 4;
   for (int is_push = 0; is_push < 2; ++is_push) {
@@ -784,9 +727,7 @@ TEST_CASE("lockfree_queue: a handler interrupting its own push/pop at any atomic
         g_expect_pop = true;
         g_handler_push_ok = g_handler_pop_ok = -1;
         g_handler_popped = -1;
-        t_step = 0;
-        t_fired = false;
-        t_fire_at = k;
+        lfkit::stress::raise_signal_at_step(k);
         bool op_ok = false;
         int popped = -1;
         if (is_push) {
@@ -794,8 +735,8 @@ TEST_CASE("lockfree_queue: a handler interrupting its own push/pop at any atomic
         } else {
           op_ok = q.try_pop(popped);
         }
-        t_fire_at = 0;
-        if (!t_fired) break;  // k is past the operation's last step: every step covered
+        lfkit::stress::raise_signal_at_step(0);
+        if (!lfkit::stress::signal_raised_at_step()) break;  // past the last step: all covered
         ++interrupted_ops;
         if (!op_ok) ++handler_failures;  // the interrupted op itself must still succeed
         if (g_handler_push_ok != (g_expect_push ? 1 : 0)) ++handler_failures;
@@ -811,11 +752,12 @@ TEST_CASE("lockfree_queue: a handler interrupting its own push/pop at any atomic
         std::sort(expected.begin(), expected.end());
         std::sort(got.begin(), got.end());
         if (got != expected) ++accounting_errors;
-        REQUIRE(k < 1000);  // an operation has a bounded number of steps
+        REQUIRE(k < 2000);  // an operation has a bounded number of steps
       }
     }
   }
   sigaction(SIGUSR2, &old, nullptr);
+  lfkit::stress::g_perturbation.signal_number.store(saved_signal);
   g_q = nullptr;
   INFO("interrupted operations: " << interrupted_ops);
   CHECK(interrupted_ops > 40);  // every step of pushes and pops at several fill levels
@@ -831,23 +773,23 @@ TEST_CASE("lockfree_queue: a handler interrupting its own thread mid-push on a f
   sigemptyset(&sa.sa_mask);
   struct sigaction old{};
   REQUIRE(sigaction(SIGUSR2, &sa, &old) == 0);
+  const int saved_signal = lfkit::stress::g_perturbation.signal_number.exchange(SIGUSR2);
   std::uint64_t bad = 0, n = 0;
   for (std::uint64_t k = 1; k < 1000; ++k) {
     step_queue q(2);
     g_q = &q;
     REQUIRE(q.try_push(7));
-    t_step = 0;
-    t_fired = false;
-    t_fire_at = k;
+    lfkit::stress::raise_signal_at_step(k);
     const bool ok = q.try_push(8);
-    t_fire_at = 0;
-    if (!t_fired) break;
+    lfkit::stress::raise_signal_at_step(0);
+    if (!lfkit::stress::signal_raised_at_step()) break;
     ++n;
     // The handler's push may succeed only if it ran before the interrupted push took its index.
     if (!ok && g_handler_push_ok != 1) ++bad;  // one of the two pushes must have got the index
     if (g_handler_pop_ok != 1 || g_handler_popped != 7) ++bad;  // FIFO: 7 is the oldest
   }
   sigaction(SIGUSR2, &old, nullptr);
+  lfkit::stress::g_perturbation.signal_number.store(saved_signal);
   g_q = nullptr;
   CHECK(n > 5);
   CHECK(bad == 0);
