@@ -118,7 +118,9 @@
 //   enqueue(i): t = fetch_add(tail); if entry e has cycle(e) < cycle(t), index ⊥ and (safe or
 //     head <= t), CAS it to {cycle(t), safe, i} and reset the threshold to 3n - 1; otherwise take
 //     a new ticket.
-//   dequeue(): if threshold < 0: empty. h = fetch_add(head); if cycle(e) == cycle(h): fetch_or ⊥
+//   dequeue(): if threshold < 0: empty. If a dequeue failed since the last enqueue (threshold
+//     below 3n - 1) and tail <= head: empty, without taking a ticket (so consumers spinning on an
+//     empty ring only read). h = fetch_add(head); if cycle(e) == cycle(h): fetch_or ⊥
 //     into the index and return it. If cycle(e) < cycle(h), invalidate: an empty entry gets cycle
 //     (h) (a late enqueuer with ticket h then fails), an occupied one loses its safe bit (an
 //     enqueuer of a later cycle may use it only while head <= its ticket). Then if tail <= h + 1:
