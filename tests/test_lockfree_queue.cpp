@@ -794,3 +794,86 @@ TEST_CASE("lockfree_queue: a handler interrupting its own thread mid-push on a f
   CHECK(n > 5);
   CHECK(bad == 0);
 }
+
+// =============================================================================================
+// Freeze: another thread stopped at any atomic step inside a push or pop holds up no one.
+// =============================================================================================
+
+namespace {
+std::atomic<bool> g_frozen{false}, g_release{false};
+void freeze_handler(int) {
+  g_frozen.store(true);
+  while (!g_release.load()) {
+    timespec ts{0, 100000};
+    nanosleep(&ts, nullptr);
+  }
+}
+}  // namespace
+
+TEST_CASE("lockfree_queue: a thread frozen at any step of a push/pop does not stop another", "[lfq][freeze]") {
+  struct sigaction sa{};
+  sa.sa_handler = freeze_handler;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old{};
+  REQUIRE(sigaction(SIGUSR2, &sa, &old) == 0);
+  const int saved_signal = lfkit::stress::g_perturbation.signal_number.exchange(SIGUSR2);
+  std::uint64_t frozen_ops = 0, other_failures = 0, accounting_errors = 0;
+  for (int is_push = 0; is_push < 2; ++is_push) {
+    for (std::uint64_t k = 1;; ++k) {
+      step_queue q(4);
+      const int m = is_push ? 1 : 2;  // elements before the frozen operation
+      for (int i = 0; i < m; ++i) REQUIRE(q.try_push(i));
+      g_frozen.store(false);
+      g_release.store(false);
+      std::atomic<bool> finished{false}, frozen_ok{false};
+      std::atomic<int> frozen_popped{-1};
+      std::thread a([&] {
+        lfkit::stress::raise_signal_at_step(k);
+        if (is_push) {
+          frozen_ok.store(q.try_push(500));
+        } else {
+          int v = -1;
+          frozen_ok.store(q.try_pop(v));
+          frozen_popped.store(v);
+        }
+        lfkit::stress::raise_signal_at_step(0);
+        finished.store(true);
+      });
+      while (!g_frozen.load() && !finished.load()) std::this_thread::yield();
+      if (!g_frozen.load()) {  // k is past the operation's last step: every step covered
+        a.join();
+        break;
+      }
+      ++frozen_ops;
+      // The frozen thread holds at most one index; at most 2 + 1 elements are inside: every
+      // push then pop of this thread must succeed while the other is stopped.
+      std::vector<int> got;
+      for (int i = 0; i < 200; ++i) {
+        int v = -1;
+        if (!q.try_push(1000 + i)) ++other_failures;
+        if (!q.try_pop(v)) ++other_failures;
+        else got.push_back(v);
+      }
+      g_release.store(true);
+      a.join();
+      std::vector<int> expected;
+      for (int i = 0; i < m; ++i) expected.push_back(i);
+      for (int i = 0; i < 200; ++i) expected.push_back(1000 + i);
+      if (is_push && frozen_ok.load()) expected.push_back(500);
+      if (!is_push && frozen_ok.load()) got.push_back(frozen_popped.load());
+      if (!frozen_ok.load()) ++other_failures;  // the frozen operation itself completes after
+      int v;
+      while (q.try_pop(v)) got.push_back(v);
+      std::sort(expected.begin(), expected.end());
+      std::sort(got.begin(), got.end());
+      if (got != expected) ++accounting_errors;
+      REQUIRE(k < 2000);
+    }
+  }
+  sigaction(SIGUSR2, &old, nullptr);
+  lfkit::stress::g_perturbation.signal_number.store(saved_signal);
+  INFO("operations frozen at a step: " << frozen_ops);
+  CHECK(frozen_ops > 20);
+  CHECK(other_failures == 0);
+  CHECK(accounting_errors == 0);
+}
