@@ -269,9 +269,11 @@ class scq_ring {
         const std::uint64_t ec = cycle(e);
         if (ec == hc) {
           // Ours: mark consumed (index := ⊥, keep cycle and safe). An RMW, as a dequeuer of a
-          // later cycle may clear the safe bit meanwhile. seq_cst: an ordinary ring RMW.
-          const std::uint64_t prev = ent.fetch_or(bottom_, std::memory_order_seq_cst);
-          return prev & bottom_;
+          // later cycle may clear the safe bit meanwhile; nothing else can change the entry
+          // before this, so e's index is the one taken (and the unused result lets x86 use a
+          // plain `lock or` instead of a CAS loop). seq_cst: an ordinary ring RMW.
+          ent.fetch_or(bottom_, std::memory_order_seq_cst);
+          return e & bottom_;
         }
         if (ec > hc) break;  // already moved on by a later cycle: nothing for us
         const std::uint64_t next = (e & bottom_) == bottom_ ? make(hc, (e & safe_bit_) != 0, bottom_)
