@@ -79,7 +79,8 @@
 // Progress, exactly. A dequeue from a ring (try_pop's first step; try_push's first step on the
 // free ring) first reads the ring's threshold and returns "empty" if it is negative. Otherwise
 // each round takes a ticket (fetch_add on head) and either finds its entry's index (success) or
-// invalidates the entry and decrements the threshold: at most 3n - 1 failed rounds after the
+// (after at most enqueuer_looks looks, if an enqueuer holds that ticket but has not written the
+// entry yet) invalidates the entry and decrements the threshold: at most 3n - 1 failed rounds after the
 // threshold was last reset (n = bit_ceil(capacity)), and only a successful enqueue resets it. An
 // entry CAS fails only because another operation changed that entry. An enqueue (a push's last
 // step, a pop's return of its index) retries with a new ticket only when a dequeuer invalidated
@@ -121,7 +122,8 @@
 //   dequeue(): if threshold < 0: empty. If a dequeue failed since the last enqueue (threshold
 //     below 3n - 1) and tail <= head: empty, without taking a ticket (so consumers spinning on an
 //     empty ring only read). h = fetch_add(head); if cycle(e) == cycle(h): fetch_or ⊥
-//     into the index and return it. If cycle(e) < cycle(h), invalidate: an empty entry gets cycle
+//     into the index and return it. If e is empty and tail > h (an enqueuer holds ticket h), look
+//     again up to enqueuer_looks times, a pause apart. If cycle(e) < cycle(h), invalidate: an empty entry gets cycle
 //     (h) (a late enqueuer with ticket h then fails), an occupied one loses its safe bit (an
 //     enqueuer of a later cycle may use it only while head <= its ticket). Then if tail <= h + 1:
 //     catch the tail up to h + 1 (so a lagging tail cannot make later enqueuers use tickets that
@@ -187,6 +189,12 @@ namespace detail {
 template <template <class> class Atom>
 class scq_ring {
  public:
+  /// Looks (one pause apart, ~0.2 us here in all) a dequeuer gives an empty entry whose ticket an
+  /// enqueuer already holds, before invalidating it. Without them a dequeuer one step ahead kept
+  /// invalidating the entry the enqueuer was about to fill (each then retries with a new
+  /// ticket): measured 2P2C/4P4C try ops on the 2-core machine ~2x faster with 8 looks. A
+  /// bounded number of the dequeuer's own steps; a stopped enqueuer costs it ~0.2 us, once.
+  static constexpr unsigned enqueuer_looks = 8;
   /// Marks a closed ring in bit 63 of tail (only rings that are closed: the allocated one).
   static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
   /// dequeue()'s "no index".
@@ -265,8 +273,18 @@ class scq_ring {
       Atom<std::uint64_t>& ent = entries_[h & entries_mask_];
       // acquire (1)/(2): pairs with the enqueuer's CAS; what it wrote to the slot is visible.
       std::uint64_t e = ent.load(std::memory_order_acquire);
+      unsigned looks = 0;
       for (;;) {
         const std::uint64_t ec = cycle(e);
+        if (ec < hc && (e & bottom_) == bottom_ && looks < enqueuer_looks &&
+            (looks > 0 || (tail_.v.load(std::memory_order_seq_cst) & ~closed_bit) > h)) {  // seq_cst: as below
+          // Still empty, but an enqueuer holds ticket h: give it a few pauses to land its CAS
+          // before invalidating the entry (see enqueuer_looks). Bounded: never a real wait.
+          ++looks;
+          atomic_hooks<Atom>::pause();
+          e = ent.load(std::memory_order_acquire);  // acquire: as above
+          continue;
+        }
         if (ec == hc) {
           // Ours: mark consumed (index := ⊥, keep cycle and safe). An RMW, as a dequeuer of a
           // later cycle may clear the safe bit meanwhile; nothing else can change the entry
