@@ -154,7 +154,7 @@
 //   livelock of failing operations). The read-only tail <= head look is used where it is exact
 //   and free: before taking a ticket once a dequeue has failed since the last enqueue.
 // * Cost against mpmc_queue: four RMWs per operation (two per ring) instead of one CAS, and three
-//   streams of shared lines (two rings' entries and the data) instead of one: measured ~0.2-0.45x
+//   streams of shared lines (two rings' entries and the data) instead of one: measured ~0.15-0.5x
 //   its throughput in try-op transfers (see bench/bench_lockfree_queue.cpp). What it buys is
 //   the progress guarantee above.
 #ifndef LFKIT_LOCKFREE_QUEUE_HPP
