@@ -37,7 +37,7 @@
 //   the data array has `capacity` slots; the rings' arithmetic uses n = bit_ceil(capacity).
 // * try_pop() returns false only if the queue was empty at some instant during the call: either
 //   it saw tail <= head of the allocated ring (exact), or it exhausted the ring's threshold (see
-//   "Progress"), which by SCQ's threshold lemma (Nikolaev, DISC 2019, Sec. 5) can happen only
+//   "Progress"), which by SCQ's threshold argument (Nikolaev, DISC 2019) can happen only
 //   when every element of a completed push has been claimed by some pop. A push still in
 //   progress may be ordered after the failure (it has not returned yet).
 // * try_push() returns false only if the queue is closed or all `capacity` indices are taken:
