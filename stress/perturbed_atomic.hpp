@@ -74,9 +74,21 @@ inline std::uint64_t next_random() noexcept {
   return x;
 }
 
+/// Deterministic interrupts (raise_signal_at_step()): hooks counted on this thread since it was
+/// armed, the hook number that raises the signal (0: disarmed), and whether it was raised.
+inline thread_local std::uint64_t t_step_count = 0;
+inline thread_local std::uint64_t t_raise_at_step = 0;
+inline thread_local bool t_raised_at_step = false;
+
 /// The hook run around every atomic step. All loads are relaxed: the configuration is a set of
 /// independent knobs, written before workers start or between phases; no data is published by it.
 inline void perturb() noexcept {
+  if (t_raise_at_step != 0 && ++t_step_count == t_raise_at_step) {
+    t_raise_at_step = 0;  // once: the handler's own steps are not counted
+    t_raised_at_step = true;
+    pthread_kill(pthread_self(), g_perturbation.signal_number.load(std::memory_order_relaxed));
+    return;
+  }
   auto& c = g_perturbation;
   const std::uint32_t p_spin = c.spin.load(std::memory_order_relaxed);
   const std::uint32_t p_yield = c.yield.load(std::memory_order_relaxed);
@@ -223,6 +235,20 @@ class perturbed_atomic : public hooked_atomic<T, detail::perturb_hook> {
  public:
   using hooked_atomic<T, detail::perturb_hook>::hooked_atomic;
 };
+
+/// Raises the configured signal (g_perturbation.signal_number) at the calling thread at its k-th
+/// hook from now (k >= 1; each atomic step has a hook before and one after it), once: an interrupt
+/// at an exact step. Sweep k = 1, 2, ... until signal_raised_at_step() stays false to cover every
+/// step of an operation. Thread-local; k = 0 disarms (keeping signal_raised_at_step()).
+inline void raise_signal_at_step(std::uint64_t k) noexcept {
+  detail::t_raise_at_step = 0;
+  if (k == 0) return;
+  detail::t_step_count = 0;
+  detail::t_raised_at_step = false;
+  detail::t_raise_at_step = k;
+}
+/// Whether the signal armed by raise_signal_at_step() has been raised on this thread.
+inline bool signal_raised_at_step() noexcept { return detail::t_raised_at_step; }
 
 /// Turns schedule perturbation on (yields and spins around every atomic step of perturbed_atomic)
 /// for a scope, e.g. one test, and switches every kind of perturbation off again when the scope

@@ -1,0 +1,847 @@
+// SPDX-License-Identifier: BSL-1.0
+// lfkit/lockfree_queue.hpp — a bounded MPMC FIFO queue that is lock-free in the strict sense: no
+// thread stopped in the middle of an operation can hold up any other. Non-blocking, blocking,
+// timed, bulk and closable operations, exact capacity.
+//
+// Part of lfkit (header-only, C++20). Standard library and lfkit/detail/{atomic_hooks,deadline,
+// platform,sleep_word}.hpp; on Linux the blocking and timed operations sleep in futex(2) (through
+// lfkit::atomic_hooks; LFKIT_PORTABLE_WAIT forces the portable Atom::wait/notify_all path).
+//
+//   lfkit::lockfree_queue<int> q(1000);      // holds at most 1000 ints, exactly
+//   q.try_push(1);                           // true: there was room
+//   int x;
+//   q.try_pop(x);                            // true, x == 1
+//   std::thread worker([&] { int v; while (q.pop(v)) use(v); });   // sleeps while empty
+//   q.push(2);                               // sleeps while full; false once closed
+//   q.close();                               // worker drains what is left, then pop() == false
+//   worker.join();
+//
+// ---------------------------------------------------------------------------------------------
+// Which queue (see also README.md)
+// ---------------------------------------------------------------------------------------------
+// lfkit::mpmc_queue is a Vyukov/crossbeam ticket ring: fastest, 16 bytes per small slot, but a
+// thread stopped between claiming a slot and publishing it holds up that slot's other side (try_
+// ops there fail after a bounded wait). lockfree_queue never waits for another thread: a stopped
+// thread holds at most one free index (the capacity others see shrinks by one while it is stopped)
+// and nothing else. It costs ~32 more bytes per slot and two rings' worth of atomic steps.
+//
+// ---------------------------------------------------------------------------------------------
+// Semantics
+// ---------------------------------------------------------------------------------------------
+// * FIFO, linearizable. A push takes an index i from the *free* ring, constructs the element in
+//   data slot i, then enqueues i into the *allocated* ring; it takes effect when that enqueue's
+//   entry CAS succeeds. A pop dequeues an index from the allocated ring (taking effect there),
+//   moves the element out of slot i, and returns i to the free ring. Elements from one producer
+//   come out in the order it pushed them, whoever pops them.
+// * Capacity is exact for any value: the free ring is seeded with exactly `capacity` indices and
+//   the data array has `capacity` slots; the rings' arithmetic uses n = bit_ceil(capacity).
+// * try_pop() returns false only if the queue was empty at some instant during the call: either
+//   it saw tail <= head of the allocated ring (exact), or it exhausted the ring's threshold (see
+//   "Progress"), which by SCQ's threshold argument (Nikolaev, DISC 2019) can happen only
+//   when every element of a completed push has been claimed by some pop. A push still in
+//   progress may be ordered after the failure (it has not returned yet).
+// * try_push() returns false only if the queue is closed or all `capacity` indices are taken:
+//   by elements in the queue, or by pushes and pops in progress (a pop returns its index a few of
+//   its own steps after taking the element; a push holds one from its first step). So while a
+//   thread is stopped inside an operation the capacity the others see is smaller by one. That is
+//   the price of never waiting: the stopped thread's index is simply not available; nothing else
+//   is held up.
+// * close(): afterwards every push fails (returns false, its argument holding its value: an
+//   element already moved into its slot is moved back), pops drain the remaining elements and then
+//   return false; every sleeper is woken. Irreversible. A push whose allocated-ring ticket was
+//   taken before close() may still complete; its element is popped by the pop already holding its
+//   position, so a blocking pop that returned false (closed and drained) never strands it.
+//
+// ---------------------------------------------------------------------------------------------
+// Guarantees per operation
+// ---------------------------------------------------------------------------------------------
+//   operation                        progress                                 async-signal-safe
+//   try_push/try_emplace/try_pop,    lock-free: completes in a bounded number  yes (*)
+//   try_push_n/try_pop_n (per        of its own steps unless other operations
+//   element)                         keep succeeding; never waits for another
+//                                    thread to finish anything
+//   push/pop                         blocking: a few attempts and yields,      no
+//                                    then sleeps (futex) until possible or
+//                                    closed
+//   try_push_for/_until,             blocking until the deadline               no
+//   try_pop_for/_until
+//   close                            lock-free (one RMW, two CAS loops) plus   yes (*)
+//                                    two wakes
+//   is_closed, size_approx,          wait-free                                 yes
+//   capacity, memory_footprint
+//   constructor / destructor         allocate / free                           no
+// (*) provided the T constructor/assignment/destructor the call uses is, and
+//     atomic_hooks<Atom>::wake_is_signal_safe (futex on Linux: one raw system call, errno kept; a
+//     successful operation makes it only when the other side's "someone asleep" bit is set).
+//     A handler that interrupted its own thread at any step inside a push or pop may use the
+//     queue: nothing it needs is held by the interrupted operation (tested at every atomic step).
+//
+// Progress, exactly. A dequeue from a ring (try_pop's first step; try_push's first step on the
+// free ring) first reads the ring's threshold and returns "empty" if it is negative. Otherwise
+// each round takes a ticket (fetch_add on head) and either finds its entry's index (success) or
+// (after at most enqueuer_looks looks, if an enqueuer holds that ticket but has not written the
+// entry yet) invalidates the entry and decrements the threshold: at most 3n - 1 failed rounds after the
+// threshold was last reset (n = bit_ceil(capacity)), and only a successful enqueue resets it. An
+// entry CAS fails only because another operation changed that entry. An enqueue (a push's last
+// step, a pop's return of its index) retries with a new ticket only when a dequeuer invalidated
+// its entry or the entry is still occupied from an earlier cycle; once dequeuers stop interfering
+// (their threshold ran out) it finds a free entry within n + 1 tickets, since a ring of 2n entries
+// holds at most n indices. Reading the data slot after taking an index never waits: the producer
+// wrote the element before enqueuing the index (pair 1 below). The threshold is what bounds a
+// dequeuer's retries; an "exact" re-check that retried while tail > head would let dequeuers and
+// in-flight enqueuers livelock (each invalidating the other's entry).
+//
+// ---------------------------------------------------------------------------------------------
+// Memory
+// ---------------------------------------------------------------------------------------------
+// One allocation per ring of 2n 8-byte entries (n = bit_ceil(capacity)) and one data array of
+// `capacity` slots of sizeof(T) (aligned to max(alignof(T), cache line)); the object itself is
+// 11 cache lines (1408 bytes: each ring's head, tail and threshold and the two sleep words on
+// lines of their own, plus a read-mostly line per ring and one for the queue). Bytes per slot: sizeof(T) + 32 when capacity is a
+// power of two (two rings x 2 entries x 8 bytes), up to sizeof(T) + 64 just above one.
+// memory_footprint() returns the exact total. (mpmc_queue: 8 + sizeof(T) rounded to alignof(T).)
+//
+// ---------------------------------------------------------------------------------------------
+// Element types
+// ---------------------------------------------------------------------------------------------
+// T must be nothrow-move-constructible and nothrow-destructible (static_assert). Everything that
+// may throw (a copy constructor, a constructor from try_emplace's arguments) runs before an index
+// is taken; if it throws, the queue is untouched. Move-only and over-aligned types are supported.
+//
+// ---------------------------------------------------------------------------------------------
+// How it works (an SCQ index ring, written for lfkit)
+// ---------------------------------------------------------------------------------------------
+// A ring holds indices below n in 2n entries of 64 bits: cycle << (order + 2) | safe << (order + 1)
+// | index, with index all ones (⊥) meaning "no index", order = log2(n). Tickets are 63-bit
+// counters: entry = ticket mod 2n, cycle = ticket / 2n. head and tail start at 2n (cycle 1); every
+// entry starts as {cycle 0, safe, ⊥}; the free ring's first `capacity` entries start as
+// {cycle 1, safe, i} with tail = 2n + capacity.
+//   enqueue(i): t = fetch_add(tail); if entry e has cycle(e) < cycle(t), index ⊥ and (safe or
+//     head <= t), CAS it to {cycle(t), safe, i} and reset the threshold to 3n - 1; otherwise take
+//     a new ticket.
+//   dequeue(): if threshold < 0: empty. If a dequeue failed since the last enqueue (threshold
+//     below 3n - 1) and tail <= head: empty, without taking a ticket (so consumers spinning on an
+//     empty ring only read). h = fetch_add(head); if cycle(e) == cycle(h): fetch_or ⊥
+//     into the index and return it. If e is empty and tail > h (an enqueuer holds ticket h), look
+//     again up to enqueuer_looks times, a pause apart. If cycle(e) < cycle(h), invalidate: an empty entry gets cycle
+//     (h) (a late enqueuer with ticket h then fails), an occupied one loses its safe bit (an
+//     enqueuer of a later cycle may use it only while head <= its ticket). Then if tail <= h + 1:
+//     catch the tail up to h + 1 (so a lagging tail cannot make later enqueuers use tickets that
+//     dequeuers already passed), decrement the threshold, empty; else decrement the threshold,
+//     empty if it was <= 0, else next ticket.
+// The allocated ring's tail carries the closed mark in bit 63: close() sets it with fetch_or, and
+// every enqueue ticket taken after that sees it and abandons (the push then returns its index to
+// the free ring and its element to the caller).
+//
+// Synchronises-with pairs (every RMW on ring words is seq_cst; plain loads acquire):
+//   (1) push: construct the element in slot i, then the allocated-ring entry CAS (seq_cst, a
+//       release) -> pop: the acquire load (or acquire CAS failure) of that entry that sees index
+//       i, then read slot i.
+//   (2) pop: move the element out of slot i and destroy it, then the free-ring entry CAS ->
+//       push: the acquire load of that entry that sees i, then construct in slot i.
+//   (3) close(): fetch_or on the allocated tail -> is_closed()'s acquire load, and every enqueue
+//       ticket's fetch_add (an RMW later in the tail's modification order).
+//   (S1)/(S2) sleep words: see lfkit/detail/sleep_word.hpp (Dekker with asymmetric fences).
+//
+// ---------------------------------------------------------------------------------------------
+// Design decisions
+// ---------------------------------------------------------------------------------------------
+// * No index remap (SCQ's optional spreading of consecutive tickets over cache lines): on the
+//   reference machine a remapped Vyukov ring ran 0.52-0.80x of itself without (locality wins).
+// * The threshold is kept as SCQ has it, not replaced by an "exact" head/tail re-check before
+//   every empty verdict: while enqueuers hold tickets they have not yet used, tail > head on an
+//   empty ring, and a dequeuer that retried then would keep invalidating their entries (a
+//   livelock of failing operations). The read-only tail <= head look is used where it is exact
+//   and free: before taking a ticket once a dequeue has failed since the last enqueue.
+// * Cost against mpmc_queue: four RMWs per operation (two per ring) instead of one CAS, and three
+//   streams of shared lines (two rings' entries and the data) instead of one: measured ~0.15-0.5x
+//   its throughput in try-op transfers (see bench/bench_lockfree_queue.cpp). What it buys is
+//   the progress guarantee above.
+#ifndef LFKIT_LOCKFREE_QUEUE_HPP
+#define LFKIT_LOCKFREE_QUEUE_HPP
+
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "lfkit/detail/atomic_hooks.hpp"
+#include "lfkit/detail/deadline.hpp"
+#include "lfkit/detail/platform.hpp"
+#include "lfkit/detail/sleep_word.hpp"
+
+namespace lfkit {
+
+namespace detail {
+
+/// An SCQ ring of indices below n = 2^order in 2n entries (see lockfree_queue.hpp's preface).
+/// Not copyable; entries are owned by the ring.
+template <template <class> class Atom>
+class scq_ring {
+ public:
+  /// Looks (one pause apart, ~0.2 us here in all) a dequeuer gives an empty entry whose ticket an
+  /// enqueuer already holds, before invalidating it. Without them a dequeuer one step ahead kept
+  /// invalidating the entry the enqueuer was about to fill (each then retries with a new
+  /// ticket): measured 2P2C/4P4C try ops on the 2-core machine ~2x faster with 8 looks. A
+  /// bounded number of the dequeuer's own steps; a stopped enqueuer costs it ~0.2 us, once.
+  static constexpr unsigned enqueuer_looks = 8;
+  /// Marks a closed ring in bit 63 of tail (only rings that are closed: the allocated one).
+  static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
+  /// dequeue()'s "no index".
+  static constexpr std::uint64_t none = ~std::uint64_t{0};
+
+  /// A ring of 2^(order+1) entries holding indices 0 .. fill-1 (fill <= 2^order).
+  scq_ring(unsigned order, std::uint64_t fill)
+      : order_(order),
+        entries_mask_((std::uint64_t{2} << order) - 1),
+        bottom_(entries_mask_),
+        safe_bit_(std::uint64_t{1} << (order + 1)),
+        cycle_shift_(order + 2),
+        threshold_reset_(3 * static_cast<std::int64_t>(std::uint64_t{1} << order) - 1) {
+    const std::uint64_t entries = entries_mask_ + 1;
+    entries_ = static_cast<Atom<std::uint64_t>*>(::operator new(
+        entries * sizeof(Atom<std::uint64_t>), std::align_val_t{cache_line_size}));
+    for (std::uint64_t j = 0; j < entries; ++j) {
+      const std::uint64_t e = j < fill ? make(1, true, j) : make(0, true, bottom_);
+      ::new (static_cast<void*>(&entries_[j])) Atom<std::uint64_t>(e);
+    }
+    // relaxed: published by the constructor's completion (as every store below).
+    head_.v.store(entries, std::memory_order_relaxed);
+    tail_.v.store(entries + fill, std::memory_order_relaxed);
+    threshold_.v.store(fill > 0 ? threshold_reset_ : -1, std::memory_order_relaxed);
+  }
+  scq_ring(const scq_ring&) = delete;
+  scq_ring& operator=(const scq_ring&) = delete;
+  ~scq_ring() {
+    for (std::uint64_t j = 0; j <= entries_mask_; ++j) std::destroy_at(&entries_[j]);
+    ::operator delete(entries_, std::align_val_t{cache_line_size});
+  }
+
+  enum class put_result { ok, closed };
+
+  /// Enqueues index `idx`. With `honour_closed`, a ticket carrying the closed mark abandons the
+  /// enqueue (returns closed). Lock-free (see the preface); async-signal-safe.
+  put_result enqueue(std::uint64_t idx, bool honour_closed) noexcept {
+    for (;;) {
+      // seq_cst: the ticket; an RMW, so it also reads the latest closed mark (3).
+      const std::uint64_t raw = tail_.v.fetch_add(1, std::memory_order_seq_cst);
+      if (honour_closed && (raw & closed_bit)) return put_result::closed;
+      const std::uint64_t t = raw & ~closed_bit;
+      const std::uint64_t tc = t >> (order_ + 1);
+      Atom<std::uint64_t>& ent = entries_[t & entries_mask_];
+      // acquire: pairs with the CAS/fetch_or that last wrote the entry (a consumed entry's index
+      // must not be reused before its consumer's fetch_or; the data pairs are (1) and (2)).
+      std::uint64_t e = ent.load(std::memory_order_acquire);
+      while (cycle(e) < tc && (e & bottom_) == bottom_ &&
+             ((e & safe_bit_) != 0 || head_.v.load(std::memory_order_seq_cst) <= t)) {  // seq_cst: SCQ's head <= t test
+        // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx; failure reloads
+        // e (acquire: as the load above).
+        if (ent.compare_exchange_weak(e, make(tc, true, idx), std::memory_order_seq_cst,
+                                      std::memory_order_acquire)) {
+          // seq_cst: a plain word every dequeuer reads first; stored only when it changes.
+          if (threshold_.v.load(std::memory_order_seq_cst) != threshold_reset_) {
+            threshold_.v.store(threshold_reset_, std::memory_order_seq_cst);
+          }
+          return put_result::ok;
+        }
+      }
+      // The entry is occupied, newer, or unsafe with head past t: take a new ticket.
+    }
+  }
+
+  /// Dequeues an index, or returns `none` (empty; see the preface for what that means exactly).
+  /// Lock-free: at most threshold + 1 tickets; async-signal-safe.
+  std::uint64_t dequeue() noexcept {
+    // seq_cst: SCQ's empty fast path.
+    const std::int64_t threshold = threshold_.v.load(std::memory_order_seq_cst);
+    if (threshold < 0) return none;
+    if (threshold != threshold_reset_ && looks_empty()) return none;
+    for (;;) {
+      // seq_cst: the ticket.
+      const std::uint64_t h = head_.v.fetch_add(1, std::memory_order_seq_cst);
+      const std::uint64_t hc = h >> (order_ + 1);
+      Atom<std::uint64_t>& ent = entries_[h & entries_mask_];
+      // acquire (1)/(2): pairs with the enqueuer's CAS; what it wrote to the slot is visible.
+      std::uint64_t e = ent.load(std::memory_order_acquire);
+      unsigned looks = 0;
+      for (;;) {
+        const std::uint64_t ec = cycle(e);
+        if (ec < hc && (e & bottom_) == bottom_ && looks < enqueuer_looks &&
+            (looks > 0 || (tail_.v.load(std::memory_order_seq_cst) & ~closed_bit) > h)) {  // seq_cst: as below
+          // Still empty, but an enqueuer holds ticket h: give it a few pauses to land its CAS
+          // before invalidating the entry (see enqueuer_looks). Bounded: never a real wait.
+          ++looks;
+          atomic_hooks<Atom>::pause();
+          e = ent.load(std::memory_order_acquire);  // acquire: as above
+          continue;
+        }
+        if (ec == hc) {
+          // Ours: mark consumed (index := ⊥, keep cycle and safe). An RMW, as a dequeuer of a
+          // later cycle may clear the safe bit meanwhile; nothing else can change the entry
+          // before this, so e's index is the one taken (and the unused result lets x86 use a
+          // plain `lock or` instead of a CAS loop). seq_cst: an ordinary ring RMW.
+          ent.fetch_or(bottom_, std::memory_order_seq_cst);
+          return e & bottom_;
+        }
+        if (ec > hc) break;  // already moved on by a later cycle: nothing for us
+        const std::uint64_t next = (e & bottom_) == bottom_ ? make(hc, (e & safe_bit_) != 0, bottom_)
+                                                            : (e & ~safe_bit_);
+        if (next == e) break;
+        // seq_cst: invalidation; failure reloads e (acquire: as above) and looks again.
+        if (ent.compare_exchange_weak(e, next, std::memory_order_seq_cst, std::memory_order_acquire)) break;
+      }
+      // seq_cst: SCQ's tail <= h + 1 test.
+      const std::uint64_t raw = tail_.v.load(std::memory_order_seq_cst);
+      if ((raw & ~closed_bit) <= h + 1) {
+        catch_up(raw, h + 1);
+        threshold_.v.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: see the load above
+        return none;
+      }
+      if (threshold_.v.fetch_sub(1, std::memory_order_seq_cst) <= 0) return none;  // seq_cst: as above
+    }
+  }
+
+  /// Whether tail <= head (exact: every ticket below tail has a dequeuer, so at the tail load no
+  /// completed enqueue's index was left unclaimed). Read-only: a dequeuer that calls it before
+  /// taking a ticket does not write head and tail while the ring is empty. Measured on the 2-core
+  /// machine, 1P1C try ops with the consumer often ahead: without it a spinning consumer's tickets
+  /// and tail catch-ups kept invalidating the producer's entries, ~0.4 M items/s instead of ~5.
+  [[nodiscard]] bool looks_empty() const noexcept {
+    // seq_cst: head first, then tail, so the tail value is not older than the head value.
+    const std::uint64_t h = head_.v.load(std::memory_order_seq_cst);
+    return (tail_.v.load(std::memory_order_seq_cst) & ~closed_bit) <= h;  // seq_cst: as above
+  }
+
+  /// Sets the closed mark. Lock-free (one RMW); async-signal-safe.
+  void close() noexcept {
+    // seq_cst (3): every later ticket sees it; also ordered before close()'s wakes.
+    tail_.v.fetch_or(closed_bit, std::memory_order_seq_cst);
+  }
+  [[nodiscard]] bool closed() const noexcept {
+    // acquire (3): pairs with close()'s RMW.
+    return (tail_.v.load(std::memory_order_acquire) & closed_bit) != 0;
+  }
+  /// tail - head, at least 0: the number of indices held, plus tickets of enqueues still in
+  /// flight or abandoned that no dequeuer has passed yet. Wait-free.
+  [[nodiscard]] std::uint64_t spread() const noexcept {
+    // acquire: a statistic; head first so that the tail read is not older than it.
+    const std::uint64_t h = head_.v.load(std::memory_order_acquire);
+    const std::uint64_t t = tail_.v.load(std::memory_order_acquire) & ~closed_bit;  // acquire: as above
+    return t > h ? t - h : 0;
+  }
+  /// Calls f(index) for every index held (no concurrent operation allowed; the destructor).
+  template <class F>
+  void for_each_held(F&& f) const {
+    for (std::uint64_t j = 0; j <= entries_mask_; ++j) {
+      // relaxed: quiescent; the caller's synchronisation orders everything.
+      const std::uint64_t e = entries_[j].load(std::memory_order_relaxed);
+      if ((e & bottom_) != bottom_) f(e & bottom_);
+    }
+  }
+  [[nodiscard]] std::size_t entry_bytes() const noexcept {
+    return static_cast<std::size_t>(entries_mask_ + 1) * sizeof(Atom<std::uint64_t>);
+  }
+
+ private:
+  [[nodiscard]] std::uint64_t cycle(std::uint64_t e) const noexcept { return e >> cycle_shift_; }
+  [[nodiscard]] std::uint64_t make(std::uint64_t c, bool safe, std::uint64_t idx) const noexcept {
+    return c << cycle_shift_ | (safe ? safe_bit_ : 0) | idx;
+  }
+
+  /// A dequeuer that found tail <= its ticket + 1 moves tail up to `to` (keeping the closed mark)
+  /// unless someone moved it at least that far. Lock-free: a CAS fails only when tail changed.
+  void catch_up(std::uint64_t raw, std::uint64_t to) noexcept {
+    while ((raw & ~closed_bit) < to) {
+      // seq_cst: a ring RMW; failure reloads raw (seq_cst: as the tail load in dequeue()).
+      if (tail_.v.compare_exchange_weak(raw, to | (raw & closed_bit), std::memory_order_seq_cst,
+                                        std::memory_order_seq_cst)) {
+        return;
+      }
+      // Someone else moved tail or head meanwhile: aim at the current head.
+      to = head_.v.load(std::memory_order_seq_cst);  // seq_cst: as above
+    }
+  }
+
+  struct alignas(cache_line_size) padded_u64 {
+    Atom<std::uint64_t> v;
+  };
+  struct alignas(cache_line_size) padded_i64 {
+    Atom<std::int64_t> v;
+  };
+  static_assert(sizeof(padded_u64) == cache_line_size && sizeof(padded_i64) == cache_line_size,
+                "head, tail and threshold are written by different threads: one line each");
+
+  // Read-only after construction.
+  Atom<std::uint64_t>* entries_ = nullptr;
+  const unsigned order_;
+  const std::uint64_t entries_mask_;  // 2n - 1
+  const std::uint64_t bottom_;        // ⊥: all ones in the index bits (= 2n - 1)
+  const std::uint64_t safe_bit_;
+  const unsigned cycle_shift_;
+  const std::int64_t threshold_reset_;  // 3n - 1
+  // Hot.
+  padded_u64 head_;
+  padded_u64 tail_;
+  padded_i64 threshold_;
+};
+
+}  // namespace detail
+
+/// Bounded MPMC FIFO queue, lock-free in the strict sense, exact capacity. See the preface of this
+/// header for the semantics, the guarantees table and the memory layout.
+///
+/// `Atom` is the atomic policy: std::atomic in production; the stress tests substitute
+/// lfkit::stress::perturbed_atomic. Only its member functions are used; every fence, pause,
+/// yield, wait and wake goes through lfkit::atomic_hooks<Atom>.
+template <class T, template <class> class Atom = std::atomic>
+class lockfree_queue {
+  static_assert(std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T> &&
+                    !std::is_array_v<T>,
+                "lfkit::lockfree_queue<T>: T must be a non-const, non-volatile, non-array object type");
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "lfkit::lockfree_queue<T>: T's move constructor must be noexcept: elements are "
+                "moved into and out of slots while an index is held. Wrap the type (e.g. "
+                "std::unique_ptr<T>) or mark its move constructor noexcept.");
+  static_assert(std::is_nothrow_destructible_v<T>,
+                "lfkit::lockfree_queue<T>: T's destructor must be noexcept");
+  static_assert(Atom<std::uint64_t>::is_always_lock_free && Atom<std::int64_t>::is_always_lock_free &&
+                    Atom<std::uint32_t>::is_always_lock_free,
+                "lfkit::lockfree_queue: the atomic policy must be lock-free (a lock-based atomic "
+                "deadlocks a signal handler that interrupts its own thread inside an operation)");
+
+  using hooks = atomic_hooks<Atom>;
+  using ring = detail::scq_ring<Atom>;
+
+ public:
+  using value_type = T;
+  using size_type = std::size_t;
+
+  /// Attempts a blocking operation makes, each followed by 1, 2, 4... pause hints, before it
+  /// yields (as mpmc_queue, which measured longer spins worse with more threads than cores).
+  static constexpr unsigned blocking_spins = 2;
+  /// sched_yield() calls, each followed by an attempt, between spinning and sleeping.
+  static constexpr unsigned blocking_yields = 4;
+
+  /// Largest capacity accepted: tickets live in 63 bits and an entry holds cycle, safe bit and a
+  /// (log2 n + 1)-bit index, so n <= 2^40 leaves >= 2^62 tickets (> 140 years at 10^9/s).
+  static constexpr std::size_t max_capacity() noexcept {
+    constexpr std::size_t limit = std::size_t{1} << (sizeof(std::size_t) >= 8 ? 40 : 28);
+    constexpr std::size_t by_memory =
+        static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / (sizeof(cell) + 64);
+    return by_memory < limit ? by_memory : limit;
+  }
+
+ private:
+  /// One data slot: storage for a T, no header (the rings say which slots hold elements).
+  struct cell {
+    alignas(T) unsigned char storage[sizeof(T)];
+  };
+  static_assert(sizeof(cell) == sizeof(T), "a data slot is exactly one T: the rings carry the state");
+
+  enum class status { ok, unavailable, closed, timeout };
+
+ public:
+  /// A queue holding at most `capacity` elements, exactly. Throws std::invalid_argument naming
+  /// the value if `capacity` is 0 or above max_capacity(), std::bad_alloc if memory runs out. Not
+  /// async-signal-safe (allocates).
+  ///
+  ///   lfkit::lockfree_queue<std::string> q(3);   // q.capacity() == 3
+  explicit lockfree_queue(std::size_t capacity)
+      : cap_(checked_capacity(capacity)),
+        order_(static_cast<unsigned>(std::countr_zero(std::bit_ceil(static_cast<std::uint64_t>(cap_))))),
+        free_(order_, cap_),
+        alloc_(order_, 0) {
+    data_ = static_cast<cell*>(::operator new(cap_ * sizeof(cell), std::align_val_t{data_align}));
+    hooks::prepare_heavy_fence();
+  }
+
+  lockfree_queue(const lockfree_queue&) = delete;
+  lockfree_queue& operator=(const lockfree_queue&) = delete;
+
+  /// Destroys the elements still inside, then frees everything. No other thread may be using the
+  /// queue (every operation must have returned).
+  ~lockfree_queue() {
+    alloc_.for_each_held([&](std::uint64_t i) { std::destroy_at(element(i)); });
+    ::operator delete(data_, std::align_val_t{data_align});
+  }
+
+  /// The capacity given to the constructor. Wait-free, async-signal-safe.
+  [[nodiscard]] std::size_t capacity() const noexcept { return cap_; }
+
+  /// Bytes this queue occupies: the object, both rings' entries and the data slots. Wait-free,
+  /// async-signal-safe.
+  ///
+  ///   lfkit::lockfree_queue<int> q(1024);  // q.memory_footprint() == sizeof(q) + 1024 * (4 + 32)
+  [[nodiscard]] std::size_t memory_footprint() const noexcept {
+    return sizeof(*this) + free_.entry_bytes() + alloc_.entry_bytes() + cap_ * sizeof(cell);
+  }
+
+  // ---- non-blocking ----------------------------------------------------------------------
+
+  /// Pushes a copy of `v` if there is room. Returns false if full (see the preface) or closed;
+  /// `v` is never modified. The copy is made before an index is taken when T's copy constructor
+  /// may throw (it then propagates, the queue unchanged). Lock-free; async-signal-safe if T's copy
+  /// constructor is.
+  ///
+  ///   std::string s = "x";  if (!q.try_push(s)) { /* full or closed */ }
+  bool try_push(const T& v) {
+    if constexpr (std::is_nothrow_copy_constructible_v<T>) {
+      return notify_push(push_once([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(v); },
+                                   [](T* p) noexcept { std::destroy_at(p); }));
+    } else {
+      T copy(v);
+      return try_push(std::move(copy));
+    }
+  }
+
+  /// Pushes `v` by moving it if there is room. On failure `v` holds its value (if close() raced
+  /// the push after `v` was moved into its slot, it is moved back). Lock-free; async-signal-safe
+  /// if T's move operations are.
+  ///
+  ///   auto p = std::make_unique<int>(1);  if (q.try_push(std::move(p))) { /* p is null now */ }
+  bool try_push(T&& v) noexcept { return notify_push(push_moving(v)); }
+
+  /// Constructs an element from `args` and pushes it if there is room. If T's constructor from
+  /// `args` is noexcept the element is built in its slot; otherwise it is built first (an
+  /// exception then propagates, the queue unchanged) and moved in; if the push then fails, that
+  /// temporary is destroyed, so rvalue arguments may have been moved from. Lock-free;
+  /// async-signal-safe if the constructor is.
+  ///
+  ///   q.try_emplace(3, 'a');   // a std::string "aaa"
+  template <class... Args>
+  bool try_emplace(Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
+    if constexpr (std::is_nothrow_constructible_v<T, Args...>) {
+      return notify_push(push_once(
+          [&](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::forward<Args>(args)...); },
+          [](T* p) noexcept { std::destroy_at(p); }));
+    } else {
+      T tmp(std::forward<Args>(args)...);
+      return try_push(std::move(tmp));
+    }
+  }
+
+  /// Pops the oldest element into `out` (move-assigned) if there is one; false if the queue was
+  /// empty at some instant during the call (closed or not: see is_closed()). If T's move
+  /// assignment may throw, the element is first moved out and its index returned, then assigned
+  /// (if that throws the element is lost; the queue stays consistent). Lock-free;
+  /// async-signal-safe if T's move operations are.
+  ///
+  ///   int v;  while (q.try_pop(v)) use(v);
+  bool try_pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
+    if constexpr (std::is_nothrow_move_assignable_v<T>) {
+      return notify_pop(pop_once([&](T&& v) noexcept { out = std::move(v); }));
+    } else {
+      std::optional<T> tmp;
+      if (!notify_pop(pop_once([&](T&& v) noexcept { tmp.emplace(std::move(v)); }))) return false;
+      out = std::move(*tmp);
+      return true;
+    }
+  }
+
+  /// Pops the oldest element, or std::nullopt (same conditions as try_pop(T&)). Lock-free;
+  /// async-signal-safe if T's move constructor is.
+  ///
+  ///   if (auto v = q.try_pop()) use(*v);
+  std::optional<T> try_pop() noexcept {
+    std::optional<T> r;
+    notify_pop(pop_once([&](T&& v) noexcept { r.emplace(std::move(v)); }));
+    return r;
+  }
+
+  /// Pushes up to `n` elements taken from `first` (copied; std::make_move_iterator moves), in
+  /// order, one index each; returns how many were pushed, k (the first k were consumed). Stops at
+  /// the first full/closed. When T is nothrow-constructible from `*first`, element k is untouched
+  /// unless close() raced its push (then, with a move iterator, it has been moved from: there is
+  /// no general way to move it back through an iterator). Otherwise each element is built on the
+  /// caller's side first (an exception from `*first`, `++first` or the constructor propagates
+  /// after the earlier ones were pushed) and, if its push fails, destroyed (a move iterator's
+  /// element k is then moved from). Sleepers are woken once per call. Lock-free per element;
+  /// async-signal-safe if T's construction from `*first` is.
+  ///
+  ///   int xs[4] = {1, 2, 3, 4};  std::size_t k = q.try_push_n(xs, 4);
+  template <class InputIt>
+  std::size_t try_push_n(InputIt first, std::size_t n) {
+    using ref = std::iter_reference_t<InputIt>;
+    std::size_t done = 0;
+    wake_on_exit wake{not_empty_, done};  // also when `*first`, `++first` or a constructor throws
+    for (; done < n; ++done, ++first) {
+      status st;
+      ref r = *first;  // may throw: no index taken yet
+      if constexpr (std::is_nothrow_constructible_v<T, ref>) {
+        st = push_once([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::forward<ref>(r)); },
+                       [](T* p) noexcept { std::destroy_at(p); });
+      } else {
+        T tmp(std::forward<ref>(r));  // may throw: no index taken yet
+        st = push_moving(tmp);
+      }
+      if (st != status::ok) break;
+    }
+    return done;
+  }
+
+  /// Pops up to `n` elements into `out` (assigned in FIFO order); returns how many. If assigning
+  /// to `*out` may throw, each element is moved out and its index returned first (an element
+  /// whose assignment throws is lost). Sleepers are woken once per call. Lock-free per element;
+  /// async-signal-safe if the assignments are.
+  ///
+  ///   int buf[64];  std::size_t k = q.try_pop_n(buf, 64);
+  template <class OutputIt>
+  std::size_t try_pop_n(OutputIt out, std::size_t n) {
+    std::size_t done = 0;
+    wake_on_exit wake{not_full_, done};  // also when an assignment throws
+    for (; done < n; ++done, ++out) {
+      if constexpr (noexcept(*out = std::declval<T&&>())) {
+        if (pop_once([&](T&& v) noexcept { *out = std::move(v); }) != status::ok) break;
+      } else {
+        std::optional<T> v;
+        if (pop_once([&](T&& x) noexcept { v.emplace(std::move(x)); }) != status::ok) break;
+        *out = std::move(*v);
+      }
+    }
+    return done;
+  }
+
+  // ---- blocking ----------------------------------------------------------------------------
+
+  /// Pushes `v`, sleeping while the queue is full. Returns false only if the queue is closed
+  /// (`v` then holds its value); on success `v` was moved from. Blocking; not async-signal-safe.
+  ///
+  ///   while (auto job = next_job()) if (!q.push(std::move(*job))) break;   // closed: stop
+  bool push(T&& v) { return push_wait(v, detail::deadline::none()) == status::ok; }
+
+  /// Pushes a copy of `v`, sleeping while full; false only if closed. Blocking; not
+  /// async-signal-safe.
+  bool push(const T& v) {
+    T copy(v);
+    return push(std::move(copy));
+  }
+
+  /// Pops the oldest element into `out`, sleeping while the queue is empty. Returns false only
+  /// when the queue is closed and drained. Blocking; not async-signal-safe.
+  ///
+  ///   int v;  while (q.pop(v)) use(v);   // ends after close() once everything is consumed
+  bool pop(T& out) { return pop_wait(out, detail::deadline::none()) == status::ok; }
+
+  // ---- timed -------------------------------------------------------------------------------
+
+  /// Like push(T&&) but gives up after `timeout` (NaN, zero or negative: one attempt; huge or
+  /// infinite: none). `v` holds its value on failure. Blocking until the deadline.
+  ///
+  ///   if (!q.try_push_for(std::move(x), std::chrono::milliseconds(5))) drop(x);
+  template <class Rep, class Period>
+  bool try_push_for(T&& v, const std::chrono::duration<Rep, Period>& timeout) {
+    return push_wait(v, detail::deadline_after(timeout)) == status::ok;
+  }
+
+  /// Like push(T&&) but gives up at `deadline` (any clock). Blocking until the deadline.
+  template <class Clock, class Duration>
+  bool try_push_until(T&& v, const std::chrono::time_point<Clock, Duration>& deadline) {
+    return push_wait(v, detail::deadline_at(deadline)) == status::ok;
+  }
+
+  /// Like pop() but gives up after `timeout`. Blocking until the deadline.
+  ///
+  ///   int v;  if (q.try_pop_for(v, std::chrono::milliseconds(100))) use(v); else idle();
+  template <class Rep, class Period>
+  bool try_pop_for(T& out, const std::chrono::duration<Rep, Period>& timeout) {
+    return pop_wait(out, detail::deadline_after(timeout)) == status::ok;
+  }
+
+  /// Like pop() but gives up at `deadline` (any clock). Blocking until the deadline.
+  template <class Clock, class Duration>
+  bool try_pop_until(T& out, const std::chrono::time_point<Clock, Duration>& deadline) {
+    return pop_wait(out, detail::deadline_at(deadline)) == status::ok;
+  }
+
+  // ---- closing and observing -----------------------------------------------------------------
+
+  /// Closes the queue: later pushes fail, pops drain and then fail, every sleeper is woken.
+  /// Idempotent. Lock-free (one RMW, two CAS loops) plus two wakes; async-signal-safe (*).
+  ///
+  ///   q.close();  for (auto& t : workers) t.join();
+  void close() noexcept {
+    alloc_.close();  // (3)
+    not_empty_.force_wake();
+    not_full_.force_wake();
+  }
+
+  /// Whether close() has been called. Wait-free, async-signal-safe.
+  [[nodiscard]] bool is_closed() const noexcept { return alloc_.closed(); }
+
+  /// Number of elements, approximately: between 0 and capacity(); exact when no operation runs
+  /// concurrently and none lost a race for a ring entry (tickets a push abandoned count until
+  /// a pop passes them). Wait-free, async-signal-safe.
+  [[nodiscard]] std::size_t size_approx() const noexcept {
+    const std::uint64_t s = alloc_.spread();
+    return s > cap_ ? cap_ : static_cast<std::size_t>(s);
+  }
+
+  /// size_approx() == 0. Wait-free, async-signal-safe.
+  [[nodiscard]] bool empty_approx() const noexcept { return size_approx() == 0; }
+
+ private:
+  static constexpr std::size_t data_align = alignof(T) > cache_line_size ? alignof(T) : cache_line_size;
+
+  static std::size_t checked_capacity(std::size_t capacity) {
+    if (capacity == 0) {
+      throw std::invalid_argument("lfkit::lockfree_queue: capacity 0 is invalid (must be at least 1)");
+    }
+    if (capacity > max_capacity()) {
+      throw std::invalid_argument("lfkit::lockfree_queue: capacity " + std::to_string(capacity) +
+                                  " is above max_capacity() = " + std::to_string(max_capacity()));
+    }
+    return capacity;
+  }
+
+  T* element(std::uint64_t i) noexcept { return std::launder(reinterpret_cast<T*>(data_[i].storage)); }
+  T* place(std::uint64_t i) noexcept { return reinterpret_cast<T*>(data_[i].storage); }
+
+  /// Wakes `word`'s sleepers at scope exit if `done` > 0: a bulk call wakes once, also when it
+  /// leaves by an exception after some elements went through.
+  struct wake_on_exit {
+    detail::sleep_word<Atom>& word;
+    const std::size_t& done;
+    wake_on_exit(detail::sleep_word<Atom>& w, const std::size_t& d) noexcept : word(w), done(d) {}
+    wake_on_exit(const wake_on_exit&) = delete;
+    wake_on_exit& operator=(const wake_on_exit&) = delete;
+    ~wake_on_exit() {
+      if (done > 0) word.notify();
+    }
+  };
+
+  bool notify_push(status st) noexcept {
+    if (st != status::ok) return false;
+    not_empty_.notify();
+    return true;
+  }
+  bool notify_pop(status st) noexcept {
+    if (st != status::ok) return false;
+    not_full_.notify();
+    return true;
+  }
+
+  /// One push attempt: take a free index (else full, or closed), construct, enqueue the index. If
+  /// close() marked the ticket, undo (give the element back), return the index. No wakes.
+  template <class Construct, class Undo>
+  status push_once(Construct&& construct, Undo&& undo) noexcept {
+    // No closed check up front: the allocated ring's ticket sees the mark (3) and the push is
+    // undone, and a full queue looks at it below. (Reading the producers' tail line first cost
+    // every push a shared-then-exclusive transfer of that line.)
+    const std::uint64_t i = free_.dequeue();  // acquire inside (2)
+    if (i == ring::none) return alloc_.closed() ? status::closed : status::unavailable;
+    construct(place(i));
+    if (alloc_.enqueue(i, true) == ring::put_result::ok) return status::ok;  // (1)
+    undo(element(i));
+    free_.enqueue(i, false);  // (2)
+    not_full_.notify();       // the index was free a moment ago: a sleeper may have missed it
+    return status::closed;
+  }
+
+  /// push_once moving from `v`, moving it back if close() raced the push.
+  status push_moving(T& v) noexcept {
+    return push_once([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::move(v)); },
+                     [&](T* p) noexcept {
+                       if constexpr (std::is_nothrow_move_assignable_v<T>) {
+                         v = std::move(*p);
+                       } else {
+                         std::destroy_at(std::addressof(v));
+                         ::new (static_cast<void*>(std::addressof(v))) T(std::move(*p));
+                       }
+                       std::destroy_at(p);
+                     });
+  }
+
+  /// One pop attempt: dequeue an index (else empty, or closed if closed before an empty verdict),
+  /// move the element out, return the index to the free ring. No wakes.
+  template <class Deliver>
+  status pop_once(Deliver&& deliver) noexcept {
+    std::uint64_t i = alloc_.dequeue();  // acquire inside (1)
+    if (i == ring::none) {
+      // Closed and drained only if closed before an empty verdict: look at the mark, then again
+      // at the ring (only on this path: the mark lives on the producers' tail line).
+      if (!alloc_.closed()) return status::unavailable;
+      i = alloc_.dequeue();
+      if (i == ring::none) return status::closed;
+    }
+    T* e = element(i);
+    deliver(std::move(*e));
+    std::destroy_at(e);
+    free_.enqueue(i, false);  // (2)
+    return status::ok;
+  }
+
+  /// The shared blocking loop: attempt until ok/closed; spin, yield a few times, then announce on
+  /// `word`, re-try, and sleep.
+  template <class Attempt>
+  status wait_loop(detail::sleep_word<Atom>& word, Attempt&& attempt, const detail::deadline& dl) {
+    if (dl.expired()) {
+      const status st = attempt();
+      return st == status::unavailable ? status::timeout : st;
+    }
+    for (;;) {
+      for (unsigned round = 0; round < blocking_spins; ++round) {
+        const status st = attempt();
+        if (st != status::unavailable) return st;
+        for (unsigned k = 0; k < (1u << round); ++k) hooks::pause();
+      }
+      for (unsigned y = 0; y < blocking_yields; ++y) {
+        hooks::yield();
+        const status st = attempt();
+        if (st != status::unavailable) return st;
+      }
+      if (dl.expired()) return status::timeout;
+      const std::uint32_t w = word.announce();  // (S1)
+      const status st = attempt();
+      if (st != status::unavailable) return st;
+      word.wait(w, dl);
+    }
+  }
+
+  status push_wait(T& v, const detail::deadline& dl) {
+    const status st = wait_loop(not_full_, [&]() noexcept { return push_moving(v); }, dl);
+    if (st == status::ok) not_empty_.notify();
+    return st;
+  }
+
+  status pop_wait(T& out, const detail::deadline& dl) {
+    if constexpr (std::is_nothrow_move_assignable_v<T>) {
+      auto deliver = [&](T&& v) noexcept { out = std::move(v); };
+      const status st = wait_loop(not_empty_, [&]() noexcept { return pop_once(deliver); }, dl);
+      if (st == status::ok) not_full_.notify();
+      return st;
+    } else {
+      std::optional<T> tmp;
+      auto deliver = [&](T&& v) noexcept { tmp.emplace(std::move(v)); };
+      const status st = wait_loop(not_empty_, [&]() noexcept { return pop_once(deliver); }, dl);
+      if (st == status::ok) {
+        not_full_.notify();
+        out = std::move(*tmp);
+      }
+      return st;
+    }
+  }
+
+  // ---- data -------------------------------------------------------------------------------------
+  // Read-only after construction (the rings' own read-only fields sit beside their pointers).
+  cell* data_ = nullptr;
+  const std::size_t cap_;
+  const unsigned order_;
+  ring free_;   // indices of free data slots (initially 0 .. cap_-1)
+  ring alloc_;  // indices of slots holding elements, FIFO; tail bit 63: closed
+  detail::sleep_word<Atom> not_empty_;  // consumers sleep here
+  detail::sleep_word<Atom> not_full_;   // producers sleep here
+};
+
+}  // namespace lfkit
+
+#endif  // LFKIT_LOCKFREE_QUEUE_HPP

@@ -1,0 +1,879 @@
+// SPDX-License-Identifier: BSL-1.0
+// Unit tests for lfkit::lockfree_queue (SCQ rings): the important cases of test_mpmc_queue.cpp,
+// plus what sets this queue apart: no spurious empty/full under contention, and a handler that
+// interrupts its own thread at every atomic step of a push or pop can still push and pop.
+// Catch2 v2 assertions are not thread-safe: worker threads record, the main thread asserts.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+#include <time.h>
+
+#include "lfkit/lockfree_queue.hpp"
+#include "perturbed_atomic.hpp"
+
+#if defined(LFKIT_PORTABLE_WAIT)
+static_assert(LFKIT_USE_FUTEX == 0, "this build tests the portable sleep path: no futex(2)");
+#endif
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+using lfkit::stress::perturbation_scope;
+
+struct lfkit_impl {
+  template <class T>
+  using queue = lfkit::lockfree_queue<T>;
+};
+struct perturbed_impl {
+  template <class T>
+  using queue = lfkit::lockfree_queue<T, lfkit::stress::perturbed_atomic>;
+};
+
+/// Counts live objects and catches double destruction / use of destroyed objects.
+struct tracked {
+  static inline std::atomic<long> live{0};
+  static inline std::atomic<long> errors{0};
+  static constexpr std::uint32_t alive_magic = 0xA11FE;
+  static constexpr std::uint32_t dead_magic = 0xDEAD;
+  std::uint32_t magic = alive_magic;
+  int value = 0;
+  explicit tracked(int v = 0) : value(v) { live.fetch_add(1); }
+  tracked(const tracked& o) : value(o.value) {
+    check(o);
+    live.fetch_add(1);
+  }
+  tracked(tracked&& o) noexcept : value(o.value) {
+    check(o);
+    live.fetch_add(1);
+  }
+  tracked& operator=(const tracked& o) {
+    check(o);
+    check(*this);
+    value = o.value;
+    return *this;
+  }
+  tracked& operator=(tracked&& o) noexcept {
+    check(o);
+    check(*this);
+    value = o.value;
+    return *this;
+  }
+  ~tracked() {
+    check(*this);
+    magic = dead_magic;
+    live.fetch_sub(1);
+  }
+  static void check(const tracked& t) noexcept {
+    if (t.magic != alive_magic) errors.fetch_add(1);
+  }
+};
+
+/// Constructor from int throws for negative values; copy throws when `throw_on_copy` is set.
+struct throwing {
+  static inline std::atomic<long> live{0};
+  static inline bool throw_on_copy = false;
+  int value = 0;
+  explicit throwing(int v) : value(v) {
+    if (v < 0) throw std::runtime_error("negative");
+    live.fetch_add(1);
+  }
+  throwing(const throwing& o) : value(o.value) {
+    if (throw_on_copy) throw std::runtime_error("copy");
+    live.fetch_add(1);
+  }
+  throwing(throwing&& o) noexcept : value(o.value) { live.fetch_add(1); }
+  throwing& operator=(const throwing&) = default;
+  throwing& operator=(throwing&&) noexcept = default;
+  ~throwing() { live.fetch_sub(1); }
+};
+
+struct alignas(256) overaligned {
+  static inline std::atomic<long> misaligned{0};
+  std::uint64_t value = 0;
+  overaligned() { note(); }
+  explicit overaligned(std::uint64_t v) : value(v) { note(); }
+  overaligned(const overaligned& o) : value(o.value) { note(); }
+  overaligned(overaligned&& o) noexcept : value(o.value) { note(); }
+  overaligned& operator=(const overaligned&) = default;
+  overaligned& operator=(overaligned&&) noexcept = default;
+  void note() noexcept {
+    if (reinterpret_cast<std::uintptr_t>(this) % 256 != 0) misaligned.fetch_add(1);
+  }
+};
+
+double thread_cpu_ms(pthread_t t) {
+  clockid_t cid;
+  if (pthread_getcpuclockid(t, &cid) != 0) return -1;
+  timespec ts{};
+  clock_gettime(cid, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+template <class Pred>
+bool eventually(Pred pred) {
+  const auto end = steady::now() + 5s;
+  while (!pred()) {
+    if (steady::now() > end) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+}  // namespace
+
+// =============================================================================================
+// Construction and single-threaded behaviour
+// =============================================================================================
+
+TEST_CASE("lockfree_queue: bad capacity throws invalid_argument naming the value", "[lfq]") {
+  using Q = lfkit::lockfree_queue<int>;
+  try {
+    Q q(0);
+    FAIL("capacity 0 accepted");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("capacity 0") != std::string::npos);
+  }
+  REQUIRE(Q::max_capacity() > 1000000);
+  for (std::size_t bad : {Q::max_capacity() + 1, std::numeric_limits<std::size_t>::max()}) {
+    try {
+      Q q(bad);
+      FAIL("accepted");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()).find(std::to_string(bad)) != std::string::npos);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("lockfree_queue: exact capacity for any size; memory footprint", "[lfq]", lfkit_impl,
+                   perturbed_impl) {
+  using Q = typename TestType::template queue<int>;
+  for (std::size_t cap : {1u, 2u, 3u, 5u, 7u, 8u, 1000u, 1024u}) {
+    Q q(cap);
+    CHECK(q.capacity() == cap);
+    std::size_t pushed = 0;
+    while (q.try_push(static_cast<int>(pushed))) ++pushed;
+    CHECK(pushed == cap);
+    CHECK(q.size_approx() == cap);
+    int x = -1;
+    for (std::size_t i = 0; i < cap; ++i) {
+      REQUIRE(q.try_pop(x));
+      CHECK(x == static_cast<int>(i));
+    }
+    CHECK_FALSE(q.try_pop(x));
+    CHECK(q.empty_approx());
+    // Two rings of 2n 8-byte entries, n = bit_ceil(cap), plus cap ints, plus the object.
+    const std::size_t n = std::bit_ceil(cap);
+    CHECK(q.memory_footprint() == sizeof(Q) + 2 * 2 * n * 8 + cap * sizeof(int));
+  }
+}
+
+TEMPLATE_TEST_CASE("lockfree_queue: capacity 1 and 2 alternate correctly", "[lfq]", lfkit_impl, perturbed_impl) {
+  using Q = typename TestType::template queue<int>;
+  for (std::size_t cap : {1u, 2u}) {
+    Q q(cap);
+    int x = 0;
+    for (int i = 0; i < 3000; ++i) {
+      for (std::size_t k = 0; k < cap; ++k) REQUIRE(q.try_push(i * 10 + static_cast<int>(k)));
+      REQUIRE_FALSE(q.try_push(-1));
+      REQUIRE(q.size_approx() == cap);
+      for (std::size_t k = 0; k < cap; ++k) {
+        REQUIRE(q.try_pop(x));
+        REQUIRE(x == i * 10 + static_cast<int>(k));
+      }
+      REQUIRE_FALSE(q.try_pop(x));
+    }
+  }
+}
+
+TEST_CASE("lockfree_queue: wrap-around many laps keeps FIFO (tickets far past 2n)", "[lfq]") {
+  for (std::size_t cap : {3u, 5u, 64u}) {
+    lfkit::lockfree_queue<std::uint64_t> q(cap);
+    std::uint64_t in = 0, out = 0, x = 0;
+    bool ok = true;
+    for (int lap = 0; lap < 20000 && ok; ++lap) {
+      const std::uint64_t k = 1 + static_cast<std::uint64_t>(lap) % cap;  // fill levels vary
+      for (std::uint64_t j = 0; j < k; ++j) ok = ok && q.try_push(in++);
+      for (std::uint64_t j = 0; j < k; ++j) ok = ok && q.try_pop(x) && x == out++;
+      ok = ok && !q.try_pop(x);  // an empty verdict every lap (threshold path exercised)
+    }
+    CHECK(ok);
+    CHECK(in == out);
+  }
+}
+
+TEST_CASE("lockfree_queue: move-only elements; a failed push leaves the object untouched", "[lfq]") {
+  lfkit::lockfree_queue<std::unique_ptr<int>> q(2);
+  auto a = std::make_unique<int>(1), b = std::make_unique<int>(2), c = std::make_unique<int>(3);
+  REQUIRE(q.try_push(std::move(a)));
+  REQUIRE(q.try_push(std::move(b)));
+  CHECK(a == nullptr);
+  CHECK_FALSE(q.try_push(std::move(c)));  // full
+  REQUIRE(c != nullptr);
+  CHECK(*c == 3);
+  CHECK_FALSE(q.try_push_for(std::move(c), 1ms));
+  REQUIRE(c != nullptr);
+  auto p = q.try_pop();
+  REQUIRE(p.has_value());
+  CHECK(**p == 1);
+  q.close();
+  CHECK_FALSE(q.try_push(std::move(c)));  // closed
+  CHECK_FALSE(q.push(std::move(c)));
+  REQUIRE(c != nullptr);
+  CHECK(*c == 3);
+  std::unique_ptr<int> out;
+  REQUIRE(q.pop(out));
+  CHECK(*out == 2);
+  CHECK_FALSE(q.pop(out));
+}
+
+TEST_CASE("lockfree_queue: over-aligned elements are stored aligned", "[lfq]") {
+  overaligned::misaligned.store(0);
+  lfkit::lockfree_queue<overaligned> q(5);
+  for (std::uint64_t r = 0; r < 10; ++r) {
+    for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(q.try_emplace(r * 5 + i));
+    for (std::uint64_t i = 0; i < 5; ++i) {
+      auto v = q.try_pop();
+      REQUIRE(v);
+      CHECK(v->value == r * 5 + i);
+    }
+  }
+  CHECK(overaligned::misaligned.load() == 0);
+}
+
+TEST_CASE("lockfree_queue: constructions and destructions balance; leftovers destroyed", "[lfq]") {
+  tracked::live.store(0);
+  tracked::errors.store(0);
+  {
+    lfkit::lockfree_queue<tracked> q(7);
+    for (int i = 0; i < 7; ++i) REQUIRE(q.try_emplace(i));
+    CHECK_FALSE(q.try_emplace(99));
+    tracked t(5);
+    CHECK_FALSE(q.try_push(t));
+    tracked out;
+    for (int i = 0; i < 3; ++i) REQUIRE(q.try_pop(out));
+    CHECK(out.value == 2);
+    std::vector<tracked> v(2);
+    CHECK(q.try_pop_n(v.begin(), 2) == 2);
+    CHECK(v[1].value == 4);
+    // 2 left inside + t + out + v[0..1]
+    CHECK(tracked::live.load() == 2 + 1 + 1 + 2);
+  }
+  CHECK(tracked::live.load() == 0);
+  CHECK(tracked::errors.load() == 0);
+}
+
+TEST_CASE("lockfree_queue: a throwing constructor leaves the queue usable and leaks nothing", "[lfq]") {
+  throwing::live.store(0);
+  {
+    lfkit::lockfree_queue<throwing> q(2);
+    CHECK_THROWS_AS(q.try_emplace(-1), std::runtime_error);
+    REQUIRE(q.try_emplace(1));
+    throwing::throw_on_copy = true;
+    throwing src(7);
+    CHECK_THROWS_AS(q.try_push(src), std::runtime_error);
+    CHECK_THROWS_AS(q.push(src), std::runtime_error);
+    throwing arr[2] = {throwing(8), throwing(9)};
+    CHECK_THROWS_AS(q.try_push_n(arr, 2), std::runtime_error);
+    throwing::throw_on_copy = false;
+    // Nothing was taken by the throws: both remaining indices are free.
+    REQUIRE(q.try_push(src));
+    CHECK_FALSE(q.try_emplace(3));
+    auto a = q.try_pop();
+    auto b = q.try_pop();
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a->value == 1);
+    CHECK(b->value == 7);
+    CHECK_FALSE(q.try_pop());
+  }
+  CHECK(throwing::live.load() == 0);
+}
+
+TEMPLATE_TEST_CASE("lockfree_queue: bulk push and pop", "[lfq]", lfkit_impl, perturbed_impl) {
+  using Q = typename TestType::template queue<int>;
+  Q q(5);
+  int in[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  CHECK(q.try_push_n(in, 8) == 5);
+  int out[8] = {};
+  CHECK(q.try_pop_n(out, 3) == 3);
+  CHECK(out[0] == 0);
+  CHECK(out[2] == 2);
+  CHECK(q.try_push_n(in + 5, 3) == 3);
+  CHECK(q.try_pop_n(out, 8) == 5);
+  CHECK(out[0] == 3);
+  CHECK(out[4] == 7);
+  CHECK(q.try_pop_n(out, 8) == 0);
+  std::vector<int> sink;
+  CHECK(q.try_push_n(in, 4) == 4);
+  CHECK(q.try_pop_n(std::back_inserter(sink), 10) == 4);  // a throwing output iterator path
+  CHECK(sink == std::vector<int>{0, 1, 2, 3});
+  // Move iterators move only what was pushed.
+  lfkit::lockfree_queue<std::unique_ptr<int>> m(2);
+  std::unique_ptr<int> ps[3] = {std::make_unique<int>(1), std::make_unique<int>(2), std::make_unique<int>(3)};
+  CHECK(m.try_push_n(std::make_move_iterator(ps), 3) == 2);
+  CHECK(ps[0] == nullptr);
+  CHECK(ps[1] == nullptr);
+  REQUIRE(ps[2] != nullptr);
+}
+
+// =============================================================================================
+// Close, timed and blocking operations
+// =============================================================================================
+
+TEMPLATE_TEST_CASE("lockfree_queue: close wakes blocked producers and consumers; drain", "[lfq][close]",
+                   lfkit_impl, perturbed_impl) {
+  using Q = typename TestType::template queue<int>;
+  {
+    Q q(2);
+    REQUIRE(q.try_push(1));
+    REQUIRE(q.try_push(2));
+    std::atomic<int> returned{0}, returned_true{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 3; ++i) {
+      ts.emplace_back([&, i] {
+        const bool r = (i == 2) ? q.try_push_for(10, 60s) : q.push(10 + i);
+        returned.fetch_add(1);
+        if (r) returned_true.fetch_add(1);
+      });
+    }
+    std::this_thread::sleep_for(100ms);
+    CHECK(returned.load() == 0);
+    q.close();
+    CHECK(eventually([&] { return returned.load() == 3; }));
+    for (auto& t : ts) t.join();
+    CHECK(returned_true.load() == 0);
+    int x;
+    REQUIRE(q.pop(x));
+    CHECK(x == 1);
+    REQUIRE(q.try_pop(x));
+    CHECK(x == 2);
+    CHECK_FALSE(q.pop(x));
+    CHECK_FALSE(q.try_pop_for(x, 1s));
+  }
+  {
+    Q q(4);
+    std::atomic<int> returned{0}, returned_true{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 3; ++i) {
+      ts.emplace_back([&, i] {
+        int x;
+        const bool r = (i == 2) ? q.try_pop_for(x, 60s) : q.pop(x);
+        returned.fetch_add(1);
+        if (r) returned_true.fetch_add(1);
+      });
+    }
+    std::this_thread::sleep_for(100ms);
+    CHECK(returned.load() == 0);
+    q.close();
+    CHECK(eventually([&] { return returned.load() == 3; }));
+    for (auto& t : ts) t.join();
+    CHECK(returned_true.load() == 0);
+    CHECK_FALSE(q.try_push(5));
+    CHECK(q.is_closed());
+  }
+  {
+    Q q(100);
+    for (int i = 0; i < 100; ++i) REQUIRE(q.try_push(i));
+    q.close();
+    std::atomic<long> sum{0};
+    std::atomic<int> count{0};
+    std::vector<std::thread> ts;
+    for (int c = 0; c < 3; ++c) {
+      ts.emplace_back([&] {
+        int x;
+        while (q.pop(x)) {
+          sum.fetch_add(x);
+          count.fetch_add(1);
+        }
+      });
+    }
+    for (auto& t : ts) t.join();
+    CHECK(count.load() == 100);
+    CHECK(sum.load() == 99 * 100 / 2);
+  }
+}
+
+TEMPLATE_TEST_CASE("lockfree_queue: timeouts, NaN and 'never' deadlines", "[lfq][timeout]", lfkit_impl,
+                   perturbed_impl) {
+  using Q = typename TestType::template queue<int>;
+  Q q(1);
+  int x;
+  auto t0 = steady::now();
+  CHECK_FALSE(q.try_pop_for(x, 50ms));
+  CHECK(steady::now() - t0 >= 50ms);
+  t0 = steady::now();
+  CHECK_FALSE(q.try_pop_until(x, std::chrono::system_clock::now() + 30ms));
+  CHECK(steady::now() - t0 >= 25ms);
+  REQUIRE(q.try_push(1));
+  t0 = steady::now();
+  CHECK_FALSE(q.try_push_for(2, 40ms));
+  CHECK(steady::now() - t0 >= 40ms);
+  CHECK_FALSE(q.try_push_until(3, steady::now() + 20ms));
+  CHECK_FALSE(q.try_push_for(4, 0ms));
+  CHECK_FALSE(q.try_push_for(4, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
+  CHECK(q.try_pop_for(x, -5ms));
+  CHECK(x == 1);
+  CHECK_FALSE(q.try_pop_for(x, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
+  using minutes_tp = std::chrono::time_point<std::chrono::system_clock, std::chrono::minutes>;
+  CHECK_FALSE(q.try_pop_until(x, minutes_tp::min()));
+  for (int which = 0; which < 3; ++which) {
+    std::atomic<bool> got{false};
+    std::thread c([&] {
+      int v = 0;
+      bool ok = false;
+      if (which == 0) ok = q.try_pop_until(v, minutes_tp::max());
+      else if (which == 1) ok = q.try_pop_for(v, std::chrono::hours::max());
+      else ok = q.try_pop_for(v, std::chrono::duration<double>(std::numeric_limits<double>::infinity()));
+      got.store(ok && v == 7);
+    });
+    std::this_thread::sleep_for(50ms);
+    REQUIRE(q.try_push(7));  // a non-blocking push wakes a sleeping consumer
+    c.join();
+    INFO("deadline kind " << which);
+    CHECK(got.load());
+  }
+}
+
+TEST_CASE("lockfree_queue: an idle blocked consumer and producer cost ~no CPU", "[lfq][blocking]") {
+  lfkit::lockfree_queue<int> q(1);
+  std::atomic<bool> popped{false};
+  std::thread c([&] {
+    int x;
+    popped.store(q.pop(x));
+  });
+  std::this_thread::sleep_for(20ms);
+  const double before = thread_cpu_ms(c.native_handle());
+  std::this_thread::sleep_for(200ms);
+  const double after = thread_cpu_ms(c.native_handle());
+  REQUIRE(before >= 0);
+  CHECK(after - before < 20.0);
+  CHECK_FALSE(popped.load());
+  REQUIRE(q.try_push(1));
+  c.join();
+  CHECK(popped.load());
+  REQUIRE(q.try_push(2));
+  std::atomic<bool> pushed{false};
+  std::thread p([&] { pushed.store(q.push(3)); });
+  std::this_thread::sleep_for(20ms);
+  const double pb = thread_cpu_ms(p.native_handle());
+  std::this_thread::sleep_for(200ms);
+  const double pa = thread_cpu_ms(p.native_handle());
+  CHECK(pa - pb < 20.0);
+  CHECK_FALSE(pushed.load());
+  q.close();
+  p.join();
+  CHECK_FALSE(pushed.load());
+}
+
+// =============================================================================================
+// Concurrency: exactly once, per-producer FIFO
+// =============================================================================================
+
+namespace {
+
+enum class mode { try_ops, blocking, bulk, timed };
+
+template <class Q>
+void run_mpmc(std::size_t capacity, int producers, int consumers, std::uint64_t per_producer, mode m) {
+  Q q(capacity);
+  const std::uint64_t total = per_producer * static_cast<std::uint64_t>(producers);
+  std::vector<std::vector<std::uint64_t>> seen(static_cast<std::size_t>(consumers));
+  std::atomic<std::uint64_t> consumed{0};
+  std::atomic<int> order_errors{0}, push_failures{0};
+  std::vector<std::thread> ts;
+  for (int p = 0; p < producers; ++p) {
+    ts.emplace_back([&, p] {
+      const std::uint64_t tag = static_cast<std::uint64_t>(p) << 40;
+      std::uint64_t i = 0;
+      while (i < per_producer) {
+        switch (m) {
+          case mode::try_ops:
+            if (q.try_push(tag | i)) ++i;
+            else std::this_thread::yield();
+            break;
+          case mode::blocking:
+            if (!q.push(tag | i)) push_failures.fetch_add(1);
+            ++i;
+            break;
+          case mode::timed:
+            if (q.try_push_for(tag | i, 1ms)) ++i;
+            break;
+          case mode::bulk: {
+            std::uint64_t buf[16];
+            const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(16, per_producer - i));
+            for (std::size_t k = 0; k < n; ++k) buf[k] = tag | (i + k);
+            const std::size_t done = q.try_push_n(buf, n);
+            i += done;
+            if (done == 0) std::this_thread::yield();
+            break;
+          }
+        }
+      }
+    });
+  }
+  for (int c = 0; c < consumers; ++c) {
+    ts.emplace_back([&, c] {
+      std::vector<std::uint64_t>& mine = seen[static_cast<std::size_t>(c)];
+      std::vector<std::uint64_t> last(static_cast<std::size_t>(producers), ~std::uint64_t{0});
+      auto note = [&](std::uint64_t v) {
+        const auto p = static_cast<std::size_t>(v >> 40);
+        const std::uint64_t s = v & ((std::uint64_t{1} << 40) - 1);
+        if (p >= last.size() || (last[p] != ~std::uint64_t{0} && s <= last[p])) order_errors.fetch_add(1);
+        if (p < last.size()) last[p] = s;
+        mine.push_back(v);
+        consumed.fetch_add(1);
+      };
+      std::uint64_t v;
+      for (;;) {
+        switch (m) {
+          case mode::try_ops:
+            if (q.try_pop(v)) note(v);
+            else std::this_thread::yield();
+            break;
+          case mode::blocking:
+            if (q.pop(v)) note(v);
+            else return;
+            break;
+          case mode::timed:
+            if (q.try_pop_for(v, 1ms)) note(v);
+            break;
+          case mode::bulk: {
+            std::uint64_t buf[16];
+            const std::size_t n = q.try_pop_n(buf, 16);
+            for (std::size_t k = 0; k < n; ++k) note(buf[k]);
+            if (n == 0) std::this_thread::yield();
+            break;
+          }
+        }
+        if (m != mode::blocking && consumed.load() >= total) return;
+      }
+    });
+  }
+  for (int p = 0; p < producers; ++p) ts[static_cast<std::size_t>(p)].join();
+  if (m == mode::blocking) q.close();
+  for (std::size_t i = static_cast<std::size_t>(producers); i < ts.size(); ++i) ts[i].join();
+
+  std::vector<std::uint64_t> all;
+  for (auto& s : seen) all.insert(all.end(), s.begin(), s.end());
+  std::sort(all.begin(), all.end());
+  CHECK(push_failures.load() == 0);
+  CHECK(order_errors.load() == 0);
+  REQUIRE(all.size() == total);
+  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());
+  std::size_t k = 0;
+  bool all_present = true;
+  for (int p = 0; p < producers; ++p) {
+    for (std::uint64_t i = 0; i < per_producer; ++i, ++k) {
+      if (all[k] != ((static_cast<std::uint64_t>(p) << 40) | i)) all_present = false;
+    }
+  }
+  CHECK(all_present);
+  CHECK(q.size_approx() == 0);
+}
+
+}  // namespace
+
+TEST_CASE("lockfree_queue: concurrent MPMC: exactly once, per-producer FIFO", "[lfq][mpmc]") {
+  using Q = lfkit::lockfree_queue<std::uint64_t>;
+  SECTION("try ops, 4P4C, capacity 64") { run_mpmc<Q>(64, 4, 4, 50000, mode::try_ops); }
+  SECTION("try ops, 2P2C, capacity 1") { run_mpmc<Q>(1, 2, 2, 20000, mode::try_ops); }
+  SECTION("blocking, 3P2C, capacity 7") { run_mpmc<Q>(7, 3, 2, 50000, mode::blocking); }
+  SECTION("blocking, 1P4C, capacity 2") { run_mpmc<Q>(2, 1, 4, 30000, mode::blocking); }
+  SECTION("blocking, 8P8C, capacity 16 (oversubscribed)") { run_mpmc<Q>(16, 8, 8, 20000, mode::blocking); }
+  SECTION("blocking, 16P16C, capacity 3 (many threads)") { run_mpmc<Q>(3, 16, 16, 3000, mode::blocking); }
+  SECTION("timed, 2P3C, capacity 5") { run_mpmc<Q>(5, 2, 3, 20000, mode::timed); }
+  SECTION("bulk, 3P3C, capacity 33") { run_mpmc<Q>(33, 3, 3, 50000, mode::bulk); }
+}
+
+TEST_CASE("lockfree_queue: concurrent MPMC under schedule perturbation", "[lfq][mpmc]") {
+  using Q = lfkit::lockfree_queue<std::uint64_t, lfkit::stress::perturbed_atomic>;
+  perturbation_scope s(2000, 2000);
+  SECTION("try ops, 3P3C, capacity 4") { run_mpmc<Q>(4, 3, 3, 5000, mode::try_ops); }
+  SECTION("blocking, 2P2C, capacity 1") { run_mpmc<Q>(1, 2, 2, 5000, mode::blocking); }
+}
+
+// =============================================================================================
+// No spurious failure (crossbeam's test): a pop right after one's own push never sees "empty",
+// a push right after one's own pop never sees "full".
+// =============================================================================================
+
+namespace {
+template <class Q>
+void no_spurious(std::size_t capacity, int threads, std::uint64_t tries_each, bool prefill,
+                 std::uint64_t& push_fail, std::uint64_t& pop_fail) {
+  Q q(capacity);
+  if (prefill) {
+    // Full: each thread pops one, then pushes it back; a push after one's own pop must find room.
+    for (std::size_t i = 0; i < capacity; ++i) REQUIRE(q.try_push(i));
+  }
+  std::atomic<std::uint64_t> pf{0}, cf{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&] {
+      std::uint64_t my_pf = 0, my_cf = 0, v = 0;
+      for (std::uint64_t i = 0; i < tries_each; ++i) {
+        if (prefill) {
+          if (!q.try_pop(v)) ++my_cf;
+          else if (!q.try_push(v)) ++my_pf;
+        } else {
+          if (!q.try_push(i)) ++my_pf;
+          else if (!q.try_pop(v)) ++my_cf;
+        }
+      }
+      pf.fetch_add(my_pf);
+      cf.fetch_add(my_cf);
+    });
+  }
+  for (auto& t : ts) t.join();
+  push_fail = pf.load();
+  pop_fail = cf.load();
+}
+}  // namespace
+
+TEST_CASE("lockfree_queue: no spurious empty/full under contention (10^6 tries)", "[lfq][spurious]") {
+  using Q = lfkit::lockfree_queue<std::uint64_t>;
+  const int threads = 4;
+  const std::uint64_t each = 250000;  // 10^6 in all
+  for (std::size_t cap : {std::size_t{4}, std::size_t{5}, std::size_t{64}}) {
+    std::uint64_t pf = 0, cf = 0;
+    no_spurious<Q>(cap, threads, each, false, pf, cf);
+    INFO("push then pop, capacity " << cap);
+    CHECK(pf == 0);  // capacity >= threads: never full
+    CHECK(cf == 0);  // our own element is there: never empty
+    no_spurious<Q>(cap, threads, each, true, pf, cf);
+    INFO("pop then push, capacity " << cap);
+    CHECK(cf == 0);  // at least capacity - threads elements are always there... and >= 1 ours to take
+    CHECK(pf == 0);  // our own pop returned its index: never full
+  }
+}
+
+TEST_CASE("lockfree_queue: no spurious empty under schedule perturbation", "[lfq][spurious]") {
+  using Q = lfkit::lockfree_queue<std::uint64_t, lfkit::stress::perturbed_atomic>;
+  perturbation_scope s(3000, 3000);
+  std::uint64_t pf = 0, cf = 0;
+  no_spurious<Q>(3, 3, 20000, false, pf, cf);
+  CHECK(pf == 0);
+  CHECK(cf == 0);
+  no_spurious<Q>(3, 3, 20000, true, pf, cf);
+  CHECK(pf == 0);
+  CHECK(cf == 0);
+}
+
+// =============================================================================================
+// Interrupts at every atomic step: a handler that interrupts its own thread inside a push or pop
+// pushes and pops on the same queue, and succeeds whenever the queue is not full / not empty.
+// =============================================================================================
+
+namespace {
+
+// perturbed_atomic with no random perturbation, only raise_signal_at_step(k): the signal
+// (SIGUSR2 here) arrives between two atomic steps of the operation, at hook k.
+using step_queue = lfkit::lockfree_queue<int, lfkit::stress::perturbed_atomic>;
+step_queue* g_q = nullptr;
+// What the handler should be able to do, decided by the test before the interrupted operation.
+bool g_expect_push = false, g_expect_pop = false;
+// What it did (handler and main code run on the same thread; lock-free atomics are signal-safe).
+std::atomic<int> g_handler_push_ok{-1}, g_handler_pop_ok{-1}, g_handler_popped{-1};
+
+void step_handler(int) {
+  g_handler_push_ok = g_q->try_push(1000) ? 1 : 0;
+  int v = -1;
+  g_handler_pop_ok = g_q->try_pop(v) ? 1 : 0;
+  g_handler_popped = v;
+}
+
+}  // namespace
+
+TEST_CASE("lockfree_queue: a handler interrupting its own push/pop at any atomic step succeeds", "[lfq][interrupt]") {
+  struct sigaction sa{};
+  sa.sa_handler = step_handler;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old{};
+  REQUIRE(sigaction(SIGUSR2, &sa, &old) == 0);
+  const int saved_signal = lfkit::stress::g_perturbation.signal_number.exchange(SIGUSR2);
+  std::uint64_t interrupted_ops = 0, handler_failures = 0, accounting_errors = 0;
+  const std::size_t cap = 4;
+  for (int is_push = 0; is_push < 2; ++is_push) {
+    for (int m = 0; m <= 3; ++m) {  // elements in the queue before the interrupted operation
+      if (is_push && m > 2) continue;  // keep room for the handler's push: m + 1 + 1 <= cap
+      if (!is_push && m < 1) continue;
+      for (std::uint64_t k = 1;; ++k) {
+        step_queue q(cap);
+        g_q = &q;
+        std::vector<int> expected;  // multiset of what must come out in the end
+        for (int i = 0; i < m; ++i) {
+          REQUIRE(q.try_push(i));
+          expected.push_back(i);
+        }
+        // Handler push: room unless cap is reached counting the interrupted op's index.
+        // (a push holds its own index from its first step; a pop holds one until its last).
+        g_expect_push = static_cast<std::size_t>(m) + (is_push ? 1u : 0u) < cap;
+        // Handler pop after its own push: something complete is always there (its own element).
+        g_expect_pop = true;
+        g_handler_push_ok = g_handler_pop_ok = -1;
+        g_handler_popped = -1;
+        lfkit::stress::raise_signal_at_step(k);
+        bool op_ok = false;
+        int popped = -1;
+        if (is_push) {
+          op_ok = q.try_push(500);
+        } else {
+          op_ok = q.try_pop(popped);
+        }
+        lfkit::stress::raise_signal_at_step(0);
+        if (!lfkit::stress::signal_raised_at_step()) break;  // past the last step: all covered
+        ++interrupted_ops;
+        if (!op_ok) ++handler_failures;  // the interrupted op itself must still succeed
+        if (g_handler_push_ok != (g_expect_push ? 1 : 0)) ++handler_failures;
+        if (g_handler_pop_ok != 1) ++handler_failures;
+        // Account: everything pushed comes out exactly once.
+        if (is_push && op_ok) expected.push_back(500);
+        if (g_handler_push_ok == 1) expected.push_back(1000);
+        std::vector<int> got;
+        if (!is_push && op_ok) got.push_back(popped);
+        if (g_handler_pop_ok == 1) got.push_back(g_handler_popped.load());
+        int v;
+        while (q.try_pop(v)) got.push_back(v);
+        std::sort(expected.begin(), expected.end());
+        std::sort(got.begin(), got.end());
+        if (got != expected) ++accounting_errors;
+        REQUIRE(k < 2000);  // an operation has a bounded number of steps
+      }
+    }
+  }
+  sigaction(SIGUSR2, &old, nullptr);
+  lfkit::stress::g_perturbation.signal_number.store(saved_signal);
+  g_q = nullptr;
+  INFO("interrupted operations: " << interrupted_ops);
+  CHECK(interrupted_ops > 40);  // every step of pushes and pops at several fill levels
+  CHECK(handler_failures == 0);
+  CHECK(accounting_errors == 0);
+}
+
+TEST_CASE("lockfree_queue: a handler interrupting its own thread mid-push on a full queue", "[lfq][interrupt]") {
+  // Capacity 2 holding 1: the interrupted push holds the last free index, so the handler's push
+  // must report full (that index is the interrupted push's) and its pop must still succeed.
+  struct sigaction sa{};
+  sa.sa_handler = step_handler;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old{};
+  REQUIRE(sigaction(SIGUSR2, &sa, &old) == 0);
+  const int saved_signal = lfkit::stress::g_perturbation.signal_number.exchange(SIGUSR2);
+  std::uint64_t bad = 0, n = 0;
+  for (std::uint64_t k = 1; k < 1000; ++k) {
+    step_queue q(2);
+    g_q = &q;
+    REQUIRE(q.try_push(7));
+    lfkit::stress::raise_signal_at_step(k);
+    const bool ok = q.try_push(8);
+    lfkit::stress::raise_signal_at_step(0);
+    if (!lfkit::stress::signal_raised_at_step()) break;
+    ++n;
+    // The handler's push may succeed only if it ran before the interrupted push took its index.
+    if (!ok && g_handler_push_ok != 1) ++bad;  // one of the two pushes must have got the index
+    if (g_handler_pop_ok != 1 || g_handler_popped != 7) ++bad;  // FIFO: 7 is the oldest
+  }
+  sigaction(SIGUSR2, &old, nullptr);
+  lfkit::stress::g_perturbation.signal_number.store(saved_signal);
+  g_q = nullptr;
+  CHECK(n > 5);
+  CHECK(bad == 0);
+}
+
+// =============================================================================================
+// Freeze: another thread stopped at any atomic step inside a push or pop holds up no one.
+// =============================================================================================
+
+namespace {
+std::atomic<bool> g_frozen{false}, g_release{false};
+void freeze_handler(int) {
+  g_frozen.store(true);
+  while (!g_release.load()) {
+    timespec ts{0, 100000};
+    nanosleep(&ts, nullptr);
+  }
+}
+}  // namespace
+
+TEST_CASE("lockfree_queue: a thread frozen at any step of a push/pop does not stop another", "[lfq][freeze]") {
+  struct sigaction sa{};
+  sa.sa_handler = freeze_handler;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old{};
+  REQUIRE(sigaction(SIGUSR2, &sa, &old) == 0);
+  const int saved_signal = lfkit::stress::g_perturbation.signal_number.exchange(SIGUSR2);
+  std::uint64_t frozen_ops = 0, other_failures = 0, accounting_errors = 0;
+  for (int is_push = 0; is_push < 2; ++is_push) {
+    for (std::uint64_t k = 1;; ++k) {
+      step_queue q(4);
+      const int m = is_push ? 1 : 2;  // elements before the frozen operation
+      for (int i = 0; i < m; ++i) REQUIRE(q.try_push(i));
+      g_frozen.store(false);
+      g_release.store(false);
+      std::atomic<bool> finished{false}, frozen_ok{false};
+      std::atomic<int> frozen_popped{-1};
+      std::thread a([&] {
+        lfkit::stress::raise_signal_at_step(k);
+        if (is_push) {
+          frozen_ok.store(q.try_push(500));
+        } else {
+          int v = -1;
+          frozen_ok.store(q.try_pop(v));
+          frozen_popped.store(v);
+        }
+        lfkit::stress::raise_signal_at_step(0);
+        finished.store(true);
+      });
+      while (!g_frozen.load() && !finished.load()) std::this_thread::yield();
+      if (!g_frozen.load()) {  // k is past the operation's last step: every step covered
+        a.join();
+        break;
+      }
+      ++frozen_ops;
+      // The frozen thread holds at most one index; at most 2 + 1 elements are inside: every
+      // push then pop of this thread must succeed while the other is stopped.
+      std::vector<int> got;
+      for (int i = 0; i < 200; ++i) {
+        int v = -1;
+        if (!q.try_push(1000 + i)) ++other_failures;
+        if (!q.try_pop(v)) ++other_failures;
+        else got.push_back(v);
+      }
+      g_release.store(true);
+      a.join();
+      std::vector<int> expected;
+      for (int i = 0; i < m; ++i) expected.push_back(i);
+      for (int i = 0; i < 200; ++i) expected.push_back(1000 + i);
+      if (is_push && frozen_ok.load()) expected.push_back(500);
+      if (!is_push && frozen_ok.load()) got.push_back(frozen_popped.load());
+      if (!frozen_ok.load()) ++other_failures;  // the frozen operation itself completes after
+      int v;
+      while (q.try_pop(v)) got.push_back(v);
+      std::sort(expected.begin(), expected.end());
+      std::sort(got.begin(), got.end());
+      if (got != expected) ++accounting_errors;
+      REQUIRE(k < 2000);
+    }
+  }
+  sigaction(SIGUSR2, &old, nullptr);
+  lfkit::stress::g_perturbation.signal_number.store(saved_signal);
+  INFO("operations frozen at a step: " << frozen_ops);
+  CHECK(frozen_ops > 20);
+  CHECK(other_failures == 0);
+  CHECK(accounting_errors == 0);
+}
