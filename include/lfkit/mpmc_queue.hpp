@@ -187,6 +187,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "lfkit/detail/atomic_hooks.hpp"
 #include "lfkit/detail/platform.hpp"
 
 // Blocking and timed operations sleep on futex(2) on Linux. Elsewhere — or on Linux when
@@ -297,8 +298,9 @@ class mpmc_queue {
   static_assert(Atom<std::uint64_t>::is_always_lock_free && Atom<std::uint32_t>::is_always_lock_free,
                 "lfkit::mpmc_queue: the atomic policy must be lock-free (a lock-based atomic "
                 "deadlocks a signal handler that interrupts its own thread inside an operation)");
-  static_assert(sizeof(Atom<std::uint32_t>) == sizeof(std::uint32_t) &&
-                    alignof(Atom<std::uint32_t>) == alignof(std::uint32_t),
+  static_assert(atomic_hooks<Atom>::model_checked ||  // a model checker's atomic: no futex(2)
+                    (sizeof(Atom<std::uint32_t>) == sizeof(std::uint32_t) &&
+                     alignof(Atom<std::uint32_t>) == alignof(std::uint32_t)),
                 "lfkit::mpmc_queue: Atom<uint32_t> must be layout-compatible with uint32_t: its "
                 "address is passed to futex(2)");
 

@@ -2,7 +2,7 @@
 // tests/model/model_seqlock_cell.cpp — lfkit::seqlock_cell under the Relacy model checker.
 //
 // Checked: a load never returns a torn value (both words of a pair from the same store), versions
-// a reader sees never go backwards, concurrent update()s lose no increment, try_store fails only
+// a reader sees never go backwards and publish what preceded the write, concurrent update()s lose no increment, try_store fails only
 // while another writer holds the flag. Broken variants that must be caught: the latch without the
 // reader's acquire fence, and without the writer's release fence (Boehm's two fences).
 #include "model_prelude.hpp"
@@ -74,6 +74,21 @@ struct try_stores : rl::test_suite<try_stores, 2> {
   }
 };
 
+/// version() synchronises with the write it counts: data written before a store() is visible to a
+/// thread that saw that store's version.
+struct version_publishes : rl::test_suite<version_publishes, 2> {
+  cell c{pair{0, 0}};
+  relacy_atomic<int> side{0};
+  void thread(unsigned i) {
+    if (i == 0) {
+      side.store(1, std::memory_order_relaxed);
+      c.store(pair{1, 1});
+    } else if (c.version() >= 1) {
+      RL_ASSERT(side.load(std::memory_order_relaxed) == 1);
+    }
+  }
+};
+
 /// A copy of the latch protocol (one writer) with either fence removable: the broken variants.
 template <bool ReaderFence, bool WriterFence>
 struct latch {
@@ -128,6 +143,7 @@ int main(int argc, char** argv) {
   s.pass<writer_readers<1>>("seqlock 1 writer, 1 reader", bound);
   s.pass<writer_readers<2>>("seqlock 1 writer, 2 readers", random);
   s.pass<updates>("seqlock 2 updaters + reader", random);
+  s.pass<version_publishes>("seqlock version() publishes the write", bound);
   s.pass<try_stores>("seqlock try_store x2", full);
   s.pass<latch_test<true, true>>("latch copy, both fences (sanity)", bound);
   s.caught<latch_test<false, true>>("BROKEN latch without reader fence", bound);
