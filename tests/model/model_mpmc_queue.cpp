@@ -4,7 +4,8 @@
 // polling sleeps read the real clock).
 //
 // Elements carry their payload in a relaxed atomic, so an element read without the slot's
-// release/acquire pairing shows a stale payload. Checked: 2 producers / 1 consumer and 1 producer /
+// release/acquire pairing shows a stale payload, and mark their storage in race-checked rl::vars,
+// so a slot reused before its consumer finished with it is a data race. Checked: 2 producers / 1 consumer and 1 producer /
 // 2 consumers on capacities 1 and 2 at the full/empty boundaries: every element popped was pushed,
 // exactly once, in each producer's order, and what is left drains; bulk pushes and pops; blocking
 // pop/push against close(): every sleeper returns (a lost wake-up is a Relacy deadlock).
@@ -22,19 +23,67 @@ namespace {
 
 using lfkit::model::relacy_atomic;
 
-/// An element: payload = producer << 8 | sequence (from 1), held in a relaxed atomic.
+/// Occupancy of element storage: one rl::var (plain, race-checked data) per address an element
+/// lives at, written when an element is constructed there and when it is destroyed, read when it
+/// is moved from. A producer that reuses a slot without happening-after the consumer's move-out
+/// and destruction (or a consumer reading before the construction happened-before) is then a
+/// Relacy DATA RACE, whatever values it sees.
+struct occupancy {
+  static constexpr int size = 64;
+  const void* key[size] = {};
+  rl::var<int> state[size];
+  rl::var<int>* find(const void* p) {
+    for (int i = 0; i < size; ++i) {
+      if (key[i] == p) return &state[i];
+      if (key[i] == nullptr) {
+        key[i] = p;  // bookkeeping only: fibers never switch inside plain code
+        return &state[i];
+      }
+    }
+    return nullptr;
+  }
+};
+occupancy* g_occupancy = nullptr;  // the running test's table (set by its constructor)
+
+inline void occupy(const void* p, int v) {
+  if (rl::var<int>* x = g_occupancy ? g_occupancy->find(p) : nullptr) (*x)(RL_INFO) = v;
+}
+inline void inspect(const void* p) {
+  if (rl::var<int>* x = g_occupancy ? g_occupancy->find(p) : nullptr) {
+    const int v = (*x)(RL_INFO);
+    RL_ASSERT(v == 1);  // moved from a live element only
+  }
+}
+
+/// An element: payload = producer << 8 | sequence (from 1), held in a relaxed atomic, plus the
+/// occupancy marks above.
 struct item {
   relacy_atomic<std::uint64_t> payload;
-  item() : payload(0) {}
-  explicit item(std::uint64_t v) : payload(v) {}
-  item(const item& o) noexcept : payload(o.get()) {}
-  item(item&& o) noexcept : payload(o.get()) {}
+  item() : payload(0) { occupy(this, 1); }
+  explicit item(std::uint64_t v) : payload(v) { occupy(this, 1); }
+  item(const item& o) noexcept : payload(o.get()) {
+    inspect(&o);
+    occupy(this, 1);
+  }
+  item(item&& o) noexcept : payload(o.get()) {
+    inspect(&o);
+    occupy(this, 1);
+  }
+  ~item() { occupy(this, 0); }
   item& operator=(const item& o) noexcept {
+    inspect(&o);
     payload.store(o.get(), std::memory_order_relaxed);
     return *this;
   }
   item& operator=(item&& o) noexcept { return *this = static_cast<const item&>(o); }
   std::uint64_t get() const { return payload.load(std::memory_order_relaxed); }
+};
+
+/// Base of every queue test: installs the occupancy table before the queue is built.
+struct with_occupancy {
+  occupancy occ;
+  with_occupancy() { g_occupancy = &occ; }
+  ~with_occupancy() { g_occupancy = nullptr; }
 };
 using queue = lfkit::mpmc_queue<item, relacy_atomic>;
 
@@ -73,7 +122,7 @@ struct ledger {
 
 /// 2 producers (2 try_push each) and 1 consumer (3 try_pop) on capacity Cap.
 template <std::size_t Cap>
-struct p2c1 : rl::test_suite<p2c1<Cap>, 3> {
+struct p2c1 : with_occupancy, rl::test_suite<p2c1<Cap>, 3> {
   queue q{Cap};
   ledger<2, 2> book;
   void thread(unsigned i) {
@@ -95,7 +144,7 @@ struct p2c1 : rl::test_suite<p2c1<Cap>, 3> {
 
 /// 1 producer (3 try_push) and 2 consumers (2 try_pop each) on capacity Cap.
 template <std::size_t Cap>
-struct p1c2 : rl::test_suite<p1c2<Cap>, 3> {
+struct p1c2 : with_occupancy, rl::test_suite<p1c2<Cap>, 3> {
   queue q{Cap};
   ledger<1, 3> book;
   void thread(unsigned i) {
@@ -116,7 +165,7 @@ struct p1c2 : rl::test_suite<p1c2<Cap>, 3> {
 };
 
 /// Bulk: a producer pushes 3 with try_push_n into capacity 2, a consumer try_pop_n(2), twice.
-struct bulk : rl::test_suite<bulk, 2> {
+struct bulk : with_occupancy, rl::test_suite<bulk, 2> {
   queue q{2};
   ledger<1, 3> book;
   void thread(unsigned i) {
@@ -143,7 +192,7 @@ struct bulk : rl::test_suite<bulk, 2> {
 
 /// Blocking: a producer push()es 2 into capacity 1 (the second waits for room), then close()s;
 /// a consumer pop()s until it returns false. Ends only if no wake-up is lost.
-struct blocking_close : rl::test_suite<blocking_close, 2> {
+struct blocking_close : with_occupancy, rl::test_suite<blocking_close, 2> {
   queue q{1};
   void thread(unsigned i) {
     if (i == 0) {
@@ -164,7 +213,7 @@ struct blocking_close : rl::test_suite<blocking_close, 2> {
 };
 
 /// Two consumers asleep in pop() on an empty queue; a third thread close()s: both return false.
-struct close_wakes_poppers : rl::test_suite<close_wakes_poppers, 3> {
+struct close_wakes_poppers : with_occupancy, rl::test_suite<close_wakes_poppers, 3> {
   queue q{1};
   void thread(unsigned i) {
     if (i < 2) {
@@ -178,7 +227,7 @@ struct close_wakes_poppers : rl::test_suite<close_wakes_poppers, 3> {
 
 /// A producer asleep in push() on a full queue; close() wakes it (it fails: closed) or a pop
 /// made room first (it succeeds); the element count closes either way.
-struct close_wakes_pusher : rl::test_suite<close_wakes_pusher, 2> {
+struct close_wakes_pusher : with_occupancy, rl::test_suite<close_wakes_pusher, 2> {
   queue q{1};
   bool second = false;
   void thread(unsigned i) {
