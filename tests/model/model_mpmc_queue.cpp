@@ -243,6 +243,20 @@ struct close_wakes_pusher : with_occupancy, rl::test_suite<close_wakes_pusher, 2
   }
 };
 
+/// is_closed() synchronises with close(): what preceded close() is visible to a thread that saw it.
+struct closed_publishes : with_occupancy, rl::test_suite<closed_publishes, 2> {
+  queue q{1};
+  relacy_atomic<int> side{0};
+  void thread(unsigned i) {
+    if (i == 0) {
+      side.store(1, std::memory_order_relaxed);
+      q.close();
+    } else if (q.is_closed()) {
+      RL_ASSERT(side.load(std::memory_order_relaxed) == 1);
+    }
+  }
+};
+
 /// The stress suite's broken ring (stress/broken_ring.hpp) in miniature: a Vyukov ring of two
 /// slots whose producer, with PublishEarly, publishes the slot (seq = pos + 1, release) BEFORE
 /// writing the element. (A local copy: Relacy's replacement operator new[] mishandles the array
@@ -344,6 +358,7 @@ int main(int argc, char** argv) {
   s.pass<close_wakes_poppers>("queue close wakes 2 sleeping poppers", random);
   s.pass<close_wakes_pusher>("queue close wakes a sleeping pusher", random);
   s.pass<p2c1<2>>("queue 2P1C capacity 2 (context bound 1)", bound);
+  s.pass<closed_publishes>("queue is_closed() publishes what preceded close()", bound);
   s.pass<flag_wait<true>>("hooks wait/wake_all (sanity)", bound);
   s.caught<flag_wait<false>>("BROKEN wait without wake (lost wake-up)", bound,
                              rl::test_result_deadlock);
