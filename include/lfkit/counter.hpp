@@ -265,7 +265,7 @@ class basic_sharded_counter {
   /// Adds `n` (wrapping modulo 2^64) to this thread's cell. Wait-free, async-signal-safe.
   void add(value_type n) noexcept {
     std::uint32_t hint;
-    if constexpr (atomic_hooks<Atom>::model_checked) {
+    if constexpr (detail::model_checked_v<Atom>) {
       hint = atomic_hooks<Atom>::model_thread_index();  // model checker: fibers share the CPU/TLS
     } else {
       hint = detail::counter_stripe_hint();

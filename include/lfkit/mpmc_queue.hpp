@@ -298,7 +298,7 @@ class mpmc_queue {
   static_assert(Atom<std::uint64_t>::is_always_lock_free && Atom<std::uint32_t>::is_always_lock_free,
                 "lfkit::mpmc_queue: the atomic policy must be lock-free (a lock-based atomic "
                 "deadlocks a signal handler that interrupts its own thread inside an operation)");
-  static_assert(atomic_hooks<Atom>::model_checked ||  // a model checker's atomic: no futex(2)
+  static_assert(detail::model_checked_v<Atom> ||  // a model checker's atomic: no futex(2)
                     (sizeof(Atom<std::uint32_t>) == sizeof(std::uint32_t) &&
                      alignof(Atom<std::uint32_t>) == alignof(std::uint32_t)),
                 "lfkit::mpmc_queue: Atom<uint32_t> must be layout-compatible with uint32_t: its "

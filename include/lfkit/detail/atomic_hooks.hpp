@@ -124,6 +124,18 @@ struct atomic_hooks {
   }
 };
 
+namespace detail {
+/// atomic_hooks<Atom>::model_checked, or false for a specialisation that does not declare it.
+template <template <class> class Atom>
+inline constexpr bool model_checked_v = [] {
+  if constexpr (requires { atomic_hooks<Atom>::model_checked; }) {
+    return static_cast<bool>(atomic_hooks<Atom>::model_checked);
+  } else {
+    return false;
+  }
+}();
+}  // namespace detail
+
 }  // namespace lfkit
 
 #endif  // LFKIT_DETAIL_ATOMIC_HOOKS_HPP
