@@ -52,6 +52,7 @@
 #include <string>
 #include <thread>
 
+#include "lfkit/detail/atomic_hooks.hpp"
 #include "lfkit/detail/platform.hpp"
 
 #if defined(__linux__)
@@ -265,8 +266,14 @@ class basic_sharded_counter {
 
   /// Adds `n` (wrapping modulo 2^64) to this thread's cell. Wait-free, async-signal-safe.
   void add(value_type n) noexcept {
+    std::uint32_t hint;
+    if constexpr (detail::model_checked_v<Atom>) {
+      hint = atomic_hooks<Atom>::model_thread_index();  // model checker: fibers share the CPU/TLS
+    } else {
+      hint = detail::counter_stripe_hint();
+    }
     // relaxed: a pure count, pairs with nothing (load() and reset() read cells relaxed too).
-    cells_[detail::counter_stripe_hint() & mask_].value.fetch_add(n, std::memory_order_relaxed);
+    cells_[hint & mask_].value.fetch_add(n, std::memory_order_relaxed);
   }
 
   /// Adds 1. Wait-free, async-signal-safe.

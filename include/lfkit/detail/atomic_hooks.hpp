@@ -74,6 +74,12 @@ struct basic_atomic_hooks {
       alignof(Atom<std::uint32_t>) == alignof(std::uint32_t);
   static constexpr bool wake_is_signal_safe = futex_compatible;
 
+  /// True only for a model checker's policy (tests/model: Relacy), whose threads are fibers of
+  /// one OS thread: thread_local data, pthread keys and the CPU number are then shared by all of
+  /// them, so a structure picks per-thread state by model_thread_index() instead (if constexpr).
+  static constexpr bool model_checked = false;
+  static unsigned model_thread_index() noexcept { return 0; }
+
   /// Sleeps while `word` holds `expected`, until woken, `dl`, or (futex) a signal. Spurious
   /// returns are possible: callers re-check their condition. Blocking; not signal-safe.
   static void wait(Atom<std::uint32_t>& word, std::uint32_t expected,
@@ -131,6 +137,18 @@ struct basic_atomic_hooks {
 /// The non-member synchronising steps of the atomic policy `Atom`. See the file comment.
 template <template <class> class Atom>
 struct atomic_hooks : basic_atomic_hooks<Atom> {};
+
+namespace detail {
+/// atomic_hooks<Atom>::model_checked, or false for a specialisation that does not declare it.
+template <template <class> class Atom>
+inline constexpr bool model_checked_v = [] {
+  if constexpr (requires { atomic_hooks<Atom>::model_checked; }) {
+    return static_cast<bool>(atomic_hooks<Atom>::model_checked);
+  } else {
+    return false;
+  }
+}();
+}  // namespace detail
 
 }  // namespace lfkit
 
