@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // stress/broken_ring.hpp — TEST-ONLY: a deliberately broken bounded MPMC ring, so that the stress
 // suite can show it catches a real ordering bug (scenario queue_broken_demo, and the ctest
 // stress_demos_caught, which fails if it is NOT caught).

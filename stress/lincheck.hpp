@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // stress/lincheck.hpp — operation histories and a linearizability checker for small runs.
 //
 // A history is a set of completed operations, each with an invocation and a response timestamp

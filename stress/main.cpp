@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // stress/main.cpp — lfkit_stress: runs the registered interrupt-injection scenarios.
 //
 //   lfkit_stress --list

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // stress/stress.cpp — the framework's signal handlers and injector (see stress.hpp).
 #include "stress.hpp"
 

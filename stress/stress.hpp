@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // stress/stress.hpp — the interrupt-injection stress framework shared by every scenario.
 //
 // A *scenario* exercises one structure (or baseline) with worker threads while an injector thread

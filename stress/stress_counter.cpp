@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // stress/stress_counter.cpp — counters under injected interrupts.
 //
 // counter_atomic, counter_sharded (and their perturbed_atomic twins when --perturb > 0):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // stress/stress_lincheck.cpp — small runs with recorded histories, checked for linearizability.
 //
 // lincheck_queue_lfkit, lincheck_queue_mutex_baseline, lincheck_queue_broken_demo,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Unit tests for lfkit/counter.hpp (atomic_counter, sharded_counter) and the mutex baseline.
 #include <catch2/catch.hpp>
 

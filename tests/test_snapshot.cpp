@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Tests for lfkit::snapshot and its lock-based baselines (issue 4).
 #include <catch2/catch.hpp>
 

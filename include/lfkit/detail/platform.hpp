@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // lfkit/detail/platform.hpp — the few platform facts every lfkit header shares.
 //
 // Part of lfkit (header-only, C++20). Depends on the C++ standard library, and on Linux's
