@@ -62,8 +62,9 @@ void load_loop(benchmark::State& state, Load load, Add add) {
   if (state.thread_index() == 0) {
     for (auto _ : state) benchmark::DoNotOptimize(load());
     state.SetItemsProcessed(state.iterations());
-    state.counters["ns_per_op"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-9,  // inverted rate in ns
-                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_op"] =
+        benchmark::Counter(static_cast<double>(state.iterations()) * 1e-9,  // inverted rate in ns
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   } else {
     for (auto _ : state) {
       for (int i = 0; i < batch; ++i) add();
@@ -92,7 +93,9 @@ void load_bench(benchmark::State& state) {
 void load_bench_tbb(benchmark::State& state) {
   auto& c = shared_instance<tbb_ets_counter>();
   auto& mine = c.local();
-  load_loop(state, [&] { return c.load(); }, [&] { mine.fetch_add(1, std::memory_order_relaxed); });  // relaxed: a count
+  load_loop(
+      state, [&] { return c.load(); },
+      [&] { mine.fetch_add(1, std::memory_order_relaxed); });  // relaxed: a count
 }
 
 struct impl {
@@ -104,7 +107,8 @@ struct impl {
 const impl impls[] = {
     {"lfkit_sharded", add_bench<lfkit::sharded_counter>, load_bench<lfkit::sharded_counter>},
     {"lfkit_atomic", add_bench<lfkit::atomic_counter>, load_bench<lfkit::atomic_counter>},
-    {"baseline_mutex", add_bench<lfkit::baseline::mutex_counter>, load_bench<lfkit::baseline::mutex_counter>},
+    {"baseline_mutex", add_bench<lfkit::baseline::mutex_counter>,
+     load_bench<lfkit::baseline::mutex_counter>},
     {"peer_tbb_ets", add_bench_tbb, load_bench_tbb},
 };
 
@@ -118,18 +122,25 @@ int register_all() {
   std::vector<int> counts;
   for (int n = 1; n <= 4 * cores; n *= 2) counts.push_back(n);
   if (std::find(counts.begin(), counts.end(), cores) == counts.end()) counts.push_back(cores);
-  if (std::find(counts.begin(), counts.end(), 4 * cores) == counts.end()) counts.push_back(4 * cores);
+  if (std::find(counts.begin(), counts.end(), 4 * cores) == counts.end())
+    counts.push_back(4 * cores);
   std::sort(counts.begin(), counts.end());
   for (const auto& im : impls) {
     for (int n : counts) {
-      benchmark::RegisterBenchmark(("counter_add/" + std::string(im.name) + "/" + std::to_string(n) + "T").c_str(), im.add)
+      benchmark::RegisterBenchmark(
+          ("counter_add/" + std::string(im.name) + "/" + std::to_string(n) + "T").c_str(), im.add)
           ->Threads(n)
           ->UseRealTime();
     }
   }
   for (const auto& im : impls) {
-    benchmark::RegisterBenchmark(("counter_load/" + std::string(im.name) + "/idle").c_str(), im.load)->Threads(1)->UseRealTime();
-    benchmark::RegisterBenchmark(("counter_load/" + std::string(im.name) + "/" + std::to_string(cores) + "A").c_str(), im.load)
+    benchmark::RegisterBenchmark(("counter_load/" + std::string(im.name) + "/idle").c_str(),
+                                 im.load)
+        ->Threads(1)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(
+        ("counter_load/" + std::string(im.name) + "/" + std::to_string(cores) + "A").c_str(),
+        im.load)
         ->Threads(cores)
         ->UseRealTime();
   }

@@ -64,8 +64,9 @@ struct std_bsem {
 
 void set_ns_per_op(benchmark::State& st) {
   st.SetItemsProcessed(st.iterations() * batch);
-  st.counters["ns_per_op"] = benchmark::Counter(static_cast<double>(st.iterations() * batch) * 1e-9,
-                                                benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  st.counters["ns_per_op"] =
+      benchmark::Counter(static_cast<double>(st.iterations() * batch) * 1e-9,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 template <class A>
@@ -101,7 +102,8 @@ template <class A>
 void register_uncontended() {
   const std::string n = A::name;
   benchmark::RegisterBenchmark(("event_uncontended/" + n + "/set_reset").c_str(), bm_set_reset<A>);
-  benchmark::RegisterBenchmark(("event_uncontended/" + n + "/set_when_set").c_str(), bm_set_when_set<A>);
+  benchmark::RegisterBenchmark(("event_uncontended/" + n + "/set_when_set").c_str(),
+                               bm_set_when_set<A>);
   benchmark::RegisterBenchmark(("event_uncontended/" + n + "/is_set").c_str(), bm_is_set<A>);
 }
 

@@ -68,8 +68,9 @@ struct std_sem {
 
 void set_ns_per_op(benchmark::State& st) {
   st.SetItemsProcessed(st.iterations() * batch);
-  st.counters["ns_per_op"] = benchmark::Counter(static_cast<double>(st.iterations() * batch) * 1e-9,
-                                                benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  st.counters["ns_per_op"] =
+      benchmark::Counter(static_cast<double>(st.iterations() * batch) * 1e-9,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 template <class S>

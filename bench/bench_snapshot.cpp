@@ -33,7 +33,8 @@ template <class Mutex>
 using impl_locked = sb::impl_guarded<lfkit::baseline::locked_snapshot<sb::value, Mutex>>;
 
 struct impl_atomic_shared_ptr {
-  std::atomic<std::shared_ptr<const sb::value>> p{std::make_shared<const sb::value>(sb::value::of(0))};
+  std::atomic<std::shared_ptr<const sb::value>> p{
+      std::make_shared<const sb::value>(sb::value::of(0))};
   std::uint64_t read() {
     auto g = p.load();
     return g->a ^ g->b;
@@ -42,7 +43,8 @@ struct impl_atomic_shared_ptr {
   void update() {
     auto cur = p.load();
     auto next = std::make_shared<const sb::value>(sb::next_of(*cur));
-    while (!p.compare_exchange_weak(cur, next)) next = std::make_shared<const sb::value>(sb::next_of(*cur));
+    while (!p.compare_exchange_weak(cur, next))
+      next = std::make_shared<const sb::value>(sb::next_of(*cur));
   }
   void thread_enter() {}
   void thread_exit() {}

@@ -52,7 +52,7 @@ void bm_wake_latency(benchmark::State& st, bool from_signal) {
   std::vector<std::uint64_t> lat(kSamples), all;
   alignas(64) std::atomic<int> ready{-1};
   alignas(64) std::atomic<std::uint64_t> stamp{0};
-  struct sigaction sa {}, old {};
+  struct sigaction sa{}, old{};
   if (from_signal) {
     signal_post<W>::target = w.get();
     signal_post<W>::stamp = &stamp;
@@ -68,11 +68,13 @@ void bm_wake_latency(benchmark::State& st, bool from_signal) {
         ready.store(i, std::memory_order_release);  // release: pairs with the poster's acquire
         w->wait();
         const std::uint64_t t1 = now_ns();
-        lat[static_cast<std::size_t>(i)] = t1 - stamp.load(std::memory_order_acquire);  // acquire: pairs
+        lat[static_cast<std::size_t>(i)] =
+            t1 - stamp.load(std::memory_order_acquire);  // acquire: pairs
       }
     });
     for (int i = 0; i < kSamples; ++i) {
-      while (ready.load(std::memory_order_acquire) != i) std::this_thread::yield();  // acquire: pairs
+      while (ready.load(std::memory_order_acquire) != i)
+        std::this_thread::yield();                                  // acquire: pairs
       std::this_thread::sleep_for(std::chrono::microseconds(300));  // the waiter is asleep by now
       if (from_signal) {
         pthread_kill(pthread_self(), SIGUSR1);
@@ -88,7 +90,8 @@ void bm_wake_latency(benchmark::State& st, bool from_signal) {
   if (!all.empty()) {
     std::sort(all.begin(), all.end());
     auto pct = [&](double p) {
-      return static_cast<double>(all[static_cast<std::size_t>(p * static_cast<double>(all.size() - 1))]);
+      return static_cast<double>(
+          all[static_cast<std::size_t>(p * static_cast<double>(all.size() - 1))]);
     };
     st.counters["p50_ns"] = pct(0.50);
     st.counters["p99_ns"] = pct(0.99);

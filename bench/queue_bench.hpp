@@ -50,10 +50,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -67,11 +67,11 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include <boost/lockfree/queue.hpp>
 #include <cds/container/vyukov_mpmc_cycle_queue.h>
 #include <cds/init.h>
 #include <concurrentqueue.h>
 #include <tbb/concurrent_queue.h>
+#include <boost/lockfree/queue.hpp>
 #include <xenium/vyukov_bounded_queue.hpp>
 
 #include "ck_ring_peer.h"
@@ -83,10 +83,10 @@ namespace qb {
 using item = std::uint64_t;
 constexpr std::size_t kCapacity = 1024;
 constexpr std::size_t kBurstCapacity = 16384;
-constexpr std::uint64_t kItems = std::uint64_t{1} << 18;  // per queue_try iteration
-constexpr std::uint64_t kPairs = std::uint64_t{1} << 13;  // per thread per pairwise iteration
+constexpr std::uint64_t kItems = std::uint64_t{1} << 18;      // per queue_try iteration
+constexpr std::uint64_t kPairs = std::uint64_t{1} << 13;      // per thread per pairwise iteration
 constexpr std::uint64_t kRandomOps = std::uint64_t{1} << 15;  // per thread per 50/50 iteration
-constexpr int kRoundTrips = 1 << 10;                      // per ping-pong iteration
+constexpr int kRoundTrips = 1 << 10;                          // per ping-pong iteration
 constexpr item kSentinel = ~item{0};
 
 // ---- the grid ----------------------------------------------------------------------------------
@@ -117,7 +117,8 @@ inline std::vector<config> parse_configs(const std::string& s) {
     if (end == std::string::npos) end = s.size();
     const std::string tok = s.substr(pos, end - pos);
     config c{};
-    if (std::sscanf(tok.c_str(), "%dP%dC", &c.p, &c.c) != 2 || c.p < 1 || c.c < 1 || tok != c.name())
+    if (std::sscanf(tok.c_str(), "%dP%dC", &c.p, &c.c) != 2 || c.p < 1 || c.c < 1 ||
+        tok != c.name())
       throw std::invalid_argument("queue config '" + tok + "' is not of the form <P>P<C>C");
     out.push_back(c);
     pos = end + 1;
@@ -275,14 +276,16 @@ struct retry_policy {
   unsigned at_once;
   unsigned paused;
 };
-constexpr retry_policy kPauseThenYield{0, 64};      // queue_try*, queue_latency
-constexpr retry_policy kAtOncePauseYield{16, 64};   // pairwise, burst
-constexpr retry_policy kPingPong{64, 1024};         // ping-pong waits for the other thread
+constexpr retry_policy kPauseThenYield{0, 64};     // queue_try*, queue_latency
+constexpr retry_policy kAtOncePauseYield{16, 64};  // pairwise, burst
+constexpr retry_policy kPingPong{64, 1024};        // ping-pong waits for the other thread
 
 /// The abort flag, read in every workload's loop (every 64 items where ops are cheap): a queue whose
 /// operations still succeed, only slowly (a ring spinning inside its own code until a preempted
 /// thread commits), must stop at the time limit too. Relaxed: a stop request, no data with it.
-inline bool aborted(const std::atomic<bool>& abort) { return abort.load(std::memory_order_relaxed); }
+inline bool aborted(const std::atomic<bool>& abort) {
+  return abort.load(std::memory_order_relaxed);
+}
 
 class retry {
  public:
@@ -383,7 +386,8 @@ struct usage {
 /// Items, CPU and context switches per item, and the stall counters (always present, so that a
 /// stalled repetition is visible beside the others: stalled = 1 in the repetitions that hit the
 /// time limit; items_done = items completed in the repetition).
-inline void report(benchmark::State& st, const usage& a, const usage& b, double items, bool stalled) {
+inline void report(benchmark::State& st, const usage& a, const usage& b, double items,
+                   bool stalled) {
   st.SetItemsProcessed(static_cast<std::int64_t>(items));
   st.counters["items_done"] = items;
   st.counters["stalled"] = stalled ? 1 : 0;
@@ -466,7 +470,8 @@ void bm_try(benchmark::State& st, std::size_t cap, config cfg) {
   worker_pool pool(producers + consumers, [&](int idx) {
     retry r(kPauseThenYield, pp->abort);
     if (idx < producers) {
-      const std::uint64_t begin = kItems * static_cast<std::uint64_t>(idx) / static_cast<std::uint64_t>(producers);
+      const std::uint64_t begin =
+          kItems * static_cast<std::uint64_t>(idx) / static_cast<std::uint64_t>(producers);
       const std::uint64_t end = begin + share(kItems, producers, idx);
       for (std::uint64_t i = begin; i < end; ++i) {
         if ((i & 63) == 0 && aborted(pp->abort)) return;
@@ -499,14 +504,14 @@ void bm_try(benchmark::State& st, std::size_t cap, config cfg) {
   });
   pp = &pool;
   const usage a = usage::now();
-  const bool stalled = run_loop(st, pool, [&] {
-    done_total.fetch_add(consumed.exchange(0));
-  });
+  const bool stalled = run_loop(st, pool, [&] { done_total.fetch_add(consumed.exchange(0)); });
   const usage b = usage::now();
   const double items = static_cast<double>(done_total.load() + consumed.load());
   report(st, a, b, items, stalled);
-  const std::uint64_t expect = (kItems * (kItems - 1) / 2) * static_cast<std::uint64_t>(st.iterations());
-  if (!stalled && checksum.load() != expect) st.SkipWithError("checksum mismatch: items lost or duplicated");
+  const std::uint64_t expect =
+      (kItems * (kItems - 1) / 2) * static_cast<std::uint64_t>(st.iterations());
+  if (!stalled && checksum.load() != expect)
+    st.SkipWithError("checksum mismatch: items lost or duplicated");
 }
 
 // ---- queue_blocking ------------------------------------------------------------------------------
@@ -519,7 +524,8 @@ void bm_blocking(benchmark::State& st, config cfg) {
   std::atomic<std::uint64_t> checksum{0};
   worker_pool pool(producers + consumers, [&](int idx) {
     if (idx < producers) {
-      const std::uint64_t begin = kItems * static_cast<std::uint64_t>(idx) / static_cast<std::uint64_t>(producers);
+      const std::uint64_t begin =
+          kItems * static_cast<std::uint64_t>(idx) / static_cast<std::uint64_t>(producers);
       const std::uint64_t end = begin + share(kItems, producers, idx);
       for (std::uint64_t i = begin; i < end; ++i) q->push(i);
       // The last producer pushes one sentinel per consumer: FIFO puts them after every item.
@@ -545,7 +551,8 @@ void bm_blocking(benchmark::State& st, config cfg) {
   }
   const usage b = usage::now();
   report(st, a, b, static_cast<double>(kItems) * static_cast<double>(st.iterations()), false);
-  const std::uint64_t expect = (kItems * (kItems - 1) / 2) * static_cast<std::uint64_t>(st.iterations());
+  const std::uint64_t expect =
+      (kItems * (kItems - 1) / 2) * static_cast<std::uint64_t>(st.iterations());
   if (checksum.load() != expect) st.SkipWithError("checksum mismatch: items lost or duplicated");
 }
 
@@ -807,7 +814,8 @@ void bm_burst(benchmark::State& st, config cfg) {
   const usage b = usage::now();
   report(st, a, b, static_cast<double>(moved.load()), stalled);
   if (!stalled && fill_s > 0 && drain_s > 0) {
-    const double per_phase = static_cast<double>(kBurstCapacity) * static_cast<double>(st.iterations());
+    const double per_phase =
+        static_cast<double>(kBurstCapacity) * static_cast<double>(st.iterations());
     st.counters["fill_items_per_second"] = per_phase / fill_s;
     st.counters["drain_items_per_second"] = per_phase / drain_s;
   }
@@ -851,7 +859,8 @@ void bm_pingpong(benchmark::State& st) {
   const usage a = usage::now();
   const auto t0 = std::chrono::steady_clock::now();
   const bool stalled = run_loop(st, pool, [] {});
-  const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+  const double ns =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
   const usage b = usage::now();
   report(st, a, b, static_cast<double>(trips.load()), stalled);
   if (trips.load() > 0) st.counters["ns_per_op"] = ns / static_cast<double>(trips.load());
@@ -859,7 +868,8 @@ void bm_pingpong(benchmark::State& st) {
 
 // ---- registration --------------------------------------------------------------------------------
 
-inline void reg(const std::string& name, std::function<void(benchmark::State&)> fn, bool manual = false) {
+inline void reg(const std::string& name, std::function<void(benchmark::State&)> fn,
+                bool manual = false) {
   auto* b = benchmark::RegisterBenchmark(name.c_str(), std::move(fn));
   if (manual) {
     b->UseManualTime();
@@ -876,9 +886,11 @@ void add(const std::string& impl) {
   const std::vector<config> main = main_configs();
   const bool full = full_sweep();
   for (config c : all)
-    reg("queue_try/" + impl + "/" + c.name(), [c](benchmark::State& st) { bm_try<Q>(st, kCapacity, c); });
+    reg("queue_try/" + impl + "/" + c.name(),
+        [c](benchmark::State& st) { bm_try<Q>(st, kCapacity, c); });
   for (config c : full ? all : main)
-    reg("queue_try_cap16/" + impl + "/" + c.name(), [c](benchmark::State& st) { bm_try<Q>(st, 16, c); });
+    reg("queue_try_cap16/" + impl + "/" + c.name(),
+        [c](benchmark::State& st) { bm_try<Q>(st, 16, c); });
   if (full)
     for (config c : all)
       reg("queue_try_cap16k/" + impl + "/" + c.name(),
@@ -890,16 +902,20 @@ void add(const std::string& impl) {
   }
   for (config c : main) {
     const int t = c.p + c.c;
-    reg("queue_5050/" + impl + "/" + std::to_string(t) + "T", [t](benchmark::State& st) { bm_5050<Q>(st, t); });
+    reg("queue_5050/" + impl + "/" + std::to_string(t) + "T",
+        [t](benchmark::State& st) { bm_5050<Q>(st, t); });
   }
   if constexpr (holds_capacity<Q>()) {
     for (config c : all)
-      reg("queue_burst/" + impl + "/" + c.name(), [c](benchmark::State& st) { bm_burst<Q>(st, c); }, true);
+      reg(
+          "queue_burst/" + impl + "/" + c.name(), [c](benchmark::State& st) { bm_burst<Q>(st, c); },
+          true);
   }
   reg("queue_pingpong/" + impl + "/2T", [](benchmark::State& st) { bm_pingpong<Q>(st); });
   if constexpr (blocking_queue<Q>) {
     for (config c : all)
-      reg("queue_blocking/" + impl + "/" + c.name(), [c](benchmark::State& st) { bm_blocking<Q>(st, c); });
+      reg("queue_blocking/" + impl + "/" + c.name(),
+          [c](benchmark::State& st) { bm_blocking<Q>(st, c); });
   }
   reg("queue_latency/" + impl + "/1P1C", [](benchmark::State& st) { bm_latency<Q>(st); });
 }

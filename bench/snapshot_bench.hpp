@@ -84,9 +84,9 @@ class background {
 
 /// ns per op per thread: (iterations x 1e-9) summed over threads, / real time, / threads, inverted.
 inline benchmark::Counter ns_per_op(benchmark::IterationCount iters) {
-  return benchmark::Counter(static_cast<double>(iters) * 1e-9,
-                            benchmark::Counter::kIsRate | benchmark::Counter::kAvgThreads |
-                                benchmark::Counter::kInvert);
+  return benchmark::Counter(static_cast<double>(iters) * 1e-9, benchmark::Counter::kIsRate |
+                                                                   benchmark::Counter::kAvgThreads |
+                                                                   benchmark::Counter::kInvert);
 }
 
 template <class Impl, bool WithWriter>
@@ -137,15 +137,17 @@ inline std::vector<int> reader_counts() {
       const std::string tok = s.substr(pos, end - pos);
       const int r = std::atoi(tok.c_str());
       if (r < 1 || std::to_string(r) != tok)
-        throw std::invalid_argument("LFKIT_BENCH_READERS entry '" + tok + "' is not a positive integer");
+        throw std::invalid_argument("LFKIT_BENCH_READERS entry '" + tok +
+                                    "' is not a positive integer");
       out.push_back(r);
       pos = end + 1;
     }
     return out;
   }
   const char* c = std::getenv("LFKIT_BENCH_CPUS");
-  const int n = std::max(1, c != nullptr && *c != '\0' ? std::atoi(c)
-                                                         : static_cast<int>(std::thread::hardware_concurrency()));
+  const int n = std::max(1, c != nullptr && *c != '\0'
+                                ? std::atoi(c)
+                                : static_cast<int>(std::thread::hardware_concurrency()));
   for (int r : {1, std::max(1, n / 2), n, 2 * n})
     if (std::find(out.begin(), out.end(), r) == out.end()) out.push_back(r);
   if (out.size() < 4) out.push_back(4 * n);

@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+typedef int (*create_fn)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
 
 static create_fn real_create;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -48,38 +48,39 @@ __attribute__((constructor)) static void pin_init(void) {
   if (ncpu > 0) {
     live[0] = 1;
     pin_self(cpus[0]);
-    if (verbose) fprintf(stderr, "pin_threads: main thread -> cpu %d (%d cpus allowed)\n", cpus[0], ncpu);
+    if (verbose)
+      fprintf(stderr, "pin_threads: main thread -> cpu %d (%d cpus allowed)\n", cpus[0], ncpu);
   }
 }
 
 struct start_args {
-  void *(*fn)(void *);
-  void *arg;
+  void* (*fn)(void*);
+  void* arg;
   int slot;
 };
 
-static void release_slot(void *p) {
+static void release_slot(void* p) {
   int slot = (int)(intptr_t)p;
   pthread_mutex_lock(&mu);
   --live[slot];
   pthread_mutex_unlock(&mu);
 }
 
-static void *start(void *p) {
-  struct start_args a = *(struct start_args *)p;
+static void* start(void* p) {
+  struct start_args a = *(struct start_args*)p;
   free(p);
   pin_self(cpus[a.slot]);
-  void *r;
-  pthread_cleanup_push(release_slot, (void *)(intptr_t)a.slot);
+  void* r;
+  pthread_cleanup_push(release_slot, (void*)(intptr_t)a.slot);
   r = a.fn(a.arg);
   pthread_cleanup_pop(1);
   return r;
 }
 
-int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
+int pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) {
   if (!real_create) real_create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
   if (ncpu == 0) return real_create(t, attr, fn, arg);
-  struct start_args *a = malloc(sizeof *a);
+  struct start_args* a = malloc(sizeof *a);
   if (!a) return real_create(t, attr, fn, arg);
   pthread_mutex_lock(&mu);
   int best = 0;
@@ -93,7 +94,7 @@ int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *)
   if (verbose) fprintf(stderr, "pin_threads: new thread -> cpu %d\n", cpus[best]);
   int rc = real_create(t, attr, start, a);
   if (rc != 0) {
-    release_slot((void *)(intptr_t)best);
+    release_slot((void*)(intptr_t)best);
     free(a);
   }
   return rc;

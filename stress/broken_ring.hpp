@@ -34,7 +34,8 @@ class broken_ring {
     while (cap < capacity) cap <<= 1;
     mask_ = cap - 1;
     slots_ = std::make_unique<slot[]>(cap);
-    for (std::size_t i = 0; i < cap; ++i) slots_[i].seq.store(i, std::memory_order_relaxed);  // relaxed: before sharing
+    for (std::size_t i = 0; i < cap; ++i)
+      slots_[i].seq.store(i, std::memory_order_relaxed);  // relaxed: before sharing
   }
 
   bool try_push(const Item& v) noexcept {
@@ -42,15 +43,17 @@ class broken_ring {
     std::uint64_t pos = tail_.load(std::memory_order_relaxed);  // relaxed: validated by the CAS
     for (;;) {
       slot& s = slots_[pos & mask_];
-      const std::uint64_t seq = s.seq.load(std::memory_order_acquire);  // acquire: pairs with the consumer's release
+      const std::uint64_t seq =
+          s.seq.load(std::memory_order_acquire);  // acquire: pairs with the consumer's release
       const auto diff = static_cast<std::int64_t>(seq - pos);
       if (diff == 0) {
         // relaxed CAS: the slot's seq orders the data (in a correct ring)
-        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed, std::memory_order_relaxed)) {
+        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed,
+                                        std::memory_order_relaxed)) {
           // THE PLANTED BUG: publish first (release: pairs with the consumer's acquire) ...
           s.seq.store(pos + 1, std::memory_order_release);
           // ... then write the element, which the consumer may already have read.
-          s.w0.store(v.tag, std::memory_order_relaxed);    // relaxed: published too early, on purpose
+          s.w0.store(v.tag, std::memory_order_relaxed);  // relaxed: published too early, on purpose
           s.w1.store(v.check, std::memory_order_relaxed);  // relaxed: as above
           return true;
         }
@@ -66,14 +69,17 @@ class broken_ring {
     std::uint64_t pos = head_.load(std::memory_order_relaxed);  // relaxed: validated by the CAS
     for (;;) {
       slot& s = slots_[pos & mask_];
-      const std::uint64_t seq = s.seq.load(std::memory_order_acquire);  // acquire: pairs with the producer's release
+      const std::uint64_t seq =
+          s.seq.load(std::memory_order_acquire);  // acquire: pairs with the producer's release
       const auto diff = static_cast<std::int64_t>(seq - (pos + 1));
       if (diff == 0) {
         // relaxed CAS: the slot's seq orders the data
-        if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed, std::memory_order_relaxed)) {
+        if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed,
+                                        std::memory_order_relaxed)) {
           out.tag = s.w0.load(std::memory_order_relaxed);    // relaxed: ordered by the seq acquire
           out.check = s.w1.load(std::memory_order_relaxed);  // relaxed: as above
-          s.seq.store(pos + mask_ + 1, std::memory_order_release);  // release: pairs with the producer's acquire
+          s.seq.store(pos + mask_ + 1,
+                      std::memory_order_release);  // release: pairs with the producer's acquire
           return true;
         }
       } else if (diff < 0) {
@@ -113,13 +119,18 @@ class broken_ring {
   bool try_pop_for(Item& out, std::chrono::duration<Rep, Period> d) {
     const auto end = std::chrono::steady_clock::now() + d;
     while (!try_pop(out)) {
-      if ((is_closed() && head_.load() == tail_.load()) || std::chrono::steady_clock::now() >= end) return false;
+      if ((is_closed() && head_.load() == tail_.load()) || std::chrono::steady_clock::now() >= end)
+        return false;
       std::this_thread::yield();
     }
     return true;
   }
-  void close() noexcept { closed_.store(true, std::memory_order_release); }  // release: pairs with the acquire loads
-  bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }  // acquire: pairs with close()
+  void close() noexcept {
+    closed_.store(true, std::memory_order_release);
+  }  // release: pairs with the acquire loads
+  bool is_closed() const noexcept {
+    return closed_.load(std::memory_order_acquire);
+  }  // acquire: pairs with close()
 
  private:
   struct slot {

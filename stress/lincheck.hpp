@@ -52,10 +52,16 @@ class recorder {
     slot& s = slots_[i];
     // relaxed: read by the checker after the round barrier (which orders these).
     s.proc.store(proc, std::memory_order_relaxed);
-    s.kind.store(kind, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
-    s.arg.store(arg, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
-    s.done.store(false, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
-    s.inv.store(g_clock.fetch_add(1), std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+    s.kind.store(
+        kind, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+    s.arg.store(
+        arg, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+    s.done.store(
+        false,
+        std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+    s.inv.store(
+        g_clock.fetch_add(1),
+        std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
     return static_cast<int>(i);
   }
   void end(int i, bool ok, std::uint64_t ret, std::uint64_t ret2 = 0) noexcept {
@@ -63,10 +69,14 @@ class recorder {
     const std::uint64_t t = g_clock.fetch_add(1);
     // relaxed: as above.
     s.ok.store(ok, std::memory_order_relaxed);
-    s.ret.store(ret, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
-    s.ret2.store(ret2, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
-    s.res.store(t, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
-    s.done.store(true, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+    s.ret.store(
+        ret, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+    s.ret2.store(
+        ret2, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+    s.res.store(
+        t, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+    s.done.store(
+        true, std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
   }
   /// The completed operations (after the round is over).
   std::vector<op> take() const {
@@ -77,14 +87,22 @@ class recorder {
       // relaxed: the round is over; the barrier and the handler gate order these reads.
       if (!s.done.load(std::memory_order_relaxed)) continue;
       op o;
-      o.proc = s.proc.load(std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
-      o.kind = static_cast<op_kind>(s.kind.load(std::memory_order_relaxed));  // relaxed: ordered by the round barrier and handler gate
-      o.arg = s.arg.load(std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
-      o.ok = s.ok.load(std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
-      o.ret = s.ret.load(std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
-      o.ret2 = s.ret2.load(std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
-      o.inv = s.inv.load(std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
-      o.res = s.res.load(std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+      o.proc = s.proc.load(
+          std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+      o.kind = static_cast<op_kind>(s.kind.load(
+          std::memory_order_relaxed));  // relaxed: ordered by the round barrier and handler gate
+      o.arg = s.arg.load(
+          std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+      o.ok = s.ok.load(
+          std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+      o.ret = s.ret.load(
+          std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+      o.ret2 = s.ret2.load(
+          std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+      o.inv = s.inv.load(
+          std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
+      o.res = s.res.load(
+          std::memory_order_relaxed);  // relaxed: ordered by the round barrier and handler gate
       out.push_back(o);
     }
     return out;
@@ -146,8 +164,7 @@ struct register_model {
   bool step(state& s, const op& o, bool, bool& busy) const {
     busy = false;
     switch (o.kind) {
-      case load:
-        return o.ret == s[0] && (!versions || o.ret2 == s[1]);
+      case load: return o.ret == s[0] && (!versions || o.ret2 == s[1]);
       case store:
         s[0] = o.arg;
         ++s[1];
@@ -161,8 +178,7 @@ struct register_model {
         s[0] = o.arg;
         ++s[1];
         return true;
-      default:
-        return false;
+      default: return false;
     }
   }
   static state initial() { return {0, 0}; }
@@ -238,8 +254,10 @@ inline std::string describe(const std::vector<op>& h) {
   std::string out;
   for (const op& o : s) {
     out += "    [" + std::to_string(o.inv) + "," + std::to_string(o.res) + "] " +
-           (o.proc >= 100 ? "handler@" + std::to_string(o.proc - 100) : "thread " + std::to_string(o.proc)) + " " +
-           names[o.kind] + "(" + (o.kind == push || o.kind == store || o.kind == exchange ? std::to_string(o.arg) : "") +
+           (o.proc >= 100 ? "handler@" + std::to_string(o.proc - 100)
+                          : "thread " + std::to_string(o.proc)) +
+           " " + names[o.kind] + "(" +
+           (o.kind == push || o.kind == store || o.kind == exchange ? std::to_string(o.arg) : "") +
            ") -> " + (o.kind == push || o.kind == pop ? (o.ok ? "ok " : "fail ") : "") +
            (o.kind == push || o.kind == store ? "" : std::to_string(o.ret)) +
            (o.kind == load || o.kind == exchange ? " v" + std::to_string(o.ret2) : "") + "\n";

@@ -27,17 +27,20 @@ namespace {
 
 [[noreturn]] void usage(const char* error) {
   if (error != nullptr) std::fprintf(stderr, "lfkit_stress: %s\n", error);
-  std::fprintf(stderr,
-               "usage: lfkit_stress [--all | --structure NAME|GLOB[,...]] [--threads N] [--seconds S | --minutes M]\n"
-               "                    [--seed N] [--signal-rate PER_SECOND] [--freeze-us US] [--freeze-every S]\n"
-               "                    [--perturb 0-3] [--json FILE] [--quiet] [--strict-demos] [--list]\n"
-               "  --structure   scenario names or globs, comma-separated (see --list); default all\n"
-               "  --signal-rate interrupt signals per second sent to the workers (default 20000)\n"
-               "  --freeze-us   freeze a worker this long in a signal handler every --freeze-every s\n"
-               "                (default 0.1) and measure the others' progress meanwhile\n"
-               "  --perturb     1..3: lfkit structures use perturbed_atomic (spins, yields, sleeps,\n"
-               "                signals raised at atomic steps)\n"
-               "  --strict-demos judge the deliberately broken demos like any structure (they then fail)\n");
+  std::fprintf(
+      stderr,
+      "usage: lfkit_stress [--all | --structure NAME|GLOB[,...]] [--threads N] [--seconds S | "
+      "--minutes M]\n"
+      "                    [--seed N] [--signal-rate PER_SECOND] [--freeze-us US] [--freeze-every "
+      "S]\n"
+      "                    [--perturb 0-3] [--json FILE] [--quiet] [--strict-demos] [--list]\n"
+      "  --structure   scenario names or globs, comma-separated (see --list); default all\n"
+      "  --signal-rate interrupt signals per second sent to the workers (default 20000)\n"
+      "  --freeze-us   freeze a worker this long in a signal handler every --freeze-every s\n"
+      "                (default 0.1) and measure the others' progress meanwhile\n"
+      "  --perturb     1..3: lfkit structures use perturbed_atomic (spins, yields, sleeps,\n"
+      "                signals raised at atomic steps)\n"
+      "  --strict-demos judge the deliberately broken demos like any structure (they then fail)\n");
   std::exit(2);
 }
 
@@ -98,7 +101,8 @@ std::uint64_t parse_u64(const char* s, const char* what) {
   char* end = nullptr;
   errno = 0;
   const unsigned long long v = std::strtoull(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0') usage((std::string("bad ") + what + ": " + s).c_str());
+  if (errno != 0 || end == s || *end != '\0')
+    usage((std::string("bad ") + what + ": " + s).c_str());
   return v;
 }
 
@@ -124,14 +128,17 @@ int main(int argc, char** argv) {
     };
     if (a == "--all") opts.structure = "all";
     else if (a == "--structure") opts.structure = value();
-    else if (a == "--threads") opts.threads = static_cast<unsigned>(parse_u64(value(), "--threads"));
+    else if (a == "--threads")
+      opts.threads = static_cast<unsigned>(parse_u64(value(), "--threads"));
     else if (a == "--seconds") opts.seconds = parse_double(value(), "--seconds");
     else if (a == "--minutes") minutes = parse_double(value(), "--minutes");
     else if (a == "--seed") opts.seed = parse_u64(value(), "--seed");
     else if (a == "--signal-rate") opts.signal_rate = parse_double(value(), "--signal-rate");
-    else if (a == "--freeze-us") opts.freeze_us = static_cast<unsigned>(parse_u64(value(), "--freeze-us"));
+    else if (a == "--freeze-us")
+      opts.freeze_us = static_cast<unsigned>(parse_u64(value(), "--freeze-us"));
     else if (a == "--freeze-every") opts.freeze_every_s = parse_double(value(), "--freeze-every");
-    else if (a == "--perturb") opts.perturb = static_cast<unsigned>(parse_u64(value(), "--perturb"));
+    else if (a == "--perturb")
+      opts.perturb = static_cast<unsigned>(parse_u64(value(), "--perturb"));
     else if (a == "--json") opts.json_path = value();
     else if (a == "--quiet") opts.quiet = true;
     else if (a == "--strict-demos") opts.strict_demos = true;
@@ -148,10 +155,12 @@ int main(int argc, char** argv) {
     else if (matches(opts.structure, s.name)) selected.push_back(s);
   }
   if (list) return 0;
-  if (selected.empty()) usage(("no scenario matches '" + opts.structure + "' (see --list)").c_str());
+  if (selected.empty())
+    usage(("no scenario matches '" + opts.structure + "' (see --list)").c_str());
   if (minutes > 0) opts.seconds = minutes * 60.0 / static_cast<double>(selected.size());
 
-  std::printf("lfkit_stress: seed %" PRIu64 " (rerun with --seed %" PRIu64 "), %zu scenario(s), %u threads, "
+  std::printf("lfkit_stress: seed %" PRIu64 " (rerun with --seed %" PRIu64
+              "), %zu scenario(s), %u threads, "
               "%.1f s each, %.0f signals/s, freeze %u us, perturb %u\n",
               opts.seed, opts.seed, selected.size(), opts.threads, opts.seconds, opts.signal_rate,
               opts.freeze_us, opts.perturb);
@@ -169,7 +178,9 @@ int main(int argc, char** argv) {
     ls::result_row row = selected[i].run(opts);
     // A deliberately broken demo that was not caught yet (its window is a few instructions wide and
     // the machine may be busy) runs again, up to 5 attempts in all; it fails only if none catches it.
-    for (int attempt = 2; row.expect_violations && !opts.strict_demos && row.violations == 0 && attempt <= 5; ++attempt) {
+    for (int attempt = 2;
+         row.expect_violations && !opts.strict_demos && row.violations == 0 && attempt <= 5;
+         ++attempt) {
       if (!opts.quiet) std::fprintf(stderr, "    not caught yet; attempt %d\n", attempt);
       ls::reset_signal_counters();
       row = selected[i].run(opts);
@@ -179,34 +190,46 @@ int main(int argc, char** argv) {
     row.scenario = selected[i].name;
     row.strict = opts.strict_demos;
     if (!opts.quiet) {
-      std::fprintf(stderr, "[%zu/%zu] %s: %s (%" PRIu64 " ops, %" PRIu64 " signals handled, %" PRIu64 " violations)\n",
-                   i + 1, selected.size(), row.scenario.c_str(), row.passed() ? "ok" : "FAILED", row.ops,
-                   row.signals_handled, row.violations);
+      std::fprintf(stderr,
+                   "[%zu/%zu] %s: %s (%" PRIu64 " ops, %" PRIu64 " signals handled, %" PRIu64
+                   " violations)\n",
+                   i + 1, selected.size(), row.scenario.c_str(), row.passed() ? "ok" : "FAILED",
+                   row.ops, row.signals_handled, row.violations);
       if (!row.passed()) std::fprintf(stderr, "    %s\n", row.detail.c_str());
     }
     rows.push_back(row);
   }
 
-  std::printf("\n%-39s %-39s %3s %11s %8s %8s %8s %7s %7s %5s %6s %6s %5s %6s %5s  %s\n", "scenario", "structure",
-              "thr", "ops", "sig.sent", "sig.hand", "h.ops", "h.fail", "h.skip", "frz", "frz.avg", "frz.min", "<10%",
-              "ctl<10", "viol", "verdict");
+  std::printf("\n%-39s %-39s %3s %11s %8s %8s %8s %7s %7s %5s %6s %6s %5s %6s %5s  %s\n",
+              "scenario", "structure", "thr", "ops", "sig.sent", "sig.hand", "h.ops", "h.fail",
+              "h.skip", "frz", "frz.avg", "frz.min", "<10%", "ctl<10", "viol", "verdict");
   int failed = 0;
   for (const auto& r : rows) {
-    const char* verdict = r.passed() ? (r.expect_violations && !r.strict ? "ok (caught)" : "ok") : "FAILED";
+    const char* verdict =
+        r.passed() ? (r.expect_violations && !r.strict ? "ok (caught)" : "ok") : "FAILED";
     if (!r.passed()) ++failed;
-    std::printf("%-39s %-39s %3u %11" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %7" PRIu64 " %7" PRIu64
-                " %5" PRIu64 " %6s %6s %5s %6s %5" PRIu64 "  %s\n",
-                r.scenario.c_str(), r.structure.c_str(), r.threads, r.ops, r.signals_sent, r.signals_handled,
-                r.handler_ops, r.handler_ops_failed, r.handler_ops_skipped, r.freezes, pct(r.freeze.mean_pct).c_str(),
-                pct(r.freeze.worst_pct).c_str(), pct(r.freeze.below10_pct).c_str(), pct(r.freeze.control_below10_pct).c_str(), r.violations, verdict);
+    std::printf("%-39s %-39s %3u %11" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %7" PRIu64
+                " %7" PRIu64 " %5" PRIu64 " %6s %6s %5s %6s %5" PRIu64 "  %s\n",
+                r.scenario.c_str(), r.structure.c_str(), r.threads, r.ops, r.signals_sent,
+                r.signals_handled, r.handler_ops, r.handler_ops_failed, r.handler_ops_skipped,
+                r.freezes, pct(r.freeze.mean_pct).c_str(), pct(r.freeze.worst_pct).c_str(),
+                pct(r.freeze.below10_pct).c_str(), pct(r.freeze.control_below10_pct).c_str(),
+                r.violations, verdict);
   }
-  std::printf("\ncolumns: ops = operations by workers; sig.sent/sig.hand = interrupt signals sent/handled; h.ops =\n"
-              "structure operations done inside handlers; h.fail = handler try_ ops that returned false (full, empty,\n"
-              "busy); h.skip = handler operations not attempted because they would deadlock (baselines); frz = freezes;\n"
-              "frz.avg/frz.min = the other threads' throughput during a freeze as %% of just before (mean, worst);\n"
-              "<10%% = share of freezes during which that throughput fell below 10%%; ctl<10 = the same share for\n"
-              "control windows measured the same way without a freeze (the machine's noise floor); viol = invariant\n"
-              "violations.\n\n");
+  std::printf(
+      "\ncolumns: ops = operations by workers; sig.sent/sig.hand = interrupt signals sent/handled; "
+      "h.ops =\n"
+      "structure operations done inside handlers; h.fail = handler try_ ops that returned false "
+      "(full, empty,\n"
+      "busy); h.skip = handler operations not attempted because they would deadlock (baselines); "
+      "frz = freezes;\n"
+      "frz.avg/frz.min = the other threads' throughput during a freeze as %% of just before (mean, "
+      "worst);\n"
+      "<10%% = share of freezes during which that throughput fell below 10%%; ctl<10 = the same "
+      "share for\n"
+      "control windows measured the same way without a freeze (the machine's noise floor); viol = "
+      "invariant\n"
+      "violations.\n\n");
   for (const auto& r : rows) {
     if (!r.detail.empty()) std::printf("  %s: %s\n", r.scenario.c_str(), r.detail.c_str());
   }
@@ -214,32 +237,41 @@ int main(int argc, char** argv) {
 
   if (!opts.json_path.empty()) {
     std::ofstream out(opts.json_path);
-    out << "{\n  \"seed\": " << opts.seed << ",\n  \"threads\": " << opts.threads << ",\n  \"seconds\": "
-        << opts.seconds << ",\n  \"signal_rate\": " << opts.signal_rate << ",\n  \"freeze_us\": " << opts.freeze_us
-        << ",\n  \"freeze_every_s\": " << opts.freeze_every_s << ",\n  \"perturb\": " << opts.perturb
+    out << "{\n  \"seed\": " << opts.seed << ",\n  \"threads\": " << opts.threads
+        << ",\n  \"seconds\": " << opts.seconds << ",\n  \"signal_rate\": " << opts.signal_rate
+        << ",\n  \"freeze_us\": " << opts.freeze_us
+        << ",\n  \"freeze_every_s\": " << opts.freeze_every_s
+        << ",\n  \"perturb\": " << opts.perturb
         << ",\n  \"passed\": " << (failed == 0 ? "true" : "false") << ",\n  \"scenarios\": [\n";
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const auto& r = rows[i];
-      out << "    {\"scenario\": \"" << json_escape(r.scenario) << "\", \"structure\": \"" << json_escape(r.structure)
-          << "\", \"threads\": " << r.threads << ", \"ops\": " << r.ops << ", \"signals_sent\": " << r.signals_sent
-          << ", \"signals_handled\": " << r.signals_handled << ", \"perturbed_signals\": " << r.perturbed_signals
-          << ", \"handler_ops\": " << r.handler_ops << ", \"handler_ops_failed\": " << r.handler_ops_failed
-          << ", \"handler_ops_skipped\": " << r.handler_ops_skipped << ", \"freezes\": " << r.freezes
-          << ", \"freezes_measured\": " << r.freeze.measured
-          << ", \"freeze_progress_pct\": " << r.freeze.mean_pct << ", \"freeze_progress_worst_pct\": " << r.freeze.worst_pct
+      out << "    {\"scenario\": \"" << json_escape(r.scenario) << "\", \"structure\": \""
+          << json_escape(r.structure) << "\", \"threads\": " << r.threads << ", \"ops\": " << r.ops
+          << ", \"signals_sent\": " << r.signals_sent
+          << ", \"signals_handled\": " << r.signals_handled
+          << ", \"perturbed_signals\": " << r.perturbed_signals
+          << ", \"handler_ops\": " << r.handler_ops
+          << ", \"handler_ops_failed\": " << r.handler_ops_failed
+          << ", \"handler_ops_skipped\": " << r.handler_ops_skipped
+          << ", \"freezes\": " << r.freezes << ", \"freezes_measured\": " << r.freeze.measured
+          << ", \"freeze_progress_pct\": " << r.freeze.mean_pct
+          << ", \"freeze_progress_worst_pct\": " << r.freeze.worst_pct
           << ", \"freezes_below_10pct_pct\": " << r.freeze.below10_pct
-          << ", \"control_windows\": " << r.freeze.control_measured << ", \"control_progress_pct\": " << r.freeze.control_mean_pct
-          << ", \"control_below_10pct_pct\": " << r.freeze.control_below10_pct << ", \"checks\": " << r.checks
-          << ", \"violations\": " << r.violations
+          << ", \"control_windows\": " << r.freeze.control_measured
+          << ", \"control_progress_pct\": " << r.freeze.control_mean_pct
+          << ", \"control_below_10pct_pct\": " << r.freeze.control_below10_pct
+          << ", \"checks\": " << r.checks << ", \"violations\": " << r.violations
           << ", \"expect_violations\": " << (r.expect_violations ? "true" : "false")
-          << ", \"passed\": " << (r.passed() ? "true" : "false") << ", \"elapsed_s\": " << r.elapsed_s
-          << ", \"detail\": \"" << json_escape(r.detail) << "\"}" << (i + 1 < rows.size() ? "," : "") << "\n";
+          << ", \"passed\": " << (r.passed() ? "true" : "false")
+          << ", \"elapsed_s\": " << r.elapsed_s << ", \"detail\": \"" << json_escape(r.detail)
+          << "\"}" << (i + 1 < rows.size() ? "," : "") << "\n";
     }
     out << "  ]\n}\n";
     if (!out) std::fprintf(stderr, "lfkit_stress: could not write %s\n", opts.json_path.c_str());
   }
 
   std::printf("%zu passed, %d failed\n", rows.size() - static_cast<std::size_t>(failed), failed);
-  if (failed > 0) std::printf("lfkit_stress: FAILED; reproduce with --seed %" PRIu64 "\n", opts.seed);
+  if (failed > 0)
+    std::printf("lfkit_stress: FAILED; reproduce with --seed %" PRIu64 "\n", opts.seed);
   return failed > 0 ? 1 : 0;
 }

@@ -23,12 +23,12 @@
 #ifndef LFKIT_STRESS_PERTURBED_ATOMIC_HPP
 #define LFKIT_STRESS_PERTURBED_ATOMIC_HPP
 
-#include <atomic>
-#include <cstdint>
-#include <csignal>
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
+#include <atomic>
+#include <csignal>
+#include <cstdint>
 
 #include "lfkit/detail/atomic_hooks.hpp"
 
@@ -172,27 +172,32 @@ class hooked_atomic {
     step g(atomic_op::rmw, s);
     return a_.compare_exchange_strong(e, d, s, f);
   }
-  bool compare_exchange_strong(T& e, T d, std::memory_order o = std::memory_order_seq_cst) noexcept {
+  bool compare_exchange_strong(T& e, T d,
+                               std::memory_order o = std::memory_order_seq_cst) noexcept {
     step g(atomic_op::rmw, o);
     return a_.compare_exchange_strong(e, d, o);
   }
   T fetch_add(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
-    requires requires(std::atomic<T>& a) { a.fetch_add(v); } {
+    requires requires(std::atomic<T>& a) { a.fetch_add(v); }
+  {
     step g(atomic_op::rmw, o);
     return a_.fetch_add(v, o);
   }
   T fetch_sub(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
-    requires requires(std::atomic<T>& a) { a.fetch_sub(v); } {
+    requires requires(std::atomic<T>& a) { a.fetch_sub(v); }
+  {
     step g(atomic_op::rmw, o);
     return a_.fetch_sub(v, o);
   }
   T fetch_or(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
-    requires requires(std::atomic<T>& a) { a.fetch_or(v); } {
+    requires requires(std::atomic<T>& a) { a.fetch_or(v); }
+  {
     step g(atomic_op::rmw, o);
     return a_.fetch_or(v, o);
   }
   T fetch_and(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
-    requires requires(std::atomic<T>& a) { a.fetch_and(v); } {
+    requires requires(std::atomic<T>& a) { a.fetch_and(v); }
+  {
     step g(atomic_op::rmw, o);
     return a_.fetch_and(v, o);
   }

@@ -32,7 +32,8 @@ extern "C" void on_interrupt(int) {
   const int saved = errno;
   // acquire: pairs with the release store that installs the scenario's operation.
   if (handler_op op = g_handler_op.load(std::memory_order_acquire)) op();
-  g_signals_handled.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic read after join
+  g_signals_handled.fetch_add(1,
+                              std::memory_order_relaxed);  // relaxed: a statistic read after join
   errno = saved;
 }
 
@@ -43,8 +44,10 @@ extern "C" void on_freeze(int) {
   const int saved = errno;
   // relaxed: the flag is a knob set by the injector before it sends the signal (pthread_kill orders
   // it); t_in_op is this thread's own.
-  if (g_freeze_targeted.load(std::memory_order_relaxed) && !t_in_op.load(std::memory_order_relaxed)) {
-    g_freeze_missed.fetch_add(1, std::memory_order_relaxed);  // relaxed: the injector polls it, no data
+  if (g_freeze_targeted.load(std::memory_order_relaxed) &&
+      !t_in_op.load(std::memory_order_relaxed)) {
+    g_freeze_missed.fetch_add(
+        1, std::memory_order_relaxed);  // relaxed: the injector polls it, no data
     return;
   }
   g_freezes.fetch_add(1, std::memory_order_relaxed);  // relaxed: the injector polls it, no data
@@ -69,7 +72,7 @@ void install_handlers() {
   static bool done = false;
   if (done) return;
   done = true;
-  struct sigaction sa {};
+  struct sigaction sa{};
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
   sa.sa_handler = on_interrupt;
@@ -87,13 +90,16 @@ void reset_signal_counters() {
 
 void print_progress(const options& opts, double t, std::uint64_t ops) {
   if (opts.quiet) return;
-  std::fprintf(stderr, "      %5.1f s: %" PRIu64 " ops, %" PRIu64 " interrupts handled, %" PRIu64 " freezes\n", t,
-               ops, g_signals_handled.load(), g_freezes.load());
+  std::fprintf(stderr,
+               "      %5.1f s: %" PRIu64 " ops, %" PRIu64 " interrupts handled, %" PRIu64
+               " freezes\n",
+               t, ops, g_signals_handled.load(), g_freezes.load());
 }
 
 void hung(const options& opts) {
   std::fprintf(stderr,
-               "lfkit_stress: workers did not finish within 10 s of the deadline (deadlock or lost wake-up)\n"
+               "lfkit_stress: workers did not finish within 10 s of the deadline (deadlock or lost "
+               "wake-up)\n"
                "lfkit_stress: FAILED; reproduce with --seed %" PRIu64 "\n",
                opts.seed);
   std::fflush(stdout);
@@ -145,7 +151,8 @@ freeze_stats injector::freezes() const {
     }
     f.control_measured = control_ratios_.size();
     f.control_mean_pct = 100.0 * csum / static_cast<double>(control_ratios_.size());
-    f.control_below10_pct = 100.0 * static_cast<double>(cbelow) / static_cast<double>(control_ratios_.size());
+    f.control_below10_pct =
+        100.0 * static_cast<double>(cbelow) / static_cast<double>(control_ratios_.size());
   }
   return f;
 }
@@ -176,8 +183,8 @@ void injector::freeze_one(std::uint64_t pick, bool control) {
       const std::uint64_t before_count = g_freezes.load(), before_missed = g_freeze_missed.load();
       if (pthread_kill(handles[v], freeze_signal()) != 0) continue;
       const auto give_up = clock::now() + std::chrono::milliseconds(200);
-      while (g_freezes.load() == before_count && g_freeze_missed.load() == before_missed && clock::now() < give_up &&
-             !stop_.load()) {
+      while (g_freezes.load() == before_count && g_freeze_missed.load() == before_missed &&
+             clock::now() < give_up && !stop_.load()) {
         sleep_for_us(2);
       }
       frozen = g_freezes.load() != before_count;
@@ -189,8 +196,10 @@ void injector::freeze_one(std::uint64_t pick, bool control) {
   sleep_for_us(window_us * 0.9);  // stay inside the freeze
   const std::uint64_t c3 = progress_->load();
   const auto t3 = clock::now();
-  const double normal = static_cast<double>(c1 - c0) / std::chrono::duration<double>(t1 - t0).count();
-  const double frozen = static_cast<double>(c3 - c2) / std::chrono::duration<double>(t3 - t2).count();
+  const double normal =
+      static_cast<double>(c1 - c0) / std::chrono::duration<double>(t1 - t0).count();
+  const double frozen =
+      static_cast<double>(c3 - c2) / std::chrono::duration<double>(t3 - t2).count();
   if (normal > 0) (control ? control_ratios_ : freeze_ratios_).push_back(frozen / normal);
   sleep_for_us(window_us * 0.1 + 200);  // let the freeze end before the next measurement
 }

@@ -37,25 +37,25 @@ namespace lfkit::stress {
 
 /// Command-line options, as every scenario sees them.
 struct options {
-  std::string structure = "all";   ///< comma-separated scenario names or globs ('*'), or "all"
-  unsigned threads = 4;            ///< worker threads per scenario
-  double seconds = 2.0;            ///< wall time per scenario
-  std::uint64_t seed = 1;          ///< printed and accepted back: runs are reproducible by seed
-  double signal_rate = 20000.0;    ///< interrupt signals per second sent to workers (0: none)
-  unsigned freeze_us = 0;          ///< if > 0, some handlers sleep this long (a frozen thread)
-  double freeze_every_s = 0.1;     ///< time between freezes when freeze_us > 0
-  unsigned perturb = 0;            ///< 0: off; 1..3: schedule perturbation level (perturbed_atomic)
-  bool quiet = false;              ///< no progress lines
-  bool strict_demos = false;       ///< judge deliberately broken demos like everything else
-  std::string json_path;           ///< write the report as JSON here too
+  std::string structure = "all";  ///< comma-separated scenario names or globs ('*'), or "all"
+  unsigned threads = 4;           ///< worker threads per scenario
+  double seconds = 2.0;           ///< wall time per scenario
+  std::uint64_t seed = 1;         ///< printed and accepted back: runs are reproducible by seed
+  double signal_rate = 20000.0;   ///< interrupt signals per second sent to workers (0: none)
+  unsigned freeze_us = 0;         ///< if > 0, some handlers sleep this long (a frozen thread)
+  double freeze_every_s = 0.1;    ///< time between freezes when freeze_us > 0
+  unsigned perturb = 0;           ///< 0: off; 1..3: schedule perturbation level (perturbed_atomic)
+  bool quiet = false;             ///< no progress lines
+  bool strict_demos = false;      ///< judge deliberately broken demos like everything else
+  std::string json_path;          ///< write the report as JSON here too
 };
 
 /// Statistics of the freeze experiment of one scenario.
 struct freeze_stats {
-  std::uint64_t measured = 0;   ///< freezes whose windows were measured
-  double mean_pct = -1;         ///< mean of per-freeze (others' ops/s during) / (ops/s before), %
-  double worst_pct = -1;        ///< the smallest of those ratios, %
-  double below10_pct = -1;      ///< % of measured freezes during which progress fell below 10%
+  std::uint64_t measured = 0;  ///< freezes whose windows were measured
+  double mean_pct = -1;        ///< mean of per-freeze (others' ops/s during) / (ops/s before), %
+  double worst_pct = -1;       ///< the smallest of those ratios, %
+  double below10_pct = -1;     ///< % of measured freezes during which progress fell below 10%
   /// The same measurement without a freeze (alternating with the freezes): the noise floor of the
   /// machine (other processes, scheduling). A freeze effect is real when it exceeds this.
   std::uint64_t control_measured = 0;
@@ -68,20 +68,21 @@ struct result_row {
   std::string scenario;
   std::string structure;  ///< what is under test, e.g. "lfkit::sharded_counter"
   unsigned threads = 0;
-  std::uint64_t ops = 0;                 ///< operations completed by worker threads
-  std::uint64_t signals_sent = 0;        ///< pthread_kill calls that succeeded (interrupts)
-  std::uint64_t signals_handled = 0;     ///< interrupt handler invocations
-  std::uint64_t handler_ops = 0;         ///< structure operations done inside handlers
-  std::uint64_t handler_ops_failed = 0;  ///< try_ ops in handlers that returned false (full/empty/busy)
-  std::uint64_t handler_ops_skipped = 0; ///< handler operations that could not be done (baselines)
-  std::uint64_t freezes = 0;             ///< handler sleeps (threads frozen mid-operation)
-  freeze_stats freeze;                   ///< progress of the others during freezes
-  std::uint64_t perturbed_signals = 0;   ///< signals raised at atomic steps by perturbed_atomic
-  std::uint64_t checks = 0;              ///< values/histories checked (scenario-specific unit)
-  std::uint64_t violations = 0;          ///< invariant violations found
-  bool expect_violations = false;        ///< a deliberately broken demo: violations are the point
-  bool strict = false;                   ///< --strict-demos: judge a demo like everything else
-  std::string detail;                    ///< a sentence on what was checked or what went wrong
+  std::uint64_t ops = 0;              ///< operations completed by worker threads
+  std::uint64_t signals_sent = 0;     ///< pthread_kill calls that succeeded (interrupts)
+  std::uint64_t signals_handled = 0;  ///< interrupt handler invocations
+  std::uint64_t handler_ops = 0;      ///< structure operations done inside handlers
+  std::uint64_t handler_ops_failed =
+      0;  ///< try_ ops in handlers that returned false (full/empty/busy)
+  std::uint64_t handler_ops_skipped = 0;  ///< handler operations that could not be done (baselines)
+  std::uint64_t freezes = 0;              ///< handler sleeps (threads frozen mid-operation)
+  freeze_stats freeze;                    ///< progress of the others during freezes
+  std::uint64_t perturbed_signals = 0;    ///< signals raised at atomic steps by perturbed_atomic
+  std::uint64_t checks = 0;               ///< values/histories checked (scenario-specific unit)
+  std::uint64_t violations = 0;           ///< invariant violations found
+  bool expect_violations = false;         ///< a deliberately broken demo: violations are the point
+  bool strict = false;                    ///< --strict-demos: judge a demo like everything else
+  std::string detail;                     ///< a sentence on what was checked or what went wrong
   double elapsed_s = 0;
 
   /// A demo must be caught (violations > 0); anything else must be clean.
@@ -108,8 +109,9 @@ struct registrar {
 
 #define LFKIT_STRESS_CAT2(a, b) a##b
 #define LFKIT_STRESS_CAT(a, b) LFKIT_STRESS_CAT2(a, b)
-#define LFKIT_STRESS_SCENARIO(name, description, fn) \
-  static ::lfkit::stress::registrar LFKIT_STRESS_CAT(lfkit_stress_reg_, __LINE__)(name, description, fn)
+#define LFKIT_STRESS_SCENARIO(name, description, fn)                                    \
+  static ::lfkit::stress::registrar LFKIT_STRESS_CAT(lfkit_stress_reg_, __LINE__)(name, \
+                                                                                  description, fn)
 
 // ---- signals ---------------------------------------------------------------------------------
 
@@ -153,7 +155,7 @@ struct in_op_scope {
   }
   ~in_op_scope() {
     std::atomic_signal_fence(std::memory_order_seq_cst);  // the call has ended before the clear
-    t_in_op.store(false, std::memory_order_relaxed);  // relaxed: as above
+    t_in_op.store(false, std::memory_order_relaxed);      // relaxed: as above
   }
   in_op_scope(const in_op_scope&) = delete;
   in_op_scope& operator=(const in_op_scope&) = delete;
@@ -274,8 +276,8 @@ struct no_wind_down {
 /// drain, say) is interrupted too. Returns when every worker has been joined, so no handler of
 /// this scenario can still be running.
 template <class Body, class WindDown = no_wind_down>
-run_stats run_workers(const options& opts, handler_op op, const lfkit::sharded_counter& progress, Body body,
-                      WindDown wind_down = {}) {
+run_stats run_workers(const options& opts, handler_op op, const lfkit::sharded_counter& progress,
+                      Body body, WindDown wind_down = {}) {
   run_stats st;
   std::atomic<bool> stop{false};
   worker_set workers(opts.threads);
@@ -285,7 +287,8 @@ run_stats run_workers(const options& opts, handler_op op, const lfkit::sharded_c
   std::vector<std::thread> pool;
   for (unsigned i = 0; i < opts.threads; ++i) {
     pool.emplace_back([&, i] {
-      t_worker_index.store(static_cast<int>(i), std::memory_order_relaxed);  // relaxed: own handlers only
+      t_worker_index.store(static_cast<int>(i),
+                           std::memory_order_relaxed);  // relaxed: own handlers only
       workers.enter(i);
       body(i, stop);
       t_worker_index.store(-1, std::memory_order_relaxed);  // relaxed: own handlers only
@@ -307,7 +310,8 @@ run_stats run_workers(const options& opts, handler_op op, const lfkit::sharded_c
     wind_down();
     stop.store(true);
     const auto give_up = deadline_after(10.0);
-    while (!workers.all_finished() && before(give_up)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (!workers.all_finished() && before(give_up))
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     st.wind_down_timed_out = !workers.all_finished();
     inj.stop();
     if (st.wind_down_timed_out) hung(opts);  // never hang CI: report and exit

@@ -62,25 +62,26 @@ ls::result_row run_counter(const ls::options& opts, const char* structure) {
   std::uint64_t taken_by_resets = 0;
   std::uint64_t resets = 0;
 
-  const ls::run_stats st = ls::run_workers(opts, &ctx::handler, progress, [&](unsigned i, const std::atomic<bool>& stop) {
-    std::uint64_t n = 0;
-    while (!stop.load(std::memory_order_relaxed)) {  // relaxed: a stop flag, publishes nothing
-      for (int k = 0; k < 256; ++k) {
-        {
-          ls::in_op_scope in;
-          counter.add(1);
+  const ls::run_stats st = ls::run_workers(
+      opts, &ctx::handler, progress, [&](unsigned i, const std::atomic<bool>& stop) {
+        std::uint64_t n = 0;
+        while (!stop.load(std::memory_order_relaxed)) {  // relaxed: a stop flag, publishes nothing
+          for (int k = 0; k < 256; ++k) {
+            {
+              ls::in_op_scope in;
+              counter.add(1);
+            }
+            ++n;
+            if (i == 0 && (n & 4095) == 0) {
+              ls::in_op_scope in;
+              taken_by_resets += counter.reset();
+              ++resets;
+            }
+          }
+          progress.add(256);
         }
-        ++n;
-        if (i == 0 && (n & 4095) == 0) {
-          ls::in_op_scope in;
-          taken_by_resets += counter.reset();
-          ++resets;
-        }
-      }
-      progress.add(256);
-    }
-    adds[i] = n;
-  });
+        adds[i] = n;
+      });
 
   std::uint64_t worker_adds = 0;
   for (auto a : adds) worker_adds += a;
@@ -97,9 +98,10 @@ ls::result_row run_counter(const ls::options& opts, const char* structure) {
   row.handler_ops_skipped = ctx::handler_skips.load();
   row.checks = 1;
   row.violations = seen == expected ? 0 : 1;
-  row.detail = "sum(resets) + load() = " + std::to_string(seen) + ", worker adds + handler adds = " +
-               std::to_string(worker_adds) + " + " + std::to_string(handler_adds) + " = " +
-               std::to_string(expected) + " (" + std::to_string(resets) + " resets)" +
+  row.detail = "sum(resets) + load() = " + std::to_string(seen) +
+               ", worker adds + handler adds = " + std::to_string(worker_adds) + " + " +
+               std::to_string(handler_adds) + " = " + std::to_string(expected) + " (" +
+               std::to_string(resets) + " resets)" +
                (row.handler_ops_skipped ? ", " + std::to_string(row.handler_ops_skipped) +
                                               " handler adds impossible (lock held)"
                                         : "");
@@ -109,7 +111,8 @@ ls::result_row run_counter(const ls::options& opts, const char* structure) {
 // An lfkit counter on std::atomic, or on perturbed_atomic when --perturb is on.
 template <template <template <class> class> class Counter>
 ls::result_row run_lfkit_counter(const ls::options& o, const std::string& structure) {
-  if (o.perturb > 0) return run_counter<Counter<ls::perturbed_atomic>>(o, (structure + " (perturbed)").c_str());
+  if (o.perturb > 0)
+    return run_counter<Counter<ls::perturbed_atomic>>(o, (structure + " (perturbed)").c_str());
   return run_counter<Counter<std::atomic>>(o, structure.c_str());
 }
 
@@ -125,7 +128,6 @@ ls::result_row counter_mutex(const ls::options& o) {
 
 // ---- the seed's pair of counters --------------------------------------------------------------
 
-
 struct alignas(lfkit::cache_line_size) naive_pair {
   std::atomic<std::uint64_t> first{0};
   std::atomic<std::uint64_t> second{0};
@@ -134,14 +136,17 @@ struct alignas(lfkit::cache_line_size) naive_pair {
     second.fetch_add(1, std::memory_order_relaxed);  // relaxed: touch the pair
   }
   bool consistent() const {
-    return first.load(std::memory_order_relaxed) == second.load(std::memory_order_relaxed);  // relaxed: as above
+    return first.load(std::memory_order_relaxed) ==
+           second.load(std::memory_order_relaxed);  // relaxed: as above
   }
   std::uint64_t count() const { return first.load(); }
 };
 
 struct alignas(lfkit::cache_line_size) packed_pair {
   std::atomic<std::uint64_t> both{0};  // high half: first, low half: second
-  void bump() { both.fetch_add((1ull << 32) | 1ull, std::memory_order_relaxed); }  // relaxed: as above
+  void bump() {
+    both.fetch_add((1ull << 32) | 1ull, std::memory_order_relaxed);
+  }  // relaxed: as above
   bool consistent() const {
     const std::uint64_t v = both.load(std::memory_order_relaxed);  // relaxed: as above
     return (v >> 32) == (v & 0xFFFFFFFFull);
@@ -155,7 +160,8 @@ struct pair_ctx {
   static inline std::atomic<std::uint64_t> torn{0};
   static inline std::atomic<std::uint64_t> handler_bumps{0};
   static void handler() {
-    const int w = ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
+    const int w =
+        ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
     if (w < 0) return;
     Pair& p = pairs[w];
     if (!p.consistent()) torn.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
@@ -173,18 +179,19 @@ ls::result_row run_pair(const ls::options& opts, const char* structure, bool bro
   ctx::handler_bumps.store(0);
   lfkit::sharded_counter progress;
   std::vector<std::uint64_t> bumps(opts.threads, 0);
-  const ls::run_stats st = ls::run_workers(opts, &ctx::handler, progress, [&](unsigned i, const std::atomic<bool>& stop) {
-    std::uint64_t n = 0;
-    while (!stop.load(std::memory_order_relaxed)) {  // relaxed: a stop flag
-      for (int k = 0; k < 256; ++k) {
-        ls::in_op_scope in;
-        pairs[i].bump();
-      }
-      n += 256;
-      progress.add(256);
-    }
-    bumps[i] = n;
-  });
+  const ls::run_stats st = ls::run_workers(
+      opts, &ctx::handler, progress, [&](unsigned i, const std::atomic<bool>& stop) {
+        std::uint64_t n = 0;
+        while (!stop.load(std::memory_order_relaxed)) {  // relaxed: a stop flag
+          for (int k = 0; k < 256; ++k) {
+            ls::in_op_scope in;
+            pairs[i].bump();
+          }
+          n += 256;
+          progress.add(256);
+        }
+        bumps[i] = n;
+      });
   std::uint64_t total = 0, final_inconsistent = 0, counted = 0;
   for (unsigned i = 0; i < opts.threads; ++i) {
     total += bumps[i];
@@ -216,8 +223,17 @@ ls::result_row pair_packed(const ls::options& o) {
 
 }  // namespace
 
-LFKIT_STRESS_SCENARIO("counter_atomic", "lfkit::atomic_counter: adds, resets, handler adds; exact total", counter_atomic);
-LFKIT_STRESS_SCENARIO("counter_sharded", "lfkit::sharded_counter: adds, resets, handler adds; exact total", counter_sharded);
-LFKIT_STRESS_SCENARIO("counter_mutex_baseline", "baseline::mutex_counter: handler try_add; exact total, skipped adds counted", counter_mutex);
-LFKIT_STRESS_SCENARIO("counter_pair_naive_demo", "DEMO: a pair of separate counters is torn by interrupts (must be caught)", pair_naive);
-LFKIT_STRESS_SCENARIO("counter_pair_packed", "the same pair in one atomic word: never torn", pair_packed);
+LFKIT_STRESS_SCENARIO("counter_atomic",
+                      "lfkit::atomic_counter: adds, resets, handler adds; exact total",
+                      counter_atomic);
+LFKIT_STRESS_SCENARIO("counter_sharded",
+                      "lfkit::sharded_counter: adds, resets, handler adds; exact total",
+                      counter_sharded);
+LFKIT_STRESS_SCENARIO("counter_mutex_baseline",
+                      "baseline::mutex_counter: handler try_add; exact total, skipped adds counted",
+                      counter_mutex);
+LFKIT_STRESS_SCENARIO("counter_pair_naive_demo",
+                      "DEMO: a pair of separate counters is torn by interrupts (must be caught)",
+                      pair_naive);
+LFKIT_STRESS_SCENARIO("counter_pair_packed", "the same pair in one atomic word: never torn",
+                      pair_packed);

@@ -44,7 +44,7 @@ struct event_ctx {
   // Runs inside the signal handler.
   static void handler() {
     if (baseline && ls::t_in_op.load(std::memory_order_relaxed)) {  // relaxed: own thread's flag
-      skips.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
+      skips.fetch_add(1, std::memory_order_relaxed);                // relaxed: read after join
       return;
     }
     e->set();
@@ -89,7 +89,11 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
             got_own = true;
             if (!call([&] { return e.is_set(); })) false_wakes.fetch_add(1);
           }
-          if (ending.load()) call([&] { e.set(); return 0; });
+          if (ending.load())
+            call([&] {
+              e.set();
+              return 0;
+            });
           if (call([&] { return e.is_set(); })) {
             const auto now = clock::now();
             if (!seen) {
@@ -104,14 +108,18 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
           }
         }
         if (seen) {
-          const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - first).count();
+          const auto ns =
+              std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - first).count();
           if (ns > max_latency_ns.load()) max_latency_ns.store(ns);
         }
         rounds.fetch_add(1);
         progress.add(1);
         if (ending.load()) return;  // leave the event set: every waiter ends
         acks.store(0);
-        call([&] { e.reset(); return 0; });
+        call([&] {
+          e.reset();
+          return 0;
+        });
         round.fetch_add(1, std::memory_order_release);  // release: the reset is done first
       }
     }
@@ -126,10 +134,14 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
       bool got = false;
       const std::uint64_t kind = r.next() % 4;
       if (kind == 0) {
-        call([&] { e.wait(); return 0; });
+        call([&] {
+          e.wait();
+          return 0;
+        });
         got = true;
       } else if (kind == 3) {
-        const auto tp = std::chrono::system_clock::now() + std::chrono::microseconds(r.next() % 1000);
+        const auto tp =
+            std::chrono::system_clock::now() + std::chrono::microseconds(r.next() % 1000);
         got = call([&] { return e.wait_until(tp); });
       } else {
         got = call([&] { return e.wait_for(std::chrono::microseconds(r.next() % 1000)); });
@@ -145,7 +157,8 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
     }
   };
 
-  const ls::run_stats st = ls::run_workers(opts, &ctx::handler, progress, body, [&] { ending.store(true); });
+  const ls::run_stats st =
+      ls::run_workers(opts, &ctx::handler, progress, body, [&] { ending.store(true); });
 
   ls::result_row row;
   row.structure = structure;
@@ -159,20 +172,23 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "%" PRIu64 " rounds x %u waiters woken by handler set()s; %" PRIu64
-                " false wakes, %" PRIu64 " waiters asleep >2 s while set; max set-to-all-woken %.2f ms; %" PRIu64
+                " false wakes, %" PRIu64
+                " waiters asleep >2 s while set; max set-to-all-woken %.2f ms; %" PRIu64
                 " timed waits expired",
                 rounds.load(), waiters, false_wakes.load(), late.load(),
                 static_cast<double>(max_latency_ns.load()) / 1e6, timeouts.load());
   row.detail = buf;
   if (row.handler_ops_skipped) {
-    row.detail += "; " + std::to_string(row.handler_ops_skipped) + " handler sets impossible (thread inside the event)";
+    row.detail += "; " + std::to_string(row.handler_ops_skipped) +
+                  " handler sets impossible (thread inside the event)";
   }
   return row;
 }
 
 ls::result_row event_lfkit(const ls::options& o) {
   if (o.perturb > 0) {
-    return run_event<lfkit::basic_event<ls::perturbed_atomic>>(o, "lfkit::event (perturbed)", false);
+    return run_event<lfkit::basic_event<ls::perturbed_atomic>>(o, "lfkit::event (perturbed)",
+                                                               false);
   }
   return run_event<lfkit::event>(o, "lfkit::event", false);
 }
@@ -182,5 +198,11 @@ ls::result_row event_condvar(const ls::options& o) {
 
 }  // namespace
 
-LFKIT_STRESS_SCENARIO("event_lfkit", "lfkit::event: handlers set, waiters wait/reset in rounds; no false or lost wakes", event_lfkit);
-LFKIT_STRESS_SCENARIO("event_condvar_baseline", "baseline::condvar_event: same rounds; handler sets that would deadlock are skipped", event_condvar);
+LFKIT_STRESS_SCENARIO(
+    "event_lfkit",
+    "lfkit::event: handlers set, waiters wait/reset in rounds; no false or lost wakes",
+    event_lfkit);
+LFKIT_STRESS_SCENARIO(
+    "event_condvar_baseline",
+    "baseline::condvar_event: same rounds; handler sets that would deadlock are skipped",
+    event_condvar);

@@ -30,11 +30,11 @@
 #include "perturbed_atomic.hpp"
 #include "stress.hpp"
 
-#include "lfkit/mpmc_queue.hpp"
-#include "lfkit/baseline/mutex_queue.hpp"
-#include "lfkit/snapshot.hpp"
-#include "lfkit/seqlock_cell.hpp"
 #include "lfkit/baseline/locked_snapshot.hpp"
+#include "lfkit/baseline/mutex_queue.hpp"
+#include "lfkit/mpmc_queue.hpp"
+#include "lfkit/seqlock_cell.hpp"
+#include "lfkit/snapshot.hpp"
 
 namespace ls = lfkit::stress;
 namespace lin = lfkit::stress::lin;
@@ -81,14 +81,15 @@ struct round_ctx {
   }
 };
 
-
 // ---- per-structure operations ----------------------------------------------------------------------
 
 template <class Q>
 struct queue_ops {
   using ctx = round_ctx<Q>;
   static std::unique_ptr<Q> make() { return std::make_unique<Q>(queue_capacity); }
-  static lin::checker<lin::queue_model> checker(bool strict) { return lin::checker<lin::queue_model>({queue_capacity, !strict}); }
+  static lin::checker<lin::queue_model> checker(bool strict) {
+    return lin::checker<lin::queue_model>({queue_capacity, !strict});
+  }
   static void op(Q& q, std::uint32_t proc, std::uint64_t value, std::uint64_t r) {
     if (r & 1) {
       const int i = ctx::rec.begin(proc, lin::push, value);
@@ -105,12 +106,15 @@ struct queue_ops {
     }
   }
   static void handler() {
-    const int w = ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
+    const int w =
+        ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
     if (w < 0) return;
-    const std::uint64_t n = ctx::t_count.load(std::memory_order_relaxed);  // relaxed: this thread only
-    ctx::t_count.store(n + 1, std::memory_order_relaxed);                  // relaxed: as above
+    const std::uint64_t n =
+        ctx::t_count.load(std::memory_order_relaxed);      // relaxed: this thread only
+    ctx::t_count.store(n + 1, std::memory_order_relaxed);  // relaxed: as above
     ctx::gated([&](Q& q) {
-      op(q, 100 + static_cast<std::uint32_t>(w), (100 + static_cast<std::uint64_t>(w)) << 32 | n, ls::mix64(n ^ 0x77));
+      op(q, 100 + static_cast<std::uint32_t>(w), (100 + static_cast<std::uint64_t>(w)) << 32 | n,
+         ls::mix64(n ^ 0x77));
       ctx::h_ops.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
     });
   }
@@ -121,7 +125,9 @@ template <class C, bool Versions>
 struct cell_ops {
   using ctx = round_ctx<C>;
   static std::unique_ptr<C> make() { return std::make_unique<C>(pair2{0, 0}); }
-  static lin::checker<lin::register_model> checker(bool) { return lin::checker<lin::register_model>({Versions}); }
+  static lin::checker<lin::register_model> checker(bool) {
+    return lin::checker<lin::register_model>({Versions});
+  }
   static void do_load(C& c, std::uint32_t proc) {
     const int i = ctx::rec.begin(proc, lin::load, 0);
     if (i < 0) return;
@@ -168,12 +174,12 @@ struct cell_ops {
           return;
         }
         [[fallthrough]];
-      default:
-        do_load(c, proc);
+      default: do_load(c, proc);
     }
   }
   static void handler() {
-    const int w = ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
+    const int w =
+        ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
     if (w < 0) return;
     ctx::gated([&](C& c) {
       do_load(c, 100 + static_cast<std::uint32_t>(w));
@@ -183,7 +189,8 @@ struct cell_ops {
 };
 
 template <class S, class Ops>
-ls::result_row run_lincheck(const ls::options& opts_in, std::string structure, bool strict, bool handler_ops, bool broken) {
+ls::result_row run_lincheck(const ls::options& opts_in, std::string structure, bool strict,
+                            bool handler_ops, bool broken) {
   using ctx = round_ctx<S>;
   ls::options opts = opts_in;
   opts.threads = lin_threads;
@@ -212,7 +219,8 @@ ls::result_row run_lincheck(const ls::options& opts_in, std::string structure, b
       S& s = *current;
       for (unsigned k = 0; k < ops_per_thread; ++k) {
         const std::uint64_t x = r.next();
-        for (std::uint64_t spin = x >> 60; spin > 0; --spin) std::atomic_signal_fence(std::memory_order_seq_cst);
+        for (std::uint64_t spin = x >> 60; spin > 0; --spin)
+          std::atomic_signal_fence(std::memory_order_seq_cst);
         if ((x >> 56 & 15) == 0) std::this_thread::yield();
         Ops::op(s, i, (static_cast<std::uint64_t>(i) + 1) << 32 | (round << 8) | k, x);
       }
@@ -255,15 +263,16 @@ ls::result_row run_lincheck(const ls::options& opts_in, std::string structure, b
   row.violations = bad + ctx::torn.load();
   char buf[400];
   std::snprintf(buf, sizeof buf,
-                "%" PRIu64 " histories of %u threads x %u ops (+ handler ops), %" PRIu64 " not linearizable, %" PRIu64
-                " torn values; %s",
+                "%" PRIu64 " histories of %u threads x %u ops (+ handler ops), %" PRIu64
+                " not linearizable, %" PRIu64 " torn values; %s",
                 histories, lin_threads, ops_per_thread, bad, ctx::torn.load(),
                 strict ? "strict model" : "busy-slot failures allowed when overlapping");
   row.detail = buf;
   if (!strict) row.detail += " (" + std::to_string(busy) + " histories needed that allowance)";
   if (bad > 0 && (!broken || opts_in.strict_demos)) {
-    std::fprintf(stderr, "  first non-linearizable history (%s, [inv,res] from one global clock):\n%s", row.structure.c_str(),
-                 first_bad.c_str());
+    std::fprintf(stderr,
+                 "  first non-linearizable history (%s, [inv,res] from one global clock):\n%s",
+                 row.structure.c_str(), first_bad.c_str());
   }
   return row;
 }
@@ -276,26 +285,32 @@ ls::result_row lincheck_queue_lfkit(const ls::options& o) {
   using Q = lfkit::mpmc_queue<qitem>;
   return run_lincheck<Q, queue_ops<Q>>(o, "lfkit::mpmc_queue", false, true, false);
 }
-LFKIT_STRESS_SCENARIO("lincheck_queue_lfkit", "lfkit::mpmc_queue: 3x8-op histories (+ handler ops) checked against a FIFO model",
-                      lincheck_queue_lfkit);
+LFKIT_STRESS_SCENARIO(
+    "lincheck_queue_lfkit",
+    "lfkit::mpmc_queue: 3x8-op histories (+ handler ops) checked against a FIFO model",
+    lincheck_queue_lfkit);
 ls::result_row lincheck_queue_mutex(const ls::options& o) {
   using Q = lfkit::baseline::mutex_queue<qitem>;
   return run_lincheck<Q, queue_ops<Q>>(o, "baseline::mutex_queue", true, false, false);
 }
-LFKIT_STRESS_SCENARIO("lincheck_queue_mutex_baseline", "baseline::mutex_queue: 3x8-op histories checked against a strict FIFO model",
+LFKIT_STRESS_SCENARIO("lincheck_queue_mutex_baseline",
+                      "baseline::mutex_queue: 3x8-op histories checked against a strict FIFO model",
                       lincheck_queue_mutex);
 
 ls::result_row lincheck_queue_broken(const ls::options& o) {
-  const std::uint32_t spin = ls::g_perturbation.spin.load(), yield = ls::g_perturbation.yield.load();
+  const std::uint32_t spin = ls::g_perturbation.spin.load(),
+                      yield = ls::g_perturbation.yield.load();
   ls::g_perturbation.spin.store(std::max<std::uint32_t>(spin, 2048));
   ls::g_perturbation.yield.store(std::max<std::uint32_t>(yield, 2048));
   using Q = ls::broken_ring<qitem, ls::perturbed_atomic>;
-  auto row = run_lincheck<Q, queue_ops<Q>>(o, "broken_ring (publishes before writing)", false, true, true);
+  auto row =
+      run_lincheck<Q, queue_ops<Q>>(o, "broken_ring (publishes before writing)", false, true, true);
   ls::g_perturbation.spin.store(spin);
   ls::g_perturbation.yield.store(yield);
   return row;
 }
-LFKIT_STRESS_SCENARIO("lincheck_queue_broken_demo", "DEMO: the broken ring's histories are not linearizable (must be caught)",
+LFKIT_STRESS_SCENARIO("lincheck_queue_broken_demo",
+                      "DEMO: the broken ring's histories are not linearizable (must be caught)",
                       lincheck_queue_broken);
 
 ls::result_row lincheck_snapshot_lfkit(const ls::options& o) {
@@ -306,23 +321,30 @@ ls::result_row lincheck_snapshot_lfkit(const ls::options& o) {
   using C = lfkit::snapshot<pair2>;
   return run_lincheck<C, cell_ops<C, true>>(o, "lfkit::snapshot", true, true, false);
 }
-LFKIT_STRESS_SCENARIO("lincheck_snapshot_lfkit", "lfkit::snapshot: load/store/update/exchange histories (+ handler loads) vs a register",
-                      lincheck_snapshot_lfkit);
+LFKIT_STRESS_SCENARIO(
+    "lincheck_snapshot_lfkit",
+    "lfkit::snapshot: load/store/update/exchange histories (+ handler loads) vs a register",
+    lincheck_snapshot_lfkit);
 ls::result_row lincheck_snapshot_seqlock(const ls::options& o) {
   if (ls::perturb_level(o) > 0) {
     using C = lfkit::seqlock_cell<pair2, ls::perturbed_atomic>;
-    return run_lincheck<C, cell_ops<C, false>>(o, "lfkit::seqlock_cell (perturbed)", true, true, false);
+    return run_lincheck<C, cell_ops<C, false>>(o, "lfkit::seqlock_cell (perturbed)", true, true,
+                                               false);
   }
   using C = lfkit::seqlock_cell<pair2>;
   return run_lincheck<C, cell_ops<C, false>>(o, "lfkit::seqlock_cell", true, true, false);
 }
-LFKIT_STRESS_SCENARIO("lincheck_snapshot_seqlock", "lfkit::seqlock_cell: load/store/update histories (+ handler loads) vs a register",
-                      lincheck_snapshot_seqlock);
+LFKIT_STRESS_SCENARIO(
+    "lincheck_snapshot_seqlock",
+    "lfkit::seqlock_cell: load/store/update histories (+ handler loads) vs a register",
+    lincheck_snapshot_seqlock);
 ls::result_row lincheck_snapshot_locked(const ls::options& o) {
   using C = lfkit::baseline::locked_snapshot<pair2, std::shared_mutex>;
-  return run_lincheck<C, cell_ops<C, true>>(o, "baseline::locked_snapshot<shared_mutex>", true, false, false);
+  return run_lincheck<C, cell_ops<C, true>>(o, "baseline::locked_snapshot<shared_mutex>", true,
+                                            false, false);
 }
-LFKIT_STRESS_SCENARIO("lincheck_snapshot_shared_mutex_baseline", "baseline::locked_snapshot: histories vs a register (no handler ops)",
+LFKIT_STRESS_SCENARIO("lincheck_snapshot_shared_mutex_baseline",
+                      "baseline::locked_snapshot: histories vs a register (no handler ops)",
                       lincheck_snapshot_locked);
 
 }  // namespace

@@ -56,7 +56,8 @@ inline std::uint64_t item_hash(std::uint64_t tag) { return ls::mix64(tag ^ 0x012
 /// A counter with one writer at a time (a worker, or the handlers of one worker, which never nest)
 /// read after join: relaxed load + store, no RMW needed.
 inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
-  c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);  // relaxed: single writer, read after join
+  c.store(c.load(std::memory_order_relaxed) + by,
+          std::memory_order_relaxed);  // relaxed: single writer, read after join
 }
 
 /// What one consumer (a worker, or the handlers of one worker) saw.
@@ -73,8 +74,10 @@ struct consumer_row {
       if (p >= producers) {
         bump(unknown);
       } else {
-        if (s + 1 <= next_seq[p].load(std::memory_order_relaxed)) bump(fifo);  // relaxed: single writer
-        next_seq[p].store(s + 1, std::memory_order_relaxed);  // relaxed: single writer, read after join
+        if (s + 1 <= next_seq[p].load(std::memory_order_relaxed))
+          bump(fifo);  // relaxed: single writer
+        next_seq[p].store(s + 1,
+                          std::memory_order_relaxed);  // relaxed: single writer, read after join
       }
     }
     bump(popped);
@@ -101,22 +104,26 @@ struct queue_ctx {
   static inline Q* q = nullptr;
   static inline unsigned threads = 0;
   static inline std::uint64_t seed = 0;
-  static inline std::vector<std::unique_ptr<consumer_row>>* consumers = nullptr;  // [0,T) workers, [T,2T) handlers
+  static inline std::vector<std::unique_ptr<consumer_row>>* consumers =
+      nullptr;  // [0,T) workers, [T,2T) handlers
   static inline std::vector<std::unique_ptr<producer_row>>* producers = nullptr;
   static inline std::vector<std::unique_ptr<handler_row>>* handlers = nullptr;
   static inline std::atomic<bool> closed_done{false};
 
   // In the signal handler: only the queue's async-signal-safe try_ operations.
   static void handler() {
-    const int wi = ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
+    const int wi =
+        ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
     if (wi < 0) return;
     const auto w = static_cast<std::size_t>(wi);
     handler_row& h = *(*handlers)[w];
-    const std::uint64_t n = h.n.load(std::memory_order_relaxed);  // relaxed: this thread's handlers only
+    const std::uint64_t n =
+        h.n.load(std::memory_order_relaxed);  // relaxed: this thread's handlers only
     bump(h.n);
     if ((ls::mix64(n ^ seed ^ (w << 32)) & 1) == 0) {
       producer_row& pr = *(*producers)[threads + w];
-      const item it = make_item(threads + w, pr.pushed.load(std::memory_order_relaxed));  // relaxed: own row
+      const item it =
+          make_item(threads + w, pr.pushed.load(std::memory_order_relaxed));  // relaxed: own row
       const bool closed_before = closed_done.load();
       if (q->try_push(it)) {
         pr.count(it.tag, closed_before);
@@ -165,7 +172,9 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool bl
   ctx::handlers = &handlers;
   ctx::closed_done.store(false);
 
-  const unsigned n_prod = T == 1 ? 1 : blocking ? 1 + static_cast<unsigned>((opts.seed / 4) % (T - 1)) : T / 2;
+  const unsigned n_prod = T == 1     ? 1
+                          : blocking ? 1 + static_cast<unsigned>((opts.seed / 4) % (T - 1))
+                                     : T / 2;
   lfkit::sharded_counter progress;
   std::vector<std::uint64_t> worker_ops(T, 0);
   const auto timeout = std::chrono::microseconds(500);
@@ -198,8 +207,16 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool bl
           const item it = make_item(i, next);
           bool ok;
           if (kind < 12 || T == 1) ok = call([&] { return q.try_push(it); });
-          else if (kind < 14) ok = call([&] { item copy = it; return q.push(std::move(copy)); });
-          else ok = call([&] { item copy = it; return q.try_push_for(std::move(copy), timeout); });
+          else if (kind < 14)
+            ok = call([&] {
+              item copy = it;
+              return q.push(std::move(copy));
+            });
+          else
+            ok = call([&] {
+              item copy = it;
+              return q.try_push_for(std::move(copy), timeout);
+            });
           if (ok) {
             pr.count(it.tag, closed_before);
             done_ops(1);
@@ -229,7 +246,8 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool bl
           else if (kind < 14) ok = call([&] { return q.pop(it); });
           else ok = call([&] { return q.try_pop_for(it, timeout); });
           if (!ok && call([&] { return q.is_closed(); })) draining = !producing;
-          if (!ok && kind >= 12 && kind < 14 && T != 1) consuming = false;  // blocking pop: closed, drained
+          if (!ok && kind >= 12 && kind < 14 && T != 1)
+            consuming = false;  // blocking pop: closed, drained
         }
         if (ok) {
           cr.record(it, 2 * T);
@@ -280,33 +298,43 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool bl
   row.handler_ops = h_ops;
   row.handler_ops_failed = h_failed;
   row.checks = popped;
-  row.violations = malformed + unknown + fifo + after_close + left + (count_ok ? 0 : 1) + (hash_ok ? 0 : 1);
+  row.violations =
+      malformed + unknown + fifo + after_close + left + (count_ok ? 0 : 1) + (hash_ok ? 0 : 1);
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "capacity %zu, %u producer(s); pushed %" PRIu64 " (handlers: %" PRIu64 "), popped %" PRIu64
-                " (handlers: %" PRIu64 "); multiset hash %s; malformed %" PRIu64 ", unknown %" PRIu64
-                ", per-producer FIFO breaks %" PRIu64 ", pushes after close %" PRIu64 ", left after drain %" PRIu64,
-                capacity, n_prod, pushed, h_pushed, popped, h_popped, hash_ok ? "equal" : "DIFFERS (lost/duplicated items)",
-                malformed, unknown, fifo, after_close, left);
+                "capacity %zu, %u producer(s); pushed %" PRIu64 " (handlers: %" PRIu64
+                "), popped %" PRIu64 " (handlers: %" PRIu64
+                "); multiset hash %s; malformed %" PRIu64 ", unknown %" PRIu64
+                ", per-producer FIFO breaks %" PRIu64 ", pushes after close %" PRIu64
+                ", left after drain %" PRIu64,
+                capacity, n_prod, pushed, h_pushed, popped, h_popped,
+                hash_ok ? "equal" : "DIFFERS (lost/duplicated items)", malformed, unknown, fifo,
+                after_close, left);
   row.detail = buf;
   return row;
 }
 
 ls::result_row queue_lockfree(const ls::options& o) {
   if (ls::perturb_level(o) > 0) {
-    return run_queue<lfkit::lockfree_queue<item, ls::perturbed_atomic>>(o, "lfkit::lockfree_queue (perturbed)", false);
+    return run_queue<lfkit::lockfree_queue<item, ls::perturbed_atomic>>(
+        o, "lfkit::lockfree_queue (perturbed)", false);
   }
   return run_queue<lfkit::lockfree_queue<item>>(o, "lfkit::lockfree_queue", false);
 }
-LFKIT_STRESS_SCENARIO("queue_lockfree", "lfkit::lockfree_queue: handler try_push/try_pop, close mid-run; no loss/dup, FIFO per producer",
+LFKIT_STRESS_SCENARIO("queue_lockfree",
+                      "lfkit::lockfree_queue: handler try_push/try_pop, close mid-run; no "
+                      "loss/dup, FIFO per producer",
                       queue_lockfree);
 ls::result_row queue_lockfree_blocking(const ls::options& o) {
   if (ls::perturb_level(o) > 0) {
-    return run_queue<lfkit::lockfree_queue<item, ls::perturbed_atomic>>(o, "lfkit::lockfree_queue blocking (perturbed)", true);
+    return run_queue<lfkit::lockfree_queue<item, ls::perturbed_atomic>>(
+        o, "lfkit::lockfree_queue blocking (perturbed)", true);
   }
   return run_queue<lfkit::lockfree_queue<item>>(o, "lfkit::lockfree_queue blocking ops", true);
 }
-LFKIT_STRESS_SCENARIO("queue_lockfree_blocking", "lfkit::lockfree_queue: only push/pop/timed ops, capacity 1-4, unbalanced sides (lost wake-ups)",
+LFKIT_STRESS_SCENARIO("queue_lockfree_blocking",
+                      "lfkit::lockfree_queue: only push/pop/timed ops, capacity 1-4, unbalanced "
+                      "sides (lost wake-ups)",
                       queue_lockfree_blocking);
 
 // ---- linearizability ---------------------------------------------------------------------------
@@ -372,15 +400,16 @@ struct lin_ctx {
   }
   /// Handler op, gated: runs only while the round is active (seq_cst Dekker with end_round()).
   static void handler() {
-    const int w = ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
+    const int w =
+        ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
     if (w < 0) return;
     const std::uint64_t n = t_count.load(std::memory_order_relaxed);  // relaxed: this thread only
     t_count.store(n + 1, std::memory_order_relaxed);                  // relaxed: as above
     if (!active.load()) return;
     inflight.fetch_add(1);
     if (active.load()) {
-      op(*queue.load(), 100 + static_cast<std::uint32_t>(w), (100 + static_cast<std::uint64_t>(w)) << 32 | n,
-         ls::mix64(n ^ 0x77));
+      op(*queue.load(), 100 + static_cast<std::uint32_t>(w),
+         (100 + static_cast<std::uint64_t>(w)) << 32 | n, ls::mix64(n ^ 0x77));
       h_ops.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
     }
     inflight.fetch_sub(1);
@@ -417,7 +446,8 @@ ls::result_row run_lincheck(const ls::options& opts_in, std::string structure) {
       Q& q = *current;
       for (unsigned k = 0; k < ops_per_thread; ++k) {
         const std::uint64_t x = r.next();
-        for (std::uint64_t spin = x >> 60; spin > 0; --spin) std::atomic_signal_fence(std::memory_order_seq_cst);
+        for (std::uint64_t spin = x >> 60; spin > 0; --spin)
+          std::atomic_signal_fence(std::memory_order_seq_cst);
         if ((x >> 56 & 15) == 0) std::this_thread::yield();
         ctx::op(q, i, (static_cast<std::uint64_t>(i) + 1) << 32 | (round << 8) | k, x);
       }
@@ -457,24 +487,29 @@ ls::result_row run_lincheck(const ls::options& opts_in, std::string structure) {
   row.violations = bad + ctx::torn.load();
   char buf[400];
   std::snprintf(buf, sizeof buf,
-                "%" PRIu64 " histories of %u threads x %u ops (+ handler ops), %" PRIu64 " not linearizable, %" PRIu64
-                " torn values; failed pops strict, %" PRIu64 " histories needed an overlapping failed push",
+                "%" PRIu64 " histories of %u threads x %u ops (+ handler ops), %" PRIu64
+                " not linearizable, %" PRIu64 " torn values; failed pops strict, %" PRIu64
+                " histories needed an overlapping failed push",
                 histories, lin_threads, ops_per_thread, bad, ctx::torn.load(), busy);
   row.detail = buf;
   if (bad > 0) {
-    std::fprintf(stderr, "  first non-linearizable history (%s, [inv,res] from one global clock):\n%s", row.structure.c_str(),
-                 first_bad.c_str());
+    std::fprintf(stderr,
+                 "  first non-linearizable history (%s, [inv,res] from one global clock):\n%s",
+                 row.structure.c_str(), first_bad.c_str());
   }
   return row;
 }
 
 ls::result_row lincheck_queue_lockfree(const ls::options& o) {
   if (ls::perturb_level(o) > 0) {
-    return run_lincheck<lfkit::lockfree_queue<item, ls::perturbed_atomic>>(o, "lfkit::lockfree_queue (perturbed)");
+    return run_lincheck<lfkit::lockfree_queue<item, ls::perturbed_atomic>>(
+        o, "lfkit::lockfree_queue (perturbed)");
   }
   return run_lincheck<lfkit::lockfree_queue<item>>(o, "lfkit::lockfree_queue");
 }
-LFKIT_STRESS_SCENARIO("lincheck_queue_lockfree", "lfkit::lockfree_queue: 3x8-op histories (+ handler ops) vs a FIFO model, failed pops strict",
-                      lincheck_queue_lockfree);
+LFKIT_STRESS_SCENARIO(
+    "lincheck_queue_lockfree",
+    "lfkit::lockfree_queue: 3x8-op histories (+ handler ops) vs a FIFO model, failed pops strict",
+    lincheck_queue_lockfree);
 
 }  // namespace

@@ -40,8 +40,8 @@
 #include "perturbed_atomic.hpp"
 #include "stress.hpp"
 
-#include "lfkit/mpmc_queue.hpp"
 #include "lfkit/baseline/mutex_queue.hpp"
+#include "lfkit/mpmc_queue.hpp"
 
 namespace ls = lfkit::stress;
 
@@ -63,7 +63,8 @@ inline std::uint64_t item_hash(std::uint64_t tag) { return ls::mix64(tag ^ 0x012
 /// only by the handlers of one thread (which never nest: the interrupt signal is blocked while its
 /// handler runs) and read after join: relaxed atomic loads/stores, no RMW needed.
 struct consumer_row {
-  std::vector<std::atomic<std::uint64_t>> next_seq;  // per producer: 1 + last sequence seen (0: none)
+  std::vector<std::atomic<std::uint64_t>>
+      next_seq;  // per producer: 1 + last sequence seen (0: none)
   std::atomic<std::uint64_t> popped{0};
   std::atomic<std::uint64_t> hash{0};
   std::atomic<std::uint64_t> malformed{0};
@@ -74,21 +75,29 @@ struct consumer_row {
   void record(const item& it, std::size_t producers) noexcept {
     // relaxed everywhere: this row has one writer at a time (see above); read after join.
     if (it.check != ls::mix64(it.tag)) {
-      malformed.store(malformed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: single-writer row, read after join
+      malformed.store(malformed.load(std::memory_order_relaxed) + 1,
+                      std::memory_order_relaxed);  // relaxed: single-writer row, read after join
     } else {
       const std::uint64_t p = it.tag >> seq_bits;
       const std::uint64_t s = it.tag & seq_mask;
       if (p >= producers) {
-        unknown.store(unknown.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: single-writer row, read after join
+        unknown.store(unknown.load(std::memory_order_relaxed) + 1,
+                      std::memory_order_relaxed);  // relaxed: single-writer row, read after join
       } else {
-        if (s + 1 <= next_seq[p].load(std::memory_order_relaxed)) {  // relaxed: single-writer row, read after join
-          fifo.store(fifo.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: single-writer row, read after join
+        if (s + 1 <=
+            next_seq[p].load(
+                std::memory_order_relaxed)) {  // relaxed: single-writer row, read after join
+          fifo.store(fifo.load(std::memory_order_relaxed) + 1,
+                     std::memory_order_relaxed);  // relaxed: single-writer row, read after join
         }
-        next_seq[p].store(s + 1, std::memory_order_relaxed);  // relaxed: single-writer row, read after join
+        next_seq[p].store(
+            s + 1, std::memory_order_relaxed);  // relaxed: single-writer row, read after join
       }
     }
-    popped.store(popped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: single-writer row, read after join
-    hash.store(hash.load(std::memory_order_relaxed) + item_hash(it.tag), std::memory_order_relaxed);  // relaxed: single-writer row, read after join
+    popped.store(popped.load(std::memory_order_relaxed) + 1,
+                 std::memory_order_relaxed);  // relaxed: single-writer row, read after join
+    hash.store(hash.load(std::memory_order_relaxed) + item_hash(it.tag),
+               std::memory_order_relaxed);  // relaxed: single-writer row, read after join
   }
 };
 
@@ -96,11 +105,13 @@ struct consumer_row {
 struct producer_row {
   std::atomic<std::uint64_t> pushed{0};  // also the next sequence number
   std::atomic<std::uint64_t> hash{0};
-  std::atomic<std::uint64_t> after_close{0};  // pushes that started after close() returned yet succeeded
+  std::atomic<std::uint64_t> after_close{
+      0};  // pushes that started after close() returned yet succeeded
   void count(std::uint64_t tag) noexcept {
     // relaxed: one writer at a time, read after join.
     pushed.store(pushed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    hash.store(hash.load(std::memory_order_relaxed) + item_hash(tag), std::memory_order_relaxed);  // relaxed: single-writer row, read after join
+    hash.store(hash.load(std::memory_order_relaxed) + item_hash(tag),
+               std::memory_order_relaxed);  // relaxed: single-writer row, read after join
   }
 };
 
@@ -116,10 +127,12 @@ template <class Q>
 struct queue_ctx {
   static inline Q* q = nullptr;
   static inline unsigned threads = 0;
-  static inline std::size_t producers = 0;  // ids: workers 0..threads-1, handlers threads..2*threads-1
+  static inline std::size_t producers =
+      0;  // ids: workers 0..threads-1, handlers threads..2*threads-1
   static inline bool baseline = false;
   static inline std::uint64_t seed = 0;
-  static inline std::vector<std::unique_ptr<consumer_row>>* consumers = nullptr;  // [0,T): workers, [T,2T): handlers
+  static inline std::vector<std::unique_ptr<consumer_row>>* consumers =
+      nullptr;  // [0,T): workers, [T,2T): handlers
   static inline std::vector<std::unique_ptr<producer_row>>* producer_rows = nullptr;
   static inline std::vector<std::unique_ptr<handler_row>>* handlers = nullptr;
   static inline std::atomic<bool> closed_done{false};
@@ -127,11 +140,13 @@ struct queue_ctx {
   // Runs inside the signal handler: only async-signal-safe operations (try_push / try_pop on the
   // lfkit queue; see the file comment for the baseline).
   static void handler() {
-    const int wi = ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
+    const int wi =
+        ls::t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
     if (wi < 0) return;
     const auto w = static_cast<std::size_t>(wi);
     handler_row& h = *(*handlers)[w];
-    const std::uint64_t n = h.n.load(std::memory_order_relaxed);  // relaxed: this thread's handlers only
+    const std::uint64_t n =
+        h.n.load(std::memory_order_relaxed);  // relaxed: this thread's handlers only
     h.bump(h.n);
     if (baseline && ls::t_in_op.load(std::memory_order_relaxed)) {  // relaxed: set by this thread
       h.bump(h.skipped);  // the interrupted thread may hold the queue's mutex: calling it deadlocks
@@ -139,11 +154,14 @@ struct queue_ctx {
     }
     if ((ls::mix64(n ^ seed ^ (w << 32)) & 1) == 0) {
       producer_row& pr = *(*producer_rows)[threads + w];
-      const item it = make_item(threads + w, pr.pushed.load(std::memory_order_relaxed));  // relaxed: own row
+      const item it =
+          make_item(threads + w, pr.pushed.load(std::memory_order_relaxed));  // relaxed: own row
       const bool closed_before = closed_done.load();
       if (q->try_push(it)) {
         pr.count(it.tag);
-        if (closed_before) pr.after_close.store(pr.after_close.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: own row
+        if (closed_before)
+          pr.after_close.store(pr.after_close.load(std::memory_order_relaxed) + 1,
+                               std::memory_order_relaxed);  // relaxed: own row
         h.bump(h.ops);
       } else {
         h.bump(h.failed);
@@ -169,7 +187,8 @@ auto call(F&& f) {
 }
 
 template <class Q, bool Baseline>
-ls::result_row run_queue(const ls::options& opts, std::string structure, bool broken, bool blocking = false) {
+ls::result_row run_queue(const ls::options& opts, std::string structure, bool broken,
+                         bool blocking = false) {
   using ctx = queue_ctx<Q>;
   // Exact capacities, powers of two or not (lfkit::mpmc_queue does not round): chosen by the seed.
   static constexpr std::size_t capacities[] = {1, 3, 4, 5, 16, 64, 100, 1024};
@@ -196,7 +215,9 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
   ctx::closed_done.store(false);
 
   // Blocking-only runs unbalance producers and consumers (by the seed) so one side mostly sleeps.
-  const unsigned n_prod = T == 1 ? 1 : blocking ? 1 + static_cast<unsigned>((opts.seed / 4) % (T - 1)) : T / 2;
+  const unsigned n_prod = T == 1     ? 1
+                          : blocking ? 1 + static_cast<unsigned>((opts.seed / 4) % (T - 1))
+                                     : T / 2;
   lfkit::sharded_counter progress;
   std::vector<std::uint64_t> worker_ops(T, 0);
   const auto timeout = std::chrono::microseconds(500);
@@ -225,7 +246,9 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
             const std::size_t n = call<Baseline>([&] { return q.try_push_n(batch, k); });
             for (std::size_t j = 0; j < n; ++j) {
               pr.count(batch[j].tag);
-              if (closed_before) pr.after_close.store(pr.after_close.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: own row
+              if (closed_before)
+                pr.after_close.store(pr.after_close.load(std::memory_order_relaxed) + 1,
+                                     std::memory_order_relaxed);  // relaxed: own row
             }
             ops += n;
             progress.add(n);
@@ -236,11 +259,21 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
         if (bulk) {
           // done above
         } else if (kind < 12 || T == 1) ok = call<Baseline>([&] { return q.try_push(it); });
-        else if (kind < 14) ok = call<Baseline>([&] { item copy = it; return q.push(std::move(copy)); });
-        else ok = call<Baseline>([&] { item copy = it; return q.try_push_for(std::move(copy), timeout); });
+        else if (kind < 14)
+          ok = call<Baseline>([&] {
+            item copy = it;
+            return q.push(std::move(copy));
+          });
+        else
+          ok = call<Baseline>([&] {
+            item copy = it;
+            return q.try_push_for(std::move(copy), timeout);
+          });
         if (ok) {
           pr.count(it.tag);
-          if (closed_before) pr.after_close.store(pr.after_close.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: own row
+          if (closed_before)
+            pr.after_close.store(pr.after_close.load(std::memory_order_relaxed) + 1,
+                                 std::memory_order_relaxed);  // relaxed: own row
           ++ops;
           if ((ops & 15) == 0) progress.add(16);
         } else if (call<Baseline>([&] { return q.is_closed(); })) {
@@ -254,7 +287,8 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
         if constexpr (requires(item* p) { q.try_pop_n(p, std::size_t{1}); }) {
           if (!draining && !blocking && r.next() % 8 == 0) {  // bulk: up to 4 items, one call
             item batch[4];
-            const std::size_t n = call<Baseline>([&] { return q.try_pop_n(batch, 1 + r.next() % 4); });
+            const std::size_t n =
+                call<Baseline>([&] { return q.try_pop_n(batch, 1 + r.next() % 4); });
             for (std::size_t j = 0; j < n; ++j) cr.record(batch[j], 2 * T);
             ops += n;
             progress.add(n);
@@ -272,7 +306,8 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
           else if (kind < 14) ok = call<Baseline>([&] { return q.pop(it); });
           else ok = call<Baseline>([&] { return q.try_pop_for(it, timeout); });
           if (!ok && call<Baseline>([&] { return q.is_closed(); })) draining = !producing;
-          if (!ok && kind >= 12 && kind < 14 && T != 1) consuming = false;  // blocking pop: closed, drained
+          if (!ok && kind >= 12 && kind < 14 && T != 1)
+            consuming = false;  // blocking pop: closed, drained
         }
         if (ok) {
           cr.record(it, 2 * T);
@@ -289,8 +324,8 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
   });
 
   // Everything is joined: check.
-  std::uint64_t pushed = 0, push_hash = 0, after_close = 0, popped = 0, pop_hash = 0, malformed = 0, unknown = 0,
-                fifo = 0;
+  std::uint64_t pushed = 0, push_hash = 0, after_close = 0, popped = 0, pop_hash = 0, malformed = 0,
+                unknown = 0, fifo = 0;
   for (auto& p : producer_rows) {
     pushed += p->pushed.load();
     push_hash += p->hash.load();
@@ -331,55 +366,69 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
   row.handler_ops_skipped = h_skipped;
   row.checks = popped;
   row.expect_violations = broken;
-  row.violations = malformed + unknown + fifo + after_close + left + (count_ok ? 0 : 1) + (hash_ok ? 0 : 1);
+  row.violations =
+      malformed + unknown + fifo + after_close + left + (count_ok ? 0 : 1) + (hash_ok ? 0 : 1);
   char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "capacity %zu, %u producer(s); pushed %" PRIu64 " (handlers: %" PRIu64 "), popped %" PRIu64
-                " (handlers: %" PRIu64 "); multiset hash %s; malformed %" PRIu64 ", unknown %" PRIu64
-                ", per-producer FIFO breaks %" PRIu64 ", pushes after close %" PRIu64 ", left after drain %" PRIu64,
-                capacity, n_prod, pushed, [&] {
-                  std::uint64_t n = 0;
-                  for (unsigned i = T; i < 2 * T; ++i) n += producer_rows[i]->pushed.load();
-                  return n;
-                }(),
-                popped,
-                [&] {
-                  std::uint64_t n = 0;
-                  for (unsigned i = T; i < 2 * T; ++i) n += consumers[i]->popped.load();
-                  return n;
-                }(),
-                hash_ok ? "equal" : "DIFFERS (lost/duplicated items)", malformed, unknown, fifo, after_close, left);
+  std::snprintf(
+      buf, sizeof buf,
+      "capacity %zu, %u producer(s); pushed %" PRIu64 " (handlers: %" PRIu64 "), popped %" PRIu64
+      " (handlers: %" PRIu64 "); multiset hash %s; malformed %" PRIu64 ", unknown %" PRIu64
+      ", per-producer FIFO breaks %" PRIu64 ", pushes after close %" PRIu64
+      ", left after drain %" PRIu64,
+      capacity, n_prod, pushed,
+      [&] {
+        std::uint64_t n = 0;
+        for (unsigned i = T; i < 2 * T; ++i) n += producer_rows[i]->pushed.load();
+        return n;
+      }(),
+      popped,
+      [&] {
+        std::uint64_t n = 0;
+        for (unsigned i = T; i < 2 * T; ++i) n += consumers[i]->popped.load();
+        return n;
+      }(),
+      hash_ok ? "equal" : "DIFFERS (lost/duplicated items)", malformed, unknown, fifo, after_close,
+      left);
   row.detail = buf;
   return row;
 }
 
 ls::result_row queue_lfkit(const ls::options& o) {
   if (ls::perturb_level(o) > 0) {
-    return run_queue<lfkit::mpmc_queue<item, ls::perturbed_atomic>, false>(o, "lfkit::mpmc_queue (perturbed)", false);
+    return run_queue<lfkit::mpmc_queue<item, ls::perturbed_atomic>, false>(
+        o, "lfkit::mpmc_queue (perturbed)", false);
   }
   return run_queue<lfkit::mpmc_queue<item>, false>(o, "lfkit::mpmc_queue", false);
 }
-LFKIT_STRESS_SCENARIO("queue_lfkit", "lfkit::mpmc_queue: handler try_push/try_pop, close mid-run; no loss/dup, FIFO per producer",
-                      queue_lfkit);
+LFKIT_STRESS_SCENARIO(
+    "queue_lfkit",
+    "lfkit::mpmc_queue: handler try_push/try_pop, close mid-run; no loss/dup, FIFO per producer",
+    queue_lfkit);
 ls::result_row queue_lfkit_blocking(const ls::options& o) {
   if (ls::perturb_level(o) > 0) {
-    return run_queue<lfkit::mpmc_queue<item, ls::perturbed_atomic>, false>(o, "lfkit::mpmc_queue blocking (perturbed)", false, true);
+    return run_queue<lfkit::mpmc_queue<item, ls::perturbed_atomic>, false>(
+        o, "lfkit::mpmc_queue blocking (perturbed)", false, true);
   }
-  return run_queue<lfkit::mpmc_queue<item>, false>(o, "lfkit::mpmc_queue blocking ops", false, true);
+  return run_queue<lfkit::mpmc_queue<item>, false>(o, "lfkit::mpmc_queue blocking ops", false,
+                                                   true);
 }
-LFKIT_STRESS_SCENARIO("queue_lfkit_blocking", "lfkit::mpmc_queue: only push/pop/timed ops, capacity 1-4, unbalanced sides (sleep/wake, lost wake-ups)",
+LFKIT_STRESS_SCENARIO("queue_lfkit_blocking",
+                      "lfkit::mpmc_queue: only push/pop/timed ops, capacity 1-4, unbalanced sides "
+                      "(sleep/wake, lost wake-ups)",
                       queue_lfkit_blocking);
 
 ls::result_row queue_mutex(const ls::options& o) {
   return run_queue<lfkit::baseline::mutex_queue<item>, true>(o, "baseline::mutex_queue", false);
 }
-LFKIT_STRESS_SCENARIO("queue_mutex_baseline", "baseline::mutex_queue: same checks; handler ops that would deadlock are skipped",
-                      queue_mutex);
+LFKIT_STRESS_SCENARIO(
+    "queue_mutex_baseline",
+    "baseline::mutex_queue: same checks; handler ops that would deadlock are skipped", queue_mutex);
 
 /// Turns perturbation on (at least level 2) for the demo and restores the previous settings.
 struct forced_perturbation {
   std::uint32_t spin, yield;
-  forced_perturbation() : spin(ls::g_perturbation.spin.load()), yield(ls::g_perturbation.yield.load()) {
+  forced_perturbation()
+      : spin(ls::g_perturbation.spin.load()), yield(ls::g_perturbation.yield.load()) {
     if (spin < 2048) ls::g_perturbation.spin.store(2048);
     if (yield < 256) ls::g_perturbation.yield.store(256);
   }
@@ -391,8 +440,11 @@ struct forced_perturbation {
 
 ls::result_row queue_broken(const ls::options& o) {
   forced_perturbation p;
-  return run_queue<ls::broken_ring<item, ls::perturbed_atomic>, false>(o, "broken_ring (publishes before writing)", true);
+  return run_queue<ls::broken_ring<item, ls::perturbed_atomic>, false>(
+      o, "broken_ring (publishes before writing)", true);
 }
-LFKIT_STRESS_SCENARIO("queue_broken_demo", "DEMO: a ring that publishes a slot before writing it (must be caught)", queue_broken);
+LFKIT_STRESS_SCENARIO("queue_broken_demo",
+                      "DEMO: a ring that publishes a slot before writing it (must be caught)",
+                      queue_broken);
 
 }  // namespace

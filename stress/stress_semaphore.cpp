@@ -47,7 +47,7 @@ struct sem_ctx {
   // Runs inside the signal handler.
   static void handler() {
     if (baseline && ls::t_in_op.load(std::memory_order_relaxed)) {  // relaxed: own thread's flag
-      skips.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
+      skips.fetch_add(1, std::memory_order_relaxed);                // relaxed: read after join
       return;
     }
     if (s->release(1) == lfkit::release_status::ok) {
@@ -83,7 +83,8 @@ ls::result_row run_semaphore(const ls::options& opts, const std::string& structu
   std::vector<std::atomic<std::int64_t>> in_acquire(opts.threads);
   lfkit::sharded_counter progress;
   const auto now_ns = [] {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
+        .count();
   };
 
   // The watchdog: samples the count and the consumers every millisecond.
@@ -110,7 +111,9 @@ ls::result_row run_semaphore(const ls::options& opts, const std::string& structu
         if (now - from > 1000000000 && !reported[i]) {
           reported[i] = true;
           asleep_while_positive.fetch_add(1);
-          std::fprintf(stderr, "semaphore: consumer %u in acquire() for 1 s while the count is positive\n", i);
+          std::fprintf(stderr,
+                       "semaphore: consumer %u in acquire() for 1 s while the count is positive\n",
+                       i);
         }
       }
     }
@@ -123,7 +126,8 @@ ls::result_row run_semaphore(const ls::options& opts, const std::string& structu
         if (ending.load() && consumers_left.load() == consumers) return;
         const auto n = static_cast<std::ptrdiff_t>(1 + r.next() % 3);
         if (call([&] { return s.release(n); }) == lfkit::release_status::ok) {
-          worker_released.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);  // relaxed: read after join
+          worker_released.fetch_add(static_cast<std::uint64_t>(n),
+                                    std::memory_order_relaxed);  // relaxed: read after join
           progress.add(1);
         } else {
           worker_refused.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
@@ -139,7 +143,10 @@ ls::result_row run_semaphore(const ls::options& opts, const std::string& structu
       switch (r.next() % 4) {
         case 0:
           in_acquire[i].store(now_ns());
-          call([&] { s.acquire(); return 0; });
+          call([&] {
+            s.acquire();
+            return 0;
+          });
           in_acquire[i].store(0);
           got = true;
           break;
@@ -151,7 +158,8 @@ ls::result_row run_semaphore(const ls::options& opts, const std::string& structu
           got = call([&] { return s.try_acquire_for(std::chrono::microseconds(r.next() % 2000)); });
           break;
         default: {
-          const auto tp = std::chrono::system_clock::now() + std::chrono::microseconds(r.next() % 2000);
+          const auto tp =
+              std::chrono::system_clock::now() + std::chrono::microseconds(r.next() % 2000);
           got = call([&] { return s.try_acquire_until(tp); });
         }
       }
@@ -165,7 +173,8 @@ ls::result_row run_semaphore(const ls::options& opts, const std::string& structu
     consumers_left.fetch_add(1);
   };
 
-  const ls::run_stats st = ls::run_workers(opts, &ctx::handler, progress, body, [&] { ending.store(true); });
+  const ls::run_stats st =
+      ls::run_workers(opts, &ctx::handler, progress, body, [&] { ending.store(true); });
   watch_stop.store(true);
   watchdog.join();
 
@@ -196,14 +205,16 @@ ls::result_row run_semaphore(const ls::options& opts, const std::string& structu
                 worker_refused.load() + ctx::refused.load(), asleep_while_positive.load());
   row.detail = buf;
   if (row.handler_ops_skipped) {
-    row.detail += "; " + std::to_string(row.handler_ops_skipped) + " handler releases impossible (thread inside the semaphore)";
+    row.detail += "; " + std::to_string(row.handler_ops_skipped) +
+                  " handler releases impossible (thread inside the semaphore)";
   }
   return row;
 }
 
 ls::result_row semaphore_lfkit(const ls::options& o) {
   if (o.perturb > 0) {
-    return run_semaphore<lfkit::basic_semaphore<ls::perturbed_atomic>>(o, "lfkit::semaphore (perturbed)", false);
+    return run_semaphore<lfkit::basic_semaphore<ls::perturbed_atomic>>(
+        o, "lfkit::semaphore (perturbed)", false);
   }
   return run_semaphore<lfkit::semaphore>(o, "lfkit::semaphore", false);
 }
@@ -213,5 +224,11 @@ ls::result_row semaphore_condvar(const ls::options& o) {
 
 }  // namespace
 
-LFKIT_STRESS_SCENARIO("semaphore_lfkit", "lfkit::semaphore: handlers release, workers acquire; every unit taken once, no sleeper while positive", semaphore_lfkit);
-LFKIT_STRESS_SCENARIO("semaphore_condvar_baseline", "baseline::condvar_semaphore: same checks; handler releases that would deadlock are skipped", semaphore_condvar);
+LFKIT_STRESS_SCENARIO("semaphore_lfkit",
+                      "lfkit::semaphore: handlers release, workers acquire; every unit taken once, "
+                      "no sleeper while positive",
+                      semaphore_lfkit);
+LFKIT_STRESS_SCENARIO(
+    "semaphore_condvar_baseline",
+    "baseline::condvar_semaphore: same checks; handler releases that would deadlock are skipped",
+    semaphore_condvar);

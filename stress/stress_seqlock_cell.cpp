@@ -10,11 +10,14 @@ namespace {
 
 ls::result_row snapshot_seqlock(const ls::options& o) {
   if (ls::perturb_level(o) > 0) {
-    return run_snapshot<lfkit::seqlock_cell<plain_pair, ls::perturbed_atomic>, kind::seqlock>(o, "lfkit::seqlock_cell (perturbed)", 1);
+    return run_snapshot<lfkit::seqlock_cell<plain_pair, ls::perturbed_atomic>, kind::seqlock>(
+        o, "lfkit::seqlock_cell (perturbed)", 1);
   }
   return run_snapshot<lfkit::seqlock_cell<plain_pair>, kind::seqlock>(o, "lfkit::seqlock_cell", 1);
 }
-LFKIT_STRESS_SCENARIO("snapshot_seqlock", "lfkit::seqlock_cell: handler load+check (also mid-write on its own thread); never torn",
-                      snapshot_seqlock);
+LFKIT_STRESS_SCENARIO(
+    "snapshot_seqlock",
+    "lfkit::seqlock_cell: handler load+check (also mid-write on its own thread); never torn",
+    snapshot_seqlock);
 
 }  // namespace

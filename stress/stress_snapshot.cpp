@@ -36,17 +36,22 @@ constexpr std::size_t batches[] = {1, 2, 8, 32};
 ls::result_row snapshot_lfkit(const ls::options& o) {
   const std::size_t b = batches[(o.seed / 4) % 4];
   if (ls::perturb_level(o) > 0) {
-    return run_snapshot<lfkit::snapshot<tracked, ls::perturbed_atomic>, kind::hazard>(o, "lfkit::snapshot (perturbed)", b);
+    return run_snapshot<lfkit::snapshot<tracked, ls::perturbed_atomic>, kind::hazard>(
+        o, "lfkit::snapshot (perturbed)", b);
   }
   return run_snapshot<lfkit::snapshot<tracked>, kind::hazard>(o, "lfkit::snapshot", b);
 }
-LFKIT_STRESS_SCENARIO("snapshot_lfkit", "lfkit::snapshot: handler load+check; pair consistent, versions destroyed once, none while guarded",
+LFKIT_STRESS_SCENARIO("snapshot_lfkit",
+                      "lfkit::snapshot: handler load+check; pair consistent, versions destroyed "
+                      "once, none while guarded",
                       snapshot_lfkit);
 
 ls::result_row snapshot_broken(const ls::options& o) {
-  return run_snapshot<broken_snapshot, kind::hazard>(o, "broken_snapshot (reuses guarded nodes)", 1, true);
+  return run_snapshot<broken_snapshot, kind::hazard>(o, "broken_snapshot (reuses guarded nodes)", 1,
+                                                     true);
 }
-LFKIT_STRESS_SCENARIO("snapshot_broken_demo", "DEMO: a cell that recycles versions readers still guard (must be caught)",
+LFKIT_STRESS_SCENARIO("snapshot_broken_demo",
+                      "DEMO: a cell that recycles versions readers still guard (must be caught)",
                       snapshot_broken);
 
 ls::result_row snapshot_shared_mutex(const ls::options& o) {
@@ -54,11 +59,16 @@ ls::result_row snapshot_shared_mutex(const ls::options& o) {
       o, "baseline::locked_snapshot<shared_mutex>", 1);
 }
 ls::result_row snapshot_mutex(const ls::options& o) {
-  return run_snapshot<lfkit::baseline::locked_snapshot<tracked, std::mutex>, kind::locked>(o, "baseline::mutex_snapshot", 1);
+  return run_snapshot<lfkit::baseline::locked_snapshot<tracked, std::mutex>, kind::locked>(
+      o, "baseline::mutex_snapshot", 1);
 }
-LFKIT_STRESS_SCENARIO("snapshot_shared_mutex_baseline", "baseline::locked_snapshot<shared_mutex>: same checks; handler loads that would deadlock skipped",
+LFKIT_STRESS_SCENARIO("snapshot_shared_mutex_baseline",
+                      "baseline::locked_snapshot<shared_mutex>: same checks; handler loads that "
+                      "would deadlock skipped",
                       snapshot_shared_mutex);
-LFKIT_STRESS_SCENARIO("snapshot_mutex_baseline", "baseline::mutex_snapshot: same checks; handler loads that would deadlock skipped",
-                      snapshot_mutex);
+LFKIT_STRESS_SCENARIO(
+    "snapshot_mutex_baseline",
+    "baseline::mutex_snapshot: same checks; handler loads that would deadlock skipped",
+    snapshot_mutex);
 
 }  // namespace

@@ -65,9 +65,10 @@ TEST_CASE("sharded_counter: the sum wraps across cells written by different thre
   CHECK(c.load() == 0);
 }
 
-TEMPLATE_TEST_CASE("counter: concurrent adds from several threads sum exactly", "[counter][threads]",
-                   lfkit::atomic_counter, lfkit::sharded_counter, lfkit::baseline::mutex_counter,
-                   perturbed_atomic_counter, perturbed_sharded_counter) {
+TEMPLATE_TEST_CASE("counter: concurrent adds from several threads sum exactly",
+                   "[counter][threads]", lfkit::atomic_counter, lfkit::sharded_counter,
+                   lfkit::baseline::mutex_counter, perturbed_atomic_counter,
+                   perturbed_sharded_counter) {
   TestType c;
   constexpr int threads = 6;
   constexpr std::uint64_t per_thread = 50000;
@@ -176,8 +177,9 @@ TEST_CASE("sharded_counter: threads pinned to different CPUs pick different cell
   CHECK(c.stripes() >= static_cast<std::size_t>(cpus));
 }
 
-TEST_CASE("sharded_counter fallback: each thread keeps one number, and threads get distinct numbers",
-          "[counter]") {
+TEST_CASE(
+    "sharded_counter fallback: each thread keeps one number, and threads get distinct numbers",
+    "[counter]") {
   constexpr int threads = 8;
   std::vector<std::uint32_t> first(threads), second(threads);
   std::vector<std::thread> pool;
@@ -221,8 +223,8 @@ TEST_CASE("counter: adds made from a signal handler count exactly once", "[count
   g_sig_atomic = &a;
   g_sig_sharded = &s;
   g_handler_adds = 0;
-  struct sigaction sa {};
-  struct sigaction old {};
+  struct sigaction sa{};
+  struct sigaction old{};
   sa.sa_handler = add_from_handler;
   sigemptyset(&sa.sa_mask);
   REQUIRE(sigaction(SIGUSR1, &sa, &old) == 0);

@@ -127,7 +127,8 @@ TEMPLATE_TEST_CASE("event: timeouts on several clocks and odd durations", "[even
   t0 = steady::now();
   CHECK_FALSE(e.wait_until(
       std::chrono::time_point_cast<std::chrono::minutes>(std::chrono::system_clock::now()) - 1min));
-  CHECK_FALSE(e.wait_until(std::chrono::time_point<std::chrono::system_clock, std::chrono::hours>{}));
+  CHECK_FALSE(
+      e.wait_until(std::chrono::time_point<std::chrono::system_clock, std::chrono::hours>{}));
   CHECK_FALSE(e.wait_until(steady::time_point::min()));
   CHECK_FALSE(e.wait_for(std::chrono::duration<double>(std::nan(""))));
   CHECK_FALSE(e.wait_for(std::chrono::duration<double>(-std::numeric_limits<double>::infinity())));
@@ -291,7 +292,7 @@ struct handler_ctx {
 class scoped_handler {
  public:
   scoped_handler(int sig, void (*fn)(int), bool restart) : sig_(sig) {
-    struct sigaction sa {};
+    struct sigaction sa{};
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = restart ? SA_RESTART : 0;
     sa.sa_handler = fn;
@@ -303,7 +304,7 @@ class scoped_handler {
 
  private:
   int sig_;
-  struct sigaction old_ {};
+  struct sigaction old_{};
 };
 
 }  // namespace

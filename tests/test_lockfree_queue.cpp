@@ -6,8 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <bit>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -159,8 +159,8 @@ TEST_CASE("lockfree_queue: bad capacity throws invalid_argument naming the value
   }
 }
 
-TEMPLATE_TEST_CASE("lockfree_queue: exact capacity for any size; memory footprint", "[lfq]", lfkit_impl,
-                   perturbed_impl) {
+TEMPLATE_TEST_CASE("lockfree_queue: exact capacity for any size; memory footprint", "[lfq]",
+                   lfkit_impl, perturbed_impl) {
   using Q = typename TestType::template queue<int>;
   for (std::size_t cap : {1u, 2u, 3u, 5u, 7u, 8u, 1000u, 1024u}) {
     Q q(cap);
@@ -182,7 +182,8 @@ TEMPLATE_TEST_CASE("lockfree_queue: exact capacity for any size; memory footprin
   }
 }
 
-TEMPLATE_TEST_CASE("lockfree_queue: capacity 1 and 2 alternate correctly", "[lfq]", lfkit_impl, perturbed_impl) {
+TEMPLATE_TEST_CASE("lockfree_queue: capacity 1 and 2 alternate correctly", "[lfq]", lfkit_impl,
+                   perturbed_impl) {
   using Q = typename TestType::template queue<int>;
   for (std::size_t cap : {1u, 2u}) {
     Q q(cap);
@@ -216,7 +217,8 @@ TEST_CASE("lockfree_queue: wrap-around many laps keeps FIFO (tickets far past 2n
   }
 }
 
-TEST_CASE("lockfree_queue: move-only elements; a failed push leaves the object untouched", "[lfq]") {
+TEST_CASE("lockfree_queue: move-only elements; a failed push leaves the object untouched",
+          "[lfq]") {
   lfkit::lockfree_queue<std::unique_ptr<int>> q(2);
   auto a = std::make_unique<int>(1), b = std::make_unique<int>(2), c = std::make_unique<int>(3);
   REQUIRE(q.try_push(std::move(a)));
@@ -277,7 +279,8 @@ TEST_CASE("lockfree_queue: constructions and destructions balance; leftovers des
   CHECK(tracked::errors.load() == 0);
 }
 
-TEST_CASE("lockfree_queue: a throwing constructor leaves the queue usable and leaks nothing", "[lfq]") {
+TEST_CASE("lockfree_queue: a throwing constructor leaves the queue usable and leaks nothing",
+          "[lfq]") {
   throwing::live.store(0);
   {
     lfkit::lockfree_queue<throwing> q(2);
@@ -324,7 +327,8 @@ TEMPLATE_TEST_CASE("lockfree_queue: bulk push and pop", "[lfq]", lfkit_impl, per
   CHECK(sink == std::vector<int>{0, 1, 2, 3});
   // Move iterators move only what was pushed.
   lfkit::lockfree_queue<std::unique_ptr<int>> m(2);
-  std::unique_ptr<int> ps[3] = {std::make_unique<int>(1), std::make_unique<int>(2), std::make_unique<int>(3)};
+  std::unique_ptr<int> ps[3] = {std::make_unique<int>(1), std::make_unique<int>(2),
+                                std::make_unique<int>(3)};
   CHECK(m.try_push_n(std::make_move_iterator(ps), 3) == 2);
   CHECK(ps[0] == nullptr);
   CHECK(ps[1] == nullptr);
@@ -335,8 +339,8 @@ TEMPLATE_TEST_CASE("lockfree_queue: bulk push and pop", "[lfq]", lfkit_impl, per
 // Close, timed and blocking operations
 // =============================================================================================
 
-TEMPLATE_TEST_CASE("lockfree_queue: close wakes blocked producers and consumers; drain", "[lfq][close]",
-                   lfkit_impl, perturbed_impl) {
+TEMPLATE_TEST_CASE("lockfree_queue: close wakes blocked producers and consumers; drain",
+                   "[lfq][close]", lfkit_impl, perturbed_impl) {
   using Q = typename TestType::template queue<int>;
   {
     Q q(2);
@@ -408,8 +412,8 @@ TEMPLATE_TEST_CASE("lockfree_queue: close wakes blocked producers and consumers;
   }
 }
 
-TEMPLATE_TEST_CASE("lockfree_queue: timeouts, NaN and 'never' deadlines", "[lfq][timeout]", lfkit_impl,
-                   perturbed_impl) {
+TEMPLATE_TEST_CASE("lockfree_queue: timeouts, NaN and 'never' deadlines", "[lfq][timeout]",
+                   lfkit_impl, perturbed_impl) {
   using Q = typename TestType::template queue<int>;
   Q q(1);
   int x;
@@ -425,10 +429,12 @@ TEMPLATE_TEST_CASE("lockfree_queue: timeouts, NaN and 'never' deadlines", "[lfq]
   CHECK(steady::now() - t0 >= 40ms);
   CHECK_FALSE(q.try_push_until(3, steady::now() + 20ms));
   CHECK_FALSE(q.try_push_for(4, 0ms));
-  CHECK_FALSE(q.try_push_for(4, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
+  CHECK_FALSE(
+      q.try_push_for(4, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
   CHECK(q.try_pop_for(x, -5ms));
   CHECK(x == 1);
-  CHECK_FALSE(q.try_pop_for(x, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
+  CHECK_FALSE(
+      q.try_pop_for(x, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
   using minutes_tp = std::chrono::time_point<std::chrono::system_clock, std::chrono::minutes>;
   CHECK_FALSE(q.try_pop_until(x, minutes_tp::min()));
   for (int which = 0; which < 3; ++which) {
@@ -438,7 +444,9 @@ TEMPLATE_TEST_CASE("lockfree_queue: timeouts, NaN and 'never' deadlines", "[lfq]
       bool ok = false;
       if (which == 0) ok = q.try_pop_until(v, minutes_tp::max());
       else if (which == 1) ok = q.try_pop_for(v, std::chrono::hours::max());
-      else ok = q.try_pop_for(v, std::chrono::duration<double>(std::numeric_limits<double>::infinity()));
+      else
+        ok = q.try_pop_for(v,
+                           std::chrono::duration<double>(std::numeric_limits<double>::infinity()));
       got.store(ok && v == 7);
     });
     std::this_thread::sleep_for(50ms);
@@ -489,7 +497,8 @@ namespace {
 enum class mode { try_ops, blocking, bulk, timed };
 
 template <class Q>
-void run_mpmc(std::size_t capacity, int producers, int consumers, std::uint64_t per_producer, mode m) {
+void run_mpmc(std::size_t capacity, int producers, int consumers, std::uint64_t per_producer,
+              mode m) {
   Q q(capacity);
   const std::uint64_t total = per_producer * static_cast<std::uint64_t>(producers);
   std::vector<std::vector<std::uint64_t>> seen(static_cast<std::size_t>(consumers));
@@ -515,7 +524,8 @@ void run_mpmc(std::size_t capacity, int producers, int consumers, std::uint64_t 
             break;
           case mode::bulk: {
             std::uint64_t buf[16];
-            const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(16, per_producer - i));
+            const std::size_t n =
+                static_cast<std::size_t>(std::min<std::uint64_t>(16, per_producer - i));
             for (std::size_t k = 0; k < n; ++k) buf[k] = tag | (i + k);
             const std::size_t done = q.try_push_n(buf, n);
             i += done;
@@ -533,7 +543,8 @@ void run_mpmc(std::size_t capacity, int producers, int consumers, std::uint64_t 
       auto note = [&](std::uint64_t v) {
         const auto p = static_cast<std::size_t>(v >> 40);
         const std::uint64_t s = v & ((std::uint64_t{1} << 40) - 1);
-        if (p >= last.size() || (last[p] != ~std::uint64_t{0} && s <= last[p])) order_errors.fetch_add(1);
+        if (p >= last.size() || (last[p] != ~std::uint64_t{0} && s <= last[p]))
+          order_errors.fetch_add(1);
         if (p < last.size()) last[p] = s;
         mine.push_back(v);
         consumed.fetch_add(1);
@@ -594,8 +605,12 @@ TEST_CASE("lockfree_queue: concurrent MPMC: exactly once, per-producer FIFO", "[
   SECTION("try ops, 2P2C, capacity 1") { run_mpmc<Q>(1, 2, 2, 20000, mode::try_ops); }
   SECTION("blocking, 3P2C, capacity 7") { run_mpmc<Q>(7, 3, 2, 50000, mode::blocking); }
   SECTION("blocking, 1P4C, capacity 2") { run_mpmc<Q>(2, 1, 4, 30000, mode::blocking); }
-  SECTION("blocking, 8P8C, capacity 16 (oversubscribed)") { run_mpmc<Q>(16, 8, 8, 20000, mode::blocking); }
-  SECTION("blocking, 16P16C, capacity 3 (many threads)") { run_mpmc<Q>(3, 16, 16, 3000, mode::blocking); }
+  SECTION("blocking, 8P8C, capacity 16 (oversubscribed)") {
+    run_mpmc<Q>(16, 8, 8, 20000, mode::blocking);
+  }
+  SECTION("blocking, 16P16C, capacity 3 (many threads)") {
+    run_mpmc<Q>(3, 16, 16, 3000, mode::blocking);
+  }
   SECTION("timed, 2P3C, capacity 5") { run_mpmc<Q>(5, 2, 3, 20000, mode::timed); }
   SECTION("bulk, 3P3C, capacity 33") { run_mpmc<Q>(33, 3, 3, 50000, mode::bulk); }
 }
@@ -645,7 +660,8 @@ void no_spurious(std::size_t capacity, int threads, std::uint64_t tries_each, bo
 }
 }  // namespace
 
-TEST_CASE("lockfree_queue: no spurious empty/full under contention (10^6 tries)", "[lfq][spurious]") {
+TEST_CASE("lockfree_queue: no spurious empty/full under contention (10^6 tries)",
+          "[lfq][spurious]") {
   using Q = lfkit::lockfree_queue<std::uint64_t>;
   const int threads = 4;
   const std::uint64_t each = 250000;  // 10^6 in all
@@ -657,7 +673,8 @@ TEST_CASE("lockfree_queue: no spurious empty/full under contention (10^6 tries)"
     CHECK(cf == 0);  // our own element is there: never empty
     no_spurious<Q>(cap, threads, each, true, pf, cf);
     INFO("pop then push, capacity " << cap);
-    CHECK(cf == 0);  // at least capacity - threads elements are always there... and >= 1 ours to take
+    CHECK(cf ==
+          0);  // at least capacity - threads elements are always there... and >= 1 ours to take
     CHECK(pf == 0);  // our own pop returned its index: never full
   }
 }
@@ -699,7 +716,8 @@ void step_handler(int) {
 
 }  // namespace
 
-TEST_CASE("lockfree_queue: a handler interrupting its own push/pop at any atomic step succeeds", "[lfq][interrupt]") {
+TEST_CASE("lockfree_queue: a handler interrupting its own push/pop at any atomic step succeeds",
+          "[lfq][interrupt]") {
   struct sigaction sa{};
   sa.sa_handler = step_handler;
   sigemptyset(&sa.sa_mask);
@@ -709,7 +727,7 @@ TEST_CASE("lockfree_queue: a handler interrupting its own push/pop at any atomic
   std::uint64_t interrupted_ops = 0, handler_failures = 0, accounting_errors = 0;
   const std::size_t cap = 4;
   for (int is_push = 0; is_push < 2; ++is_push) {
-    for (int m = 0; m <= 3; ++m) {  // elements in the queue before the interrupted operation
+    for (int m = 0; m <= 3; ++m) {     // elements in the queue before the interrupted operation
       if (is_push && m > 2) continue;  // keep room for the handler's push: m + 1 + 1 <= cap
       if (!is_push && m < 1) continue;
       for (std::uint64_t k = 1;; ++k) {
@@ -765,7 +783,8 @@ TEST_CASE("lockfree_queue: a handler interrupting its own push/pop at any atomic
   CHECK(accounting_errors == 0);
 }
 
-TEST_CASE("lockfree_queue: a handler interrupting its own thread mid-push on a full queue", "[lfq][interrupt]") {
+TEST_CASE("lockfree_queue: a handler interrupting its own thread mid-push on a full queue",
+          "[lfq][interrupt]") {
   // Capacity 2 holding 1: the interrupted push holds the last free index, so the handler's push
   // must report full (that index is the interrupted push's) and its pop must still succeed.
   struct sigaction sa{};
@@ -810,7 +829,8 @@ void freeze_handler(int) {
 }
 }  // namespace
 
-TEST_CASE("lockfree_queue: a thread frozen at any step of a push/pop does not stop another", "[lfq][freeze]") {
+TEST_CASE("lockfree_queue: a thread frozen at any step of a push/pop does not stop another",
+          "[lfq][freeze]") {
   struct sigaction sa{};
   sa.sa_handler = freeze_handler;
   sigemptyset(&sa.sa_mask);

@@ -253,7 +253,8 @@ TEMPLATE_TEST_CASE("move-only elements; a failed push leaves the object untouche
   CHECK_FALSE(q.pop(out));  // closed and drained
 }
 
-TEMPLATE_TEST_CASE("failed push of a string leaves it untouched", "[queue]", lfkit_impl, mutex_impl) {
+TEMPLATE_TEST_CASE("failed push of a string leaves it untouched", "[queue]", lfkit_impl,
+                   mutex_impl) {
   using Q = typename TestType::template queue<std::string>;
   Q q(1);
   REQUIRE(q.try_push(std::string("first")));
@@ -273,7 +274,8 @@ TEMPLATE_TEST_CASE("over-aligned elements are stored aligned", "[queue]", lfkit_
   {
     Q q(5);
     for (int round = 0; round < 10; ++round) {
-      for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(q.try_emplace(i + 100 * static_cast<std::uint64_t>(round)));
+      for (std::uint64_t i = 0; i < 5; ++i)
+        REQUIRE(q.try_emplace(i + 100 * static_cast<std::uint64_t>(round)));
       overaligned o;
       for (std::uint64_t i = 0; i < 5; ++i) {
         REQUIRE(q.try_pop(o));
@@ -293,9 +295,9 @@ TEMPLATE_TEST_CASE("constructions and destructions balance; leftovers destroyed"
   {
     Q q(4);
     tracked t(1);
-    REQUIRE(q.try_push(t));               // copy
-    REQUIRE(q.try_push(tracked(2)));      // move
-    REQUIRE(q.try_emplace(3));            // in place
+    REQUIRE(q.try_push(t));           // copy
+    REQUIRE(q.try_push(tracked(2)));  // move
+    REQUIRE(q.try_emplace(3));        // in place
     REQUIRE(q.push(tracked(4)));
     CHECK_FALSE(q.try_push(tracked(5)));  // full: the temporary is destroyed by the caller
     CHECK(tracked::live.load() == 5);     // t + 4 inside
@@ -305,7 +307,7 @@ TEMPLATE_TEST_CASE("constructions and destructions balance; leftovers destroyed"
     auto opt = q.try_pop();
     REQUIRE(opt.has_value());
     CHECK(opt->value == 2);
-    CHECK(tracked::live.load() == 5);     // t, out, opt + 2 inside
+    CHECK(tracked::live.load() == 5);  // t, out, opt + 2 inside
     // Two left inside: the destructor must destroy them.
   }
   CHECK(tracked::live.load() == 0);
@@ -455,8 +457,8 @@ TEMPLATE_TEST_CASE("close wakes consumers blocked on an empty queue", "[queue][c
   CHECK_FALSE(q.try_push(5));
 }
 
-TEMPLATE_TEST_CASE("close with items left: blocked-free consumers drain then stop", "[queue][close]",
-                   lfkit_impl, perturbed_impl, mutex_impl) {
+TEMPLATE_TEST_CASE("close with items left: blocked-free consumers drain then stop",
+                   "[queue][close]", lfkit_impl, perturbed_impl, mutex_impl) {
   using Q = typename TestType::template queue<int>;
   Q q(100);
   for (int i = 0; i < 100; ++i) REQUIRE(q.try_push(i));
@@ -566,7 +568,8 @@ TEMPLATE_TEST_CASE("'never' deadlines on any clock wait instead of overflowing",
   Q q(1);
   int x = 0;
   CHECK_FALSE(q.try_pop_until(x, minutes_tp::min()));
-  CHECK_FALSE(q.try_pop_for(x, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
+  CHECK_FALSE(
+      q.try_pop_for(x, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
   REQUIRE(q.try_push(1));
   CHECK_FALSE(q.try_push_until(2, minutes_tp::min()));
 }
@@ -725,7 +728,8 @@ void run_mpmc(std::size_t capacity, int producers, int consumers, std::uint64_t 
             break;
           case mode::bulk: {
             std::uint64_t buf[16];
-            const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(16, per_producer - i));
+            const std::size_t n =
+                static_cast<std::size_t>(std::min<std::uint64_t>(16, per_producer - i));
             for (std::size_t k = 0; k < n; ++k) buf[k] = tag | (i + k);
             const std::size_t done = q.try_push_n(buf, n);
             i += done;
@@ -743,7 +747,8 @@ void run_mpmc(std::size_t capacity, int producers, int consumers, std::uint64_t 
       auto note = [&](std::uint64_t v) {
         const auto p = static_cast<std::size_t>(v >> 40);
         const std::uint64_t s = v & ((std::uint64_t{1} << 40) - 1);
-        if (p >= last.size() || (last[p] != ~std::uint64_t{0} && s <= last[p])) order_errors.fetch_add(1);
+        if (p >= last.size() || (last[p] != ~std::uint64_t{0} && s <= last[p]))
+          order_errors.fetch_add(1);
         if (p < last.size()) last[p] = s;
         mine.push_back(v);
         consumed.fetch_add(1);
@@ -879,10 +884,10 @@ TEST_CASE("lfkit: a producer stopped between claim and publish makes try_pop fai
   lfkit::mpmc_queue<int, gated_atomic> q(capacity);
   gate g;
   REQUIRE(g.hold([&] { (void)q.try_push(7); }));  // claims position 0, stops before publishing
-  CHECK(q.size_approx() == 1);  // claimed: counted, not yet poppable
+  CHECK(q.size_approx() == 1);                    // claimed: counted, not yet poppable
   int x = 0;
   const auto t0 = steady::now();
-  CHECK_FALSE(q.try_pop(x));  // the documented busy-slot failure: bounded wait, then false
+  CHECK_FALSE(q.try_pop(x));       // the documented busy-slot failure: bounded wait, then false
   CHECK(steady::now() - t0 < 1s);  // loose: only "did not wait for the stalled thread"
   std::atomic<bool> popped{false};
   g.spawn([&] { popped.store(q.pop(x)); });  // a blocking pop waits for it instead
@@ -987,9 +992,9 @@ TEST_CASE("lfkit: drained() is exact while a push that claimed before close() is
   CHECK(x == 1);
   CHECK_FALSE(q.try_pop(x));  // busy: false, and closed...
   CHECK(q.is_closed());
-  CHECK_FALSE(q.drained());   // ...but not drained: element 2 is on its way
+  CHECK_FALSE(q.drained());  // ...but not drained: element 2 is on its way
   CHECK_FALSE(q.try_push(3));
-  g.finish();                 // the held push publishes: it claimed before the close
+  g.finish();  // the held push publishes: it claimed before the close
   CHECK_FALSE(q.drained());
   REQUIRE(q.try_pop(x));
   CHECK(x == 2);
@@ -1012,8 +1017,8 @@ TEST_CASE("lfkit: drained() is true only when closed and empty", "[queue][close]
   CHECK(empty.drained());
 }
 
-TEMPLATE_TEST_CASE("NaN durations and time points time out at once", "[queue][timeout]",
-                   lfkit_impl, perturbed_impl, mutex_impl) {
+TEMPLATE_TEST_CASE("NaN durations and time points time out at once", "[queue][timeout]", lfkit_impl,
+                   perturbed_impl, mutex_impl) {
   // A NaN reaching an integer conversion is UB (issue 14 item 6); the deadline layer treats NaN
   // as "already expired": one attempt, then false. The UBSan build checks there is no UB.
   using Q = typename TestType::template queue<int>;

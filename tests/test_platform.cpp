@@ -10,13 +10,13 @@
 #include <cstdint>
 #include <thread>
 
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "lfkit/detail/atomic_hooks.hpp"
@@ -64,7 +64,8 @@ TEST_CASE("asymmetric fence: the store-buffering outcome never happens", "[platf
     for (int i = 0; i < rounds; ++i) {
       while (round.load(std::memory_order_acquire) != i) {
       }
-      x.store(1, std::memory_order_relaxed);  // relaxed: ordered by the fence, the point of the test
+      x.store(1,
+              std::memory_order_relaxed);  // relaxed: ordered by the fence, the point of the test
       lfkit::detail::asymmetric_light_fence();
       r1 = y.load(std::memory_order_relaxed);  // relaxed: as above
       done.fetch_add(1, std::memory_order_acq_rel);
@@ -90,7 +91,8 @@ TEST_CASE("asymmetric fence: the store-buffering outcome never happens", "[platf
 // heavy fence must not degrade to an ordinary fence (light sides rely on it): it aborts.
 TEST_CASE("asymmetric fence: a membarrier that fails after registration aborts", "[platform]") {
   lfkit::detail::asymmetric_fence_prepare();
-  if (lfkit::detail::g_membarrier_state.value.load() != static_cast<int>(lfkit::detail::membarrier_state::available)) {
+  if (lfkit::detail::g_membarrier_state.value.load() !=
+      static_cast<int>(lfkit::detail::membarrier_state::available)) {
     WARN("skipped: membarrier is not available here (the fallback fences are used instead)");
     return;
   }
@@ -104,8 +106,10 @@ TEST_CASE("asymmetric fence: a membarrier that fails after registration aborts",
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+    struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]),
+                              filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
       _exit(3);  // could not install the filter
     }
     const int devnull = open("/dev/null", O_WRONLY);

@@ -82,8 +82,7 @@ TEMPLATE_TEST_CASE("semaphore: bad counts throw invalid_argument naming the valu
   CHECK_THAT(what_of([] { S s(0, 0); }), Catch::Contains("max_count 0"));
   CHECK_THAT(what_of([] { S s(0, -7); }), Catch::Contains("-7"));
   CHECK_THAT(what_of([] { S s(5, 3); }), Catch::Contains("initial count 5"));
-  CHECK_THAT(what_of([] { S s(0, std::ptrdiff_t{0x100000000}); }),
-             Catch::Contains("4294967296"));
+  CHECK_THAT(what_of([] { S s(0, std::ptrdiff_t{0x100000000}); }), Catch::Contains("4294967296"));
   CHECK_NOTHROW(S(0, S::max()));
   CHECK_NOTHROW(S(3, 3));
 }
@@ -230,8 +229,12 @@ TEMPLATE_TEST_CASE("semaphore: every release is taken exactly once", "[semaphore
         bool ok = false;
         switch (k % 3) {
           case 0: ok = s.try_acquire_for(20s); break;
-          case 1: s.acquire(); ok = true; break;
-          default: ok = s.try_acquire() || s.try_acquire_until(std::chrono::system_clock::now() + 20s);
+          case 1:
+            s.acquire();
+            ok = true;
+            break;
+          default:
+            ok = s.try_acquire() || s.try_acquire_until(std::chrono::system_clock::now() + 20s);
         }
         if (ok) {
           ++k;
@@ -317,7 +320,7 @@ struct handler_ctx {
 class scoped_handler {
  public:
   scoped_handler(int sig, void (*fn)(int), bool restart) : sig_(sig) {
-    struct sigaction sa {};
+    struct sigaction sa{};
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = restart ? SA_RESTART : 0;
     sa.sa_handler = fn;
@@ -329,7 +332,7 @@ class scoped_handler {
 
  private:
   int sig_;
-  struct sigaction old_ {};
+  struct sigaction old_{};
 };
 
 }  // namespace

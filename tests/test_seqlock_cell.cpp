@@ -141,7 +141,7 @@ extern "C" void seqlock_signal_handler(int) {
 
 TEST_CASE("seqlock_cell: a handler interrupting its own thread's writer reads a consistent value",
           "[seqlock][signal][perturbed]") {
-  struct sigaction sa {}, old{};
+  struct sigaction sa{}, old{};
   sa.sa_handler = &seqlock_signal_handler;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
@@ -185,7 +185,8 @@ TEST_CASE("seqlock_cell with perturbed atomics: readers and writers", "[seqlock]
         if (i % 2) {
           c.update([](two_counters p) { return two_counters{p.a + 1, p.b + 1}; });
         } else {
-          while (!c.try_store(c.load())) {}
+          while (!c.try_store(c.load())) {
+          }
           c.update([](two_counters p) { return p; });
         }
       }
@@ -195,5 +196,6 @@ TEST_CASE("seqlock_cell with perturbed atomics: readers and writers", "[seqlock]
   stop.store(true);
   reader.join();
   CHECK(torn.load() == 0);
-  CHECK(c.version() == 2 * (1500 + 2 * 1500));  // per writer: 1500 updates + 1500 x (try_store + update)
+  CHECK(c.version() ==
+        2 * (1500 + 2 * 1500));  // per writer: 1500 updates + 1500 x (try_store + update)
 }

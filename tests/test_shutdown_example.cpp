@@ -48,8 +48,8 @@ struct accounting {
 };
 
 void process(const work_item& w, accounting& acc) {
-  acc.started[w.id].fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
-  std::atomic_signal_fence(std::memory_order_seq_cst);        // a two-step "transaction"
+  acc.started[w.id].fetch_add(1, std::memory_order_relaxed);    // relaxed: read after join
+  std::atomic_signal_fence(std::memory_order_seq_cst);          // a two-step "transaction"
   acc.processed[w.id].fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
 }
 
@@ -80,7 +80,7 @@ round_result run_round(when w, unsigned seed) {
   accounting acc(max_items);
   stop.reset();
 
-  struct sigaction sa {}, old_int{}, old_term{};
+  struct sigaction sa{}, old_int{}, old_term{};
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
   sa.sa_handler = on_stop_signal;
@@ -168,7 +168,7 @@ round_result run_round(when w, unsigned seed) {
 TEST_CASE("graceful shutdown: SIGINT/SIGTERM set an event; nothing lost, nothing half-done",
           "[event][shutdown]") {
   for (unsigned seed = 0; seed < 12; ++seed) {
-    const when w = seed % 3 == 0 ? when::before_wait
+    const when w = seed % 3 == 0   ? when::before_wait
                    : seed % 3 == 1 ? when::during_production
                                    : when::during_drain;
     const round_result r = run_round(w, seed);

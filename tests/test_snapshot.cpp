@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <atomic>
 #include <barrier>
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -37,7 +37,8 @@ pair_value next_of(const pair_value& p) { return pair_value::of(p.a + 1); }
 
 // ---- a T that records its life -----------------------------------------------------------------
 constexpr std::size_t kMaxTracked = 1 << 20;
-std::unique_ptr<std::atomic<int>[]> g_destroyed(new std::atomic<int>[kMaxTracked]);  // zeroed below
+std::unique_ptr<std::atomic<int>[]> g_destroyed(
+    new std::atomic<int>[ kMaxTracked ]);  // zeroed below
 std::atomic<std::size_t> g_next_id{0};
 std::atomic<std::size_t> g_double_destroy{0};
 constexpr std::uint64_t kAlive = 0xA11FE00DA11FE00Dull;
@@ -74,8 +75,8 @@ using mutex_snap = lfkit::baseline::mutex_snapshot<pair_value>;
 // Semantics shared with the baselines
 // ================================================================================================
 
-TEMPLATE_TEST_CASE("snapshot semantics: load, store, exchange, update, emplace, version", "[snapshot]",
-                   lfkit_snap, shared_mutex_snap, mutex_snap) {
+TEMPLATE_TEST_CASE("snapshot semantics: load, store, exchange, update, emplace, version",
+                   "[snapshot]", lfkit_snap, shared_mutex_snap, mutex_snap) {
   TestType s(pair_value::of(5));
   {
     auto g = s.load();
@@ -119,8 +120,8 @@ TEMPLATE_TEST_CASE("snapshot semantics: load, store, exchange, update, emplace, 
   CHECK_FALSE(moved);
 }
 
-TEMPLATE_TEST_CASE("guards outlive many updates unchanged", "[snapshot]", lfkit_snap, shared_mutex_snap,
-                   mutex_snap) {
+TEMPLATE_TEST_CASE("guards outlive many updates unchanged", "[snapshot]", lfkit_snap,
+                   shared_mutex_snap, mutex_snap) {
   TestType s(pair_value::of(0));
   std::vector<typename TestType::guard> held;
   for (std::uint64_t i = 1; i <= 200; ++i) {
@@ -480,9 +481,9 @@ extern "C" void snapshot_signal_handler(int) {
 }
 
 struct signal_scope {
-  struct sigaction old {};
+  struct sigaction old{};
   signal_scope() {
-    struct sigaction sa {};
+    struct sigaction sa{};
     sa.sa_handler = &snapshot_signal_handler;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
@@ -663,7 +664,7 @@ TEST_CASE("a signal handler loading during thread exit never leaks a hazard reco
 #endif
   lfkit::snapshot<pair_value> s(pair_value::of(3));  // creates lfkit's key first
   REQUIRE(pthread_key_create(&g_exit_key, &exit_window_destructor) == 0);
-  struct sigaction sa {}, old {};
+  struct sigaction sa{}, old{};
   sa.sa_handler = &exit_window_handler;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGUSR2, &sa, &old);
@@ -714,10 +715,12 @@ TEST_CASE("the membarrier verdict is decided once and never downgraded", "[snaps
     word.store(static_cast<int>(membarrier_state::unknown));
     std::atomic<int> seen_a{0}, seen_b{0};
     std::thread a([&] {
-      seen_a = static_cast<int>(lfkit::detail::membarrier_record_verdict(membarrier_state::available));
+      seen_a =
+          static_cast<int>(lfkit::detail::membarrier_record_verdict(membarrier_state::available));
     });
     std::thread b([&] {
-      seen_b = static_cast<int>(lfkit::detail::membarrier_record_verdict(membarrier_state::unavailable));
+      seen_b =
+          static_cast<int>(lfkit::detail::membarrier_record_verdict(membarrier_state::unavailable));
     });
     a.join();
     b.join();
@@ -727,8 +730,8 @@ TEST_CASE("the membarrier verdict is decided once and never downgraded", "[snaps
   word.store(saved);
 }
 
-TEMPLATE_TEST_CASE("compare_exchange publishes only over the expected version", "[snapshot]", lfkit_snap,
-                   shared_mutex_snap, mutex_snap) {
+TEMPLATE_TEST_CASE("compare_exchange publishes only over the expected version", "[snapshot]",
+                   lfkit_snap, shared_mutex_snap, mutex_snap) {
   TestType s(pair_value::of(1));
   auto cur = s.load();
   CHECK(s.compare_exchange(cur, pair_value::of(2)));
@@ -776,7 +779,8 @@ TEST_CASE("versions reuse a bounded set of nodes: P + 2B nodes at most", "[snaps
       seen.push_back(s.load().get());
     }
     std::sort(seen.begin(), seen.end());
-    const auto distinct = static_cast<std::size_t>(std::unique(seen.begin(), seen.end()) - seen.begin());
+    const auto distinct =
+        static_cast<std::size_t>(std::unique(seen.begin(), seen.end()) - seen.begin());
     // Documented: at most P + 2B nodes when no writer runs (current + retired + pool).
     CHECK(distinct <= 1 + 2 * batch);
     CHECK(pinned->a == 0);

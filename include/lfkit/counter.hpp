@@ -185,7 +185,8 @@ inline std::uint32_t counter_stripe_hint() noexcept {
     const auto* area = reinterpret_cast<const volatile struct rseq*>(
         static_cast<const char*>(__builtin_thread_pointer()) + __rseq_offset);
     const std::uint32_t cpu = area->cpu_id;
-    if (cpu < 0x80000000u) [[likely]] return cpu;  // negative values: registration failed
+    if (cpu < 0x80000000u) [[likely]]
+      return cpu;  // negative values: registration failed
   }
 #endif
   return this_thread_counter_stripe();

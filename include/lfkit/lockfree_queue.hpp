@@ -209,8 +209,8 @@ class scq_ring {
         cycle_shift_(order + 2),
         threshold_reset_(3 * static_cast<std::int64_t>(std::uint64_t{1} << order) - 1) {
     const std::uint64_t entries = entries_mask_ + 1;
-    entries_ = static_cast<Atom<std::uint64_t>*>(::operator new(
-        entries * sizeof(Atom<std::uint64_t>), std::align_val_t{cache_line_size}));
+    entries_ = static_cast<Atom<std::uint64_t>*>(
+        ::operator new(entries * sizeof(Atom<std::uint64_t>), std::align_val_t{cache_line_size}));
     for (std::uint64_t j = 0; j < entries; ++j) {
       const std::uint64_t e = j < fill ? make(1, true, j) : make(0, true, bottom_);
       ::new (static_cast<void*>(&entries_[j])) Atom<std::uint64_t>(e);
@@ -243,7 +243,8 @@ class scq_ring {
       // must not be reused before its consumer's fetch_or; the data pairs are (1) and (2)).
       std::uint64_t e = ent.load(std::memory_order_acquire);
       while (cycle(e) < tc && (e & bottom_) == bottom_ &&
-             ((e & safe_bit_) != 0 || head_.v.load(std::memory_order_seq_cst) <= t)) {  // seq_cst: SCQ's head <= t test
+             ((e & safe_bit_) != 0 ||
+              head_.v.load(std::memory_order_seq_cst) <= t)) {  // seq_cst: SCQ's head <= t test
         // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx; failure reloads
         // e (acquire: as the load above).
         if (ent.compare_exchange_weak(e, make(tc, true, idx), std::memory_order_seq_cst,
@@ -277,7 +278,8 @@ class scq_ring {
       for (;;) {
         const std::uint64_t ec = cycle(e);
         if (ec < hc && (e & bottom_) == bottom_ && looks < enqueuer_looks &&
-            (looks > 0 || (tail_.v.load(std::memory_order_seq_cst) & ~closed_bit) > h)) {  // seq_cst: as below
+            (looks > 0 ||
+             (tail_.v.load(std::memory_order_seq_cst) & ~closed_bit) > h)) {  // seq_cst: as below
           // Still empty, but an enqueuer holds ticket h: give it a few pauses to land its CAS
           // before invalidating the entry (see enqueuer_looks). Bounded: never a real wait.
           ++looks;
@@ -294,11 +296,13 @@ class scq_ring {
           return e & bottom_;
         }
         if (ec > hc) break;  // already moved on by a later cycle: nothing for us
-        const std::uint64_t next = (e & bottom_) == bottom_ ? make(hc, (e & safe_bit_) != 0, bottom_)
-                                                            : (e & ~safe_bit_);
+        const std::uint64_t next =
+            (e & bottom_) == bottom_ ? make(hc, (e & safe_bit_) != 0, bottom_) : (e & ~safe_bit_);
         if (next == e) break;
         // seq_cst: invalidation; failure reloads e (acquire: as above) and looks again.
-        if (ent.compare_exchange_weak(e, next, std::memory_order_seq_cst, std::memory_order_acquire)) break;
+        if (ent.compare_exchange_weak(e, next, std::memory_order_seq_cst,
+                                      std::memory_order_acquire))
+          break;
       }
       // seq_cst: SCQ's tail <= h + 1 test.
       const std::uint64_t raw = tail_.v.load(std::memory_order_seq_cst);
@@ -307,7 +311,8 @@ class scq_ring {
         threshold_.v.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: see the load above
         return none;
       }
-      if (threshold_.v.fetch_sub(1, std::memory_order_seq_cst) <= 0) return none;  // seq_cst: as above
+      if (threshold_.v.fetch_sub(1, std::memory_order_seq_cst) <= 0)
+        return none;  // seq_cst: as above
     }
   }
 
@@ -336,7 +341,8 @@ class scq_ring {
   [[nodiscard]] std::uint64_t spread() const noexcept {
     // acquire: a statistic; head first so that the tail read is not older than it.
     const std::uint64_t h = head_.v.load(std::memory_order_acquire);
-    const std::uint64_t t = tail_.v.load(std::memory_order_acquire) & ~closed_bit;  // acquire: as above
+    const std::uint64_t t =
+        tail_.v.load(std::memory_order_acquire) & ~closed_bit;  // acquire: as above
     return t > h ? t - h : 0;
   }
   /// Calls f(index) for every index held (no concurrent operation allowed; the destructor).
@@ -405,16 +411,17 @@ class scq_ring {
 /// yield, wait and wake goes through lfkit::atomic_hooks<Atom>.
 template <class T, template <class> class Atom = std::atomic>
 class lockfree_queue {
-  static_assert(std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T> &&
-                    !std::is_array_v<T>,
-                "lfkit::lockfree_queue<T>: T must be a non-const, non-volatile, non-array object type");
+  static_assert(
+      std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T> && !std::is_array_v<T>,
+      "lfkit::lockfree_queue<T>: T must be a non-const, non-volatile, non-array object type");
   static_assert(std::is_nothrow_move_constructible_v<T>,
                 "lfkit::lockfree_queue<T>: T's move constructor must be noexcept: elements are "
                 "moved into and out of slots while an index is held. Wrap the type (e.g. "
                 "std::unique_ptr<T>) or mark its move constructor noexcept.");
   static_assert(std::is_nothrow_destructible_v<T>,
                 "lfkit::lockfree_queue<T>: T's destructor must be noexcept");
-  static_assert(Atom<std::uint64_t>::is_always_lock_free && Atom<std::int64_t>::is_always_lock_free &&
+  static_assert(Atom<std::uint64_t>::is_always_lock_free &&
+                    Atom<std::int64_t>::is_always_lock_free &&
                     Atom<std::uint32_t>::is_always_lock_free,
                 "lfkit::lockfree_queue: the atomic policy must be lock-free (a lock-based atomic "
                 "deadlocks a signal handler that interrupts its own thread inside an operation)");
@@ -446,7 +453,8 @@ class lockfree_queue {
   struct cell {
     alignas(T) unsigned char storage[sizeof(T)];
   };
-  static_assert(sizeof(cell) == sizeof(T), "a data slot is exactly one T: the rings carry the state");
+  static_assert(sizeof(cell) == sizeof(T),
+                "a data slot is exactly one T: the rings carry the state");
 
   enum class status { ok, unavailable, closed, timeout };
 
@@ -458,7 +466,8 @@ class lockfree_queue {
   ///   lfkit::lockfree_queue<std::string> q(3);   // q.capacity() == 3
   explicit lockfree_queue(std::size_t capacity)
       : cap_(checked_capacity(capacity)),
-        order_(static_cast<unsigned>(std::countr_zero(std::bit_ceil(static_cast<std::uint64_t>(cap_))))),
+        order_(static_cast<unsigned>(
+            std::countr_zero(std::bit_ceil(static_cast<std::uint64_t>(cap_))))),
         free_(order_, cap_),
         alloc_(order_, 0) {
     data_ = static_cast<cell*>(::operator new(cap_ * sizeof(cell), std::align_val_t{data_align}));
@@ -578,8 +587,9 @@ class lockfree_queue {
       status st;
       ref r = *first;  // may throw: no index taken yet
       if constexpr (std::is_nothrow_constructible_v<T, ref>) {
-        st = push_once([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::forward<ref>(r)); },
-                       [](T* p) noexcept { std::destroy_at(p); });
+        st =
+            push_once([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::forward<ref>(r)); },
+                      [](T* p) noexcept { std::destroy_at(p); });
       } else {
         T tmp(std::forward<ref>(r));  // may throw: no index taken yet
         st = push_moving(tmp);
@@ -690,11 +700,13 @@ class lockfree_queue {
   [[nodiscard]] bool empty_approx() const noexcept { return size_approx() == 0; }
 
  private:
-  static constexpr std::size_t data_align = alignof(T) > cache_line_size ? alignof(T) : cache_line_size;
+  static constexpr std::size_t data_align = alignof(T) > cache_line_size ? alignof(T)
+                                                                         : cache_line_size;
 
   static std::size_t checked_capacity(std::size_t capacity) {
     if (capacity == 0) {
-      throw std::invalid_argument("lfkit::lockfree_queue: capacity 0 is invalid (must be at least 1)");
+      throw std::invalid_argument(
+          "lfkit::lockfree_queue: capacity 0 is invalid (must be at least 1)");
     }
     if (capacity > max_capacity()) {
       throw std::invalid_argument("lfkit::lockfree_queue: capacity " + std::to_string(capacity) +
@@ -703,7 +715,9 @@ class lockfree_queue {
     return capacity;
   }
 
-  T* element(std::uint64_t i) noexcept { return std::launder(reinterpret_cast<T*>(data_[i].storage)); }
+  T* element(std::uint64_t i) noexcept {
+    return std::launder(reinterpret_cast<T*>(data_[i].storage));
+  }
   T* place(std::uint64_t i) noexcept { return reinterpret_cast<T*>(data_[i].storage); }
 
   /// Wakes `word`'s sleepers at scope exit if `done` > 0: a bulk call wakes once, also when it

@@ -141,7 +141,8 @@ class mpmc_queue {
                 "lfkit::mpmc_queue<T>: T's move constructor and destructor must be noexcept: a "
                 "throw after a claim would leave a slot that wedges every consumer reaching it. "
                 "Wrap the type (e.g. std::unique_ptr<T>) or mark them noexcept.");
-  static_assert(Atom<std::uint64_t>::is_always_lock_free && Atom<std::uint32_t>::is_always_lock_free,
+  static_assert(Atom<std::uint64_t>::is_always_lock_free &&
+                    Atom<std::uint32_t>::is_always_lock_free,
                 "lfkit::mpmc_queue: the atomic policy must be lock-free (a lock-based atomic "
                 "deadlocks a signal handler that interrupts its own thread inside an operation)");
 
@@ -301,7 +302,8 @@ class mpmc_queue {
   template <class InputIt>
   std::size_t try_push_n(InputIt first, std::size_t n) {
     using ref = std::iter_reference_t<InputIt>;
-    if constexpr (std::is_nothrow_constructible_v<T, ref> && noexcept(*first) && noexcept(++first)) {
+    if constexpr (std::is_nothrow_constructible_v<T, ref> && noexcept(*first) &&
+                  noexcept(++first)) {
       return push_bulk(first, n);
     } else {
       std::size_t done = 0;
@@ -429,8 +431,8 @@ class mpmc_queue {
     const std::uint64_t t = tail_.value.load(std::memory_order_acquire) & ~closed_bit;
     if (t <= h) return 0;
     const auto shift = static_cast<std::uint64_t>(std::countr_zero(one_lap_));
-    const std::uint64_t n = ((t >> shift) - (h >> shift)) * cap_ + (t & index_mask_) -
-                            (h & index_mask_);
+    const std::uint64_t n =
+        ((t >> shift) - (h >> shift)) * cap_ + (t & index_mask_) - (h & index_mask_);
     return n > cap_ ? cap_ : static_cast<std::size_t>(n);
   }
 
@@ -438,8 +440,8 @@ class mpmc_queue {
   [[nodiscard]] bool empty_approx() const noexcept { return size_approx() == 0; }
 
  private:
-  static constexpr std::size_t slot_align =
-      alignof(slot) > cache_line_size ? alignof(slot) : cache_line_size;
+  static constexpr std::size_t slot_align = alignof(slot) > cache_line_size ? alignof(slot)
+                                                                            : cache_line_size;
 
   static std::size_t checked_capacity(std::size_t capacity) {
     if (capacity == 0) {
@@ -482,7 +484,9 @@ class mpmc_queue {
    public:
     enum kind : bool { try_op, blocking };
     waiter(const mpmc_queue& q, kind k) noexcept
-        : q_(q), blocking_(k == blocking), streaming_(!blocking_ && q.cap_ >= tuning::streaming_ring_min) {}
+        : q_(q),
+          blocking_(k == blocking),
+          streaming_(!blocking_ && q.cap_ >= tuning::streaming_ring_min) {}
 
     /// Before the verdict: whether the slot became ready while looking (not for streaming try_ ops).
     bool look_first(slot& s, std::uint64_t ready) const noexcept {
@@ -517,8 +521,9 @@ class mpmc_queue {
     }
     void back_off() const noexcept {
       const std::uint64_t n = q_.cap_ / 16;
-      detail::pause_n<Atom>(n < 1 ? 1u : n > tuning::max_busy_backoff ? tuning::max_busy_backoff
-                                                                        : static_cast<unsigned>(n));
+      detail::pause_n<Atom>(n < 1                          ? 1u
+                            : n > tuning::max_busy_backoff ? tuning::max_busy_backoff
+                                                           : static_cast<unsigned>(n));
     }
 
     const mpmc_queue& q_;
@@ -557,7 +562,8 @@ class mpmc_queue {
       } else if (stamp < tail) {  // last lap's element is here, or being popped
         if (tail & closed_bit) return status::closed;
         if (w.look_first(s, tail)) continue;
-        if (head_.value.load(std::memory_order_seq_cst) == tail - one_lap_) return status::unavailable;
+        if (head_.value.load(std::memory_order_seq_cst) == tail - one_lap_)
+          return status::unavailable;
         if (!w.retry_busy()) return status::busy;  // its consumer has not released it yet
         tail = tail_.value.load(std::memory_order_seq_cst);
       } else {
@@ -623,8 +629,8 @@ class mpmc_queue {
   /// times, then announce on side.word and sleep. On success wakes `other`'s sleepers. An expired
   /// deadline makes it one try_ op.
   template <class Attempt>
-  bool wait_loop(padded_u64& own, sleep_side& side, Atom<std::uint32_t>& other,
-                 Attempt&& attempt, const detail::deadline& dl) {
+  bool wait_loop(padded_u64& own, sleep_side& side, Atom<std::uint32_t>& other, Attempt&& attempt,
+                 const detail::deadline& dl) {
     auto once = [&](typename waiter::kind k) {
       waiter w(*this, k);
       return attempt(w);
@@ -664,20 +670,23 @@ class mpmc_queue {
 
   template <class Construct>
   bool push_wait(Construct&& construct, const detail::deadline& dl) {
-    return wait_loop(tail_, not_full_, not_empty_.word,
-                     [&](waiter& w) noexcept { return push_once(construct, w); }, dl);
+    return wait_loop(
+        tail_, not_full_, not_empty_.word,
+        [&](waiter& w) noexcept { return push_once(construct, w); }, dl);
   }
 
   bool pop_wait(T& out, const detail::deadline& dl) {
     if constexpr (std::is_nothrow_move_assignable_v<T>) {
       auto deliver = [&](T&& v) noexcept { out = std::move(v); };
-      return wait_loop(head_, not_empty_, not_full_.word,
-                       [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl);
+      return wait_loop(
+          head_, not_empty_, not_full_.word,
+          [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl);
     } else {
       std::optional<T> tmp;
       auto deliver = [&](T&& v) noexcept { tmp.emplace(std::move(v)); };
-      if (!wait_loop(head_, not_empty_, not_full_.word,
-                     [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl)) {
+      if (!wait_loop(
+              head_, not_empty_, not_full_.word,
+              [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl)) {
         return false;
       }
       out = std::move(*tmp);
@@ -693,7 +702,8 @@ class mpmc_queue {
     // relaxed: ordered after our publish by the light fence, paired with the sleeper's fetch_or +
     // heavy_fence (Dekker): either it sees our element or we see its bit.
     const std::uint32_t w = word.load(std::memory_order_relaxed);
-    if (w & 1u) [[unlikely]] wake_slow(word, w);
+    if (w & 1u) [[unlikely]]
+      wake_slow(word, w);
   }
 
   [[gnu::noinline, gnu::cold]] static void wake_slow(Atom<std::uint32_t>& word,
@@ -737,7 +747,8 @@ class mpmc_queue {
       std::uint64_t end = from;
       std::size_t k = 0;
       // acquire: as in push_once / pop_once, for every slot of the run.
-      for (; done + k < n && slot_at(end).stamp.load(std::memory_order_acquire) == end + ready; ++k) {
+      for (; done + k < n && slot_at(end).stamp.load(std::memory_order_acquire) == end + ready;
+           ++k) {
         end = advance(end);
       }
       if (k == 0) {

@@ -94,7 +94,9 @@ class seqlock_cell {
 
   /// Constructors: wait-free, no allocation (not for concurrent use with the object itself).
   /// Holds a value-initialised T. `lfkit::seqlock_cell<pair> c;`
-  seqlock_cell() noexcept requires std::default_initializable<T> : seqlock_cell(T{}) {}
+  seqlock_cell() noexcept
+    requires std::default_initializable<T>
+      : seqlock_cell(T{}) {}
   /// Holds `v`. `lfkit::seqlock_cell<pair> c(pair{1, 1});`
   explicit seqlock_cell(const T& v) noexcept {
     const buffer b = to_words(v);

@@ -208,10 +208,12 @@ struct snapshot_domain {
     Atom<std::uint32_t> owned;
     std::atomic<thread_cache*> cache;
   };
-  static_assert(sizeof(record) == cache_line_size,
-                "one record per padding unit: a reader's slot stores must never invalidate the line "
-                "of another thread's record");
-  static_assert(Atom<std::uintptr_t>::is_always_lock_free && Atom<std::uint32_t>::is_always_lock_free,
+  static_assert(
+      sizeof(record) == cache_line_size,
+      "one record per padding unit: a reader's slot stores must never invalidate the line "
+      "of another thread's record");
+  static_assert(Atom<std::uintptr_t>::is_always_lock_free &&
+                    Atom<std::uint32_t>::is_always_lock_free,
                 "slots are written from signal handlers; a lock-based atomic could deadlock there");
 
   record records[snapshot_max_threads]{};
@@ -295,9 +297,8 @@ struct snapshot_domain {
       // visible to any writer scan that could miss our later slot store (it precedes our light
       // fence just like the slot store does).
       std::size_t hw = high_water.load(std::memory_order_seq_cst);
-      while (hw < i + 1 &&
-             !high_water.compare_exchange_weak(hw, i + 1, std::memory_order_seq_cst,
-                                               std::memory_order_seq_cst)) {
+      while (hw < i + 1 && !high_water.compare_exchange_weak(hw, i + 1, std::memory_order_seq_cst,
+                                                             std::memory_order_seq_cst)) {
       }
       r.dom.store(this, std::memory_order_relaxed);  // relaxed: read by this thread only
       r.cache.store(&c, std::memory_order_relaxed);  // relaxed: as above
@@ -309,9 +310,9 @@ struct snapshot_domain {
       // relaxed: thread-private. On failure x is the entry's record (a handler's, or another
       // domain's).
       if (!entry.compare_exchange_strong(x, &r, std::memory_order_relaxed)) {
-        r.owned.store(0, std::memory_order_release);  // release: as (1)
+        r.owned.store(0, std::memory_order_release);                   // release: as (1)
         if (x->dom.load(std::memory_order_relaxed) == this) return x;  // relaxed: thread-private
-        c.bind_backoff.store(64, std::memory_order_relaxed);          // relaxed: thread-private
+        c.bind_backoff.store(64, std::memory_order_relaxed);           // relaxed: thread-private
         return nullptr;
       }
       if (pthread_setspecific(key, &r) != 0) {
@@ -319,7 +320,7 @@ struct snapshot_domain {
           record* mine = &r;
           e.compare_exchange_strong(mine, nullptr, std::memory_order_relaxed);  // relaxed: private
         }
-        r.owned.store(0, std::memory_order_release);            // release: as (1)
+        r.owned.store(0, std::memory_order_release);          // release: as (1)
         c.bind_backoff.store(64, std::memory_order_relaxed);  // relaxed: thread-private
         return nullptr;
       }
@@ -386,8 +387,9 @@ class snapshot {
 
   static_assert(sizeof(void*) == 8 && sizeof(std::uintptr_t) == 8,
                 "the head word packs a 48-bit pointer with a 16-bit fallback pin count");
-  static_assert(Atom<std::uintptr_t>::is_always_lock_free && Atom<std::int64_t>::is_always_lock_free,
-                "the head word and pin counts are used from signal handlers: they must be lock-free");
+  static_assert(
+      Atom<std::uintptr_t>::is_always_lock_free && Atom<std::int64_t>::is_always_lock_free,
+      "the head word and pin counts are used from signal handlers: they must be lock-free");
   static constexpr int pin_shift = 48;
   static constexpr std::uintptr_t ptr_mask = (std::uintptr_t{1} << pin_shift) - 1;
   static constexpr std::uintptr_t pin_unit = std::uintptr_t{1} << pin_shift;
@@ -456,9 +458,12 @@ class snapshot {
   /// Constructors: blocking (allocate; create the thread-exit key once; register membarrier once);
   /// not async-signal-safe. They bind the calling thread's record.
   /// Holds a default-constructed T.  `lfkit::snapshot<cfg> s;`
-  snapshot() requires std::default_initializable<T> : snapshot(std::in_place) {}
+  snapshot()
+    requires std::default_initializable<T>
+      : snapshot(std::in_place) {}
   /// Holds `value`. `lfkit::snapshot<cfg> s(cfg{...});`
-  explicit snapshot(T value, snapshot_options opt = {}) : snapshot(std::in_place, opt, std::move(value)) {}
+  explicit snapshot(T value, snapshot_options opt = {})
+      : snapshot(std::in_place, opt, std::move(value)) {}
   /// Constructs the value in place from args. `lfkit::snapshot<std::string> s(std::in_place, 3, 'x');`
   template <class... Args>
     requires std::constructible_from<T, Args...>
@@ -470,9 +475,9 @@ class snapshot {
   snapshot(std::in_place_t, snapshot_options opt, Args&&... args)
       : batch_(opt.reclaim_batch == 0 ? snapshot_default_batch<T> : opt.reclaim_batch) {
     if (opt.reclaim_batch > max_batch) {
-      throw std::invalid_argument("lfkit::snapshot: reclaim_batch = " +
-                                  std::to_string(opt.reclaim_batch) + " is outside [1, " +
-                                  std::to_string(max_batch) + "] (0 = the default)");
+      throw std::invalid_argument(
+          "lfkit::snapshot: reclaim_batch = " + std::to_string(opt.reclaim_batch) +
+          " is outside [1, " + std::to_string(max_batch) + "] (0 = the default)");
     }
     static_assert(alignof(decltype(head_)) <= cache_line_size &&
                       sizeof(decltype(head_)) + sizeof(domain*) <= cache_line_size,
@@ -560,7 +565,9 @@ class snapshot {
   /// Publishes `value` and returns a guard on the version it replaced (no copy: the old version
   /// stays pinned until the guard is released). As store().
   ///   auto old = s.exchange(cfg{...}); log(old->port);
-  [[nodiscard]] guard exchange(T value) { return guard(nullptr, publish_new(true, std::move(value))); }
+  [[nodiscard]] guard exchange(T value) {
+    return guard(nullptr, publish_new(true, std::move(value)));
+  }
 
   /// Publishes `desired` if the current version is still the one `expected` holds; otherwise
   /// `expected` is re-pointed at the current version and nothing is published (desired is
@@ -660,7 +667,8 @@ class snapshot {
       hooks::light_fence();
       // acquire (12): pairs with the writer's release CAS (13) that published p, so *p is visible.
       const std::uintptr_t w2 = head_.load(std::memory_order_acquire);
-      if (to_node(w2) == p) [[likely]] return guard(s, p);
+      if (to_node(w2) == p) [[likely]]
+        return guard(s, p);
       w = w2;  // a writer published in between: protect the newer version instead
     }
   }
@@ -738,7 +746,7 @@ class snapshot {
   /// A load for writers: may bind this thread's record even when load() would not.
   guard load_writer() const noexcept {
     record* rec = domain::tls.rec[0].load(std::memory_order_relaxed);  // relaxed: thread-private
-    if (rec != nullptr && dom_ == domain::local()) {  // entry 0: see load()
+    if (rec != nullptr && dom_ == domain::local()) {                   // entry 0: see load()
       if (Atom<std::uintptr_t>* s = find_free_slot(rec)) return protect(s);
       return load_fallback();
     }
@@ -749,7 +757,8 @@ class snapshot {
     auto* n = new node;
     if ((reinterpret_cast<std::uintptr_t>(n) & ~ptr_mask) != 0) {
       delete n;
-      throw std::runtime_error("lfkit::snapshot: node allocated above 2^48; pointer packing impossible");
+      throw std::runtime_error(
+          "lfkit::snapshot: node allocated above 2^48; pointer packing impossible");
     }
     return n;
   }
@@ -954,8 +963,8 @@ class snapshot {
     std::size_t kept_n = 0;
     node* freed = nullptr;
     auto judge = [&](node* x) {
-      const bool hazard = std::binary_search(hazards_.begin(), hazards_.end(),
-                                             reinterpret_cast<std::uintptr_t>(x));
+      const bool hazard =
+          std::binary_search(hazards_.begin(), hazards_.end(), reinterpret_cast<std::uintptr_t>(x));
       // acquire (9): pairs with the release fetch_subs of fallback guards (8) and the unlinker's
       // transfer (16).
       if (!hazard && x->pins.load(std::memory_order_acquire) == 0) {
@@ -986,7 +995,7 @@ class snapshot {
   /// Writer state, on another padding unit so that writers' pool and scan traffic never
   /// invalidates the line every load() reads.
   alignas(cache_line_size) Atom<std::uint32_t> pool_lock_{0};
-  node* pool_ = nullptr;   // under pool_lock_: value-less nodes, linked by next
+  node* pool_ = nullptr;    // under pool_lock_: value-less nodes, linked by next
   std::size_t pool_n_ = 0;  // under pool_lock_
   /// Scan state, read by every writer after it publishes but written once per batch: on a padding
   /// unit of its own, so that writers' pool traffic does not make each such read a miss.

@@ -48,8 +48,7 @@ struct adds_reset_load : rl::test_suite<adds_reset_load<Counter>, 3> {
 // Sharded counters need their constructor argument: the default constructor of the test suite
 // builds them in place.
 template <>
-struct adds_reset_load<sharded_counter>
-    : rl::test_suite<adds_reset_load<sharded_counter>, 3> {
+struct adds_reset_load<sharded_counter> : rl::test_suite<adds_reset_load<sharded_counter>, 3> {
   sharded_counter c{2};
   std::uint64_t got_reset[2] = {};
   void thread(unsigned i) {

@@ -295,7 +295,8 @@ struct mini_ring {
     std::uint64_t pos = head.load(std::memory_order_relaxed);
     for (;;) {
       slot& s = slots[pos & 1];
-      const auto diff = static_cast<std::int64_t>(s.seq.load(std::memory_order_acquire) - (pos + 1));
+      const auto diff =
+          static_cast<std::int64_t>(s.seq.load(std::memory_order_acquire) - (pos + 1));
       if (diff == 0) {
         if (head.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
           a = s.w0.load(std::memory_order_relaxed);

@@ -212,7 +212,7 @@ struct lfkit::atomic_hooks<lfkit::model::relacy_atomic> {
   static void pause(where w = where::current()) noexcept { rl::yield(1, lfkit::model::info(w)); }
   static void yield(where w = where::current()) noexcept { rl::yield(1, lfkit::model::info(w)); }
 
-  static constexpr bool futex_compatible = false;  // not a real futex word
+  static constexpr bool futex_compatible = false;    // not a real futex word
   static constexpr bool wake_is_signal_safe = true;  // models the Linux futex path
   static constexpr bool model_checked = true;
   /// The Relacy thread's index (Relacy threads share one OS thread: no thread_local).
@@ -293,8 +293,7 @@ class suite {
   }
   /// A deliberately broken variant: Relacy must find the bug (any failure kind, or the one given).
   template <class Test>
-  void caught(const char* name, const search& s,
-              rl::test_result_e want = rl::test_result_success) {
+  void caught(const char* name, const search& s, rl::test_result_e want = rl::test_result_success) {
     if (!selected(name)) return;
     const rl::test_result_e r = run<Test>(name, s);
     if (r == rl::test_result_success || (want != rl::test_result_success && r != want)) {

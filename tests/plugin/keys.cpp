@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   }
   lfkit::snapshot<int> s(42);
   g_snap = &s;
-  struct sigaction sa {};
+  struct sigaction sa{};
   sa.sa_handler = &on_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGUSR1, &sa, nullptr);

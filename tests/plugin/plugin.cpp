@@ -6,7 +6,7 @@
 #include "shared.hpp"
 
 extern "C" __attribute__((visibility("default"))) std::uint64_t plugin_read(plugin_snapshot* s,
-                                                                           std::uint64_t n) {
+                                                                            std::uint64_t n) {
   // A snapshot of the plugin's own, read first, so that this thread is bound to the plugin's
   // domain too (the case in which the old code published the host's hazards in the plugin's
   // records, which the host's writer never scanned).

@@ -49,8 +49,8 @@ class condvar_semaphore {
     }
     if (initial < 0 || initial > max_count) {
       throw std::invalid_argument("lfkit::baseline::condvar_semaphore: initial count " +
-                                  std::to_string(initial) + " is not in [0, max_count = " +
-                                  std::to_string(max_count) + "]");
+                                  std::to_string(initial) +
+                                  " is not in [0, max_count = " + std::to_string(max_count) + "]");
     }
   }
   condvar_semaphore(const condvar_semaphore&) = delete;

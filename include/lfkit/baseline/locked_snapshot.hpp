@@ -34,9 +34,10 @@ namespace lfkit::baseline {
 /// A snapshot cell as a shared_ptr<const T> behind a Mutex (std::shared_mutex or std::mutex).
 template <class T, class Mutex = std::shared_mutex>
 class locked_snapshot {
- struct versioned {
+  struct versioned {
     template <class... Args>
-    explicit versioned(std::uint64_t v, Args&&... args) : value(std::forward<Args>(args)...), version(v) {}
+    explicit versioned(std::uint64_t v, Args&&... args)
+        : value(std::forward<Args>(args)...), version(v) {}
     T value;
     std::uint64_t version;
   };
@@ -69,10 +70,13 @@ class locked_snapshot {
   };
 
   /// Constructors: blocking (allocate). `locked_snapshot<cfg> s(cfg{...});`
-  locked_snapshot() requires std::default_initializable<T> : cur_(make(0)) {}
+  locked_snapshot()
+    requires std::default_initializable<T>
+      : cur_(make(0)) {}
   explicit locked_snapshot(T value) : cur_(make(0, std::move(value))) {}
   template <class... Args>
-  explicit locked_snapshot(std::in_place_t, Args&&... args) : cur_(make(0, std::forward<Args>(args)...)) {}
+  explicit locked_snapshot(std::in_place_t, Args&&... args)
+      : cur_(make(0, std::forward<Args>(args)...)) {}
   locked_snapshot(const locked_snapshot&) = delete;
   locked_snapshot& operator=(const locked_snapshot&) = delete;
 

@@ -184,7 +184,8 @@ class mutex_queue {
       throw std::invalid_argument(
           "lfkit::baseline::mutex_queue: capacity 0 is invalid (must be at least 1)");
     }
-    if (capacity > static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / sizeof(T)) {
+    if (capacity >
+        static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / sizeof(T)) {
       throw std::invalid_argument("lfkit::baseline::mutex_queue: capacity " +
                                   std::to_string(capacity) + " is too large");
     }

@@ -69,9 +69,9 @@ struct basic_atomic_hooks {
   }
 
   /// Whether `Atom<uint32_t>` can be handed to futex(2) by address.
-  static constexpr bool futex_compatible =
-      LFKIT_USE_FUTEX != 0 && sizeof(Atom<std::uint32_t>) == sizeof(std::uint32_t) &&
-      alignof(Atom<std::uint32_t>) == alignof(std::uint32_t);
+  static constexpr bool futex_compatible = LFKIT_USE_FUTEX != 0 &&
+                                           sizeof(Atom<std::uint32_t>) == sizeof(std::uint32_t) &&
+                                           alignof(Atom<std::uint32_t>) == alignof(std::uint32_t);
   static constexpr bool wake_is_signal_safe = futex_compatible;
 
   /// True only for a model checker's policy (tests/model: Relacy), whose threads are fibers of
@@ -105,8 +105,8 @@ struct basic_atomic_hooks {
       // std::atomic has no timed wait: poll with short sleeps until the deadline.
       const auto left = dl.at - std::chrono::steady_clock::now();
       if (left > std::chrono::steady_clock::duration::zero()) {
-        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-            left, std::chrono::milliseconds(1)));
+        std::this_thread::sleep_for(
+            std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(1)));
       }
     }
   }

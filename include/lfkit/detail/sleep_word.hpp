@@ -56,7 +56,8 @@ class alignas(cache_line_size) sleep_word {
     // relaxed (S1): ordered after the caller's successful RMW by the light fence; pairs with the
     // fetch_or + heavy fence (S1) in announce().
     std::uint32_t w = word_.load(std::memory_order_relaxed);
-    if (w & 1u) [[unlikely]] wake_slow(w);
+    if (w & 1u) [[unlikely]]
+      wake_slow(w);
   }
 
   /// Bump the epoch (clearing the bit) and wake everyone, whether or not someone announced
@@ -83,7 +84,9 @@ class alignas(cache_line_size) sleep_word {
 
   /// Sleep while the word still holds `announced`, until woken or `dl`. Spurious returns happen;
   /// the caller re-checks. Blocking; not async-signal-safe.
-  void wait(std::uint32_t announced, const deadline& dl) noexcept { hooks::wait(word_, announced, dl); }
+  void wait(std::uint32_t announced, const deadline& dl) noexcept {
+    hooks::wait(word_, announced, dl);
+  }
 
   /// The current value (tests and statistics). Wait-free.
   [[nodiscard]] std::uint32_t value() const noexcept {
@@ -96,7 +99,8 @@ class alignas(cache_line_size) sleep_word {
     // thread whose CAS clears the bit makes the system call.
     while (w & 1u) {
       // seq_cst (S2): as in force_wake(); failure reloads w (relaxed: just a retry).
-      if (word_.compare_exchange_weak(w, w + 1u, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+      if (word_.compare_exchange_weak(w, w + 1u, std::memory_order_seq_cst,
+                                      std::memory_order_relaxed)) {
         hooks::wake_all(word_);
         return;
       }
