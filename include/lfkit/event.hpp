@@ -175,26 +175,17 @@ class basic_event {
       return (v & set_bit) != 0 || (v & gen_mask) != gen;
     };
     if (dl.expired()) return false;
-    // Spin for as long as spinning has recently paid (detail::adaptive_spin, learned per event:
-    // it falls to the minimum when the setter is usually asleep or descheduled, as in a
-    // ping-pong, where a fixed ~127-hint spin doubled the CPU per round trip here), at least
-    // spin_step hints; never yield (on a loaded machine a yield gives the core away for a time
-    // slice). Then sleep.
-    {
-      const std::uint32_t limit = spin_.limit();
-      std::uint32_t used = 0;
-      do {
-        detail::pause_n<Atom>(spin_step);
-        used += spin_step;
-        cur = word_.load(std::memory_order_acquire);  // acquire (1): pairs with set()
-        if (fired(cur)) {
-          spin_.record(used, true);
-          return true;
-        }
-        if (dl.expired()) return false;
-      } while (used < limit);
-      spin_.record(used, false);
-    }
+    // Spin while spinning has recently paid (detail::adaptive_spin, learned per event: it falls
+    // to the minimum when the setter is usually asleep or descheduled, as in a ping-pong, where a
+    // fixed ~127-hint spin doubled the CPU per round trip here); then sleep.
+    const auto spun = spin_.spin_until(
+        [&]() noexcept {
+          cur = word_.load(std::memory_order_acquire);  // acquire (1): pairs with set()
+          return fired(cur);
+        },
+        dl, spin_step);
+    if (spun == spin_result::ready) return true;
+    if (spun == spin_result::expired) return false;
     for (;;) {
       if ((cur & waiter_bit) == 0) {
         // acquire (1) on both outcomes: the value read may be one set() wrote.
@@ -213,6 +204,7 @@ class basic_event {
   }
 
   static constexpr std::uint32_t spin_step = 8;  // pause hints between looks while spinning
+  using spin_result = typename detail::adaptive_spin<Atom>::spin_result;
 
   Atom<std::uint32_t> word_;
   detail::adaptive_spin<Atom> spin_{64, 1024};  // waiters' spin limit; never touched by set()

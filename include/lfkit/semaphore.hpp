@@ -202,22 +202,10 @@ class basic_semaphore {
   bool acquire_impl(const detail::deadline& dl) noexcept {
     if (try_acquire()) return true;
     if (dl.expired()) return false;
-    // Spin for as long as spinning has recently paid (detail::adaptive_spin; see event.hpp),
-    // at least spin_step hints, never yielding; then sleep.
-    {
-      const std::uint32_t limit = spin_.limit();
-      std::uint32_t used = 0;
-      do {
-        detail::pause_n<Atom>(spin_step);
-        used += spin_step;
-        if (try_acquire()) {
-          spin_.record(used, true);
-          return true;
-        }
-        if (dl.expired()) return false;
-      } while (used < limit);
-      spin_.record(used, false);
-    }
+    // Spin while spinning has recently paid (detail::adaptive_spin; see event.hpp); then sleep.
+    const auto spun = spin_.spin_until([this]() noexcept { return try_acquire(); }, dl, spin_step);
+    if (spun == spin_result::ready) return true;
+    if (spun == spin_result::expired) return false;
     for (;;) {
       sleepers_.fetch_add(1, std::memory_order_seq_cst);  // seq_cst (3): Dekker with release()
       if (count_.load(std::memory_order_seq_cst) == 0) {  // seq_cst (3): as above
@@ -237,6 +225,7 @@ class basic_semaphore {
   detail::adaptive_spin<Atom> spin_{64, 1024};  // acquirers' spin limit; release() never touches it
 
   static constexpr std::uint32_t spin_step = 8;  // pause hints between tries while spinning
+  using spin_result = typename detail::adaptive_spin<Atom>::spin_result;
 };
 
 /// The semaphore on std::atomic: what applications use.

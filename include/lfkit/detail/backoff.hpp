@@ -28,6 +28,7 @@
 #include <cstdint>
 
 #include "lfkit/detail/atomic_hooks.hpp"
+#include "lfkit/detail/deadline.hpp"
 
 namespace lfkit::detail {
 
@@ -95,6 +96,31 @@ class adaptive_spin {
     if (next != cur) {
       limit_.store(static_cast<std::uint32_t>(next), std::memory_order_relaxed);  // relaxed: hint
     }
+  }
+
+  /// How a spin_until() episode ended.
+  enum class spin_result { ready, expired, exhausted };
+
+  /// One spinning episode: `step` pause hints, then a look at `ready()`, until it holds (ready),
+  /// `dl` expires (expired), or the learned limit is spent (exhausted: at least one look is
+  /// made). Never yields: on a loaded machine a yield gives the core away for a time slice.
+  /// Records the episode unless it expired. Progress: bounded by the limit (at most `max` hints
+  /// plus `step`); async-signal-safe if `ready` is.
+  template <class Ready>
+  spin_result spin_until(Ready&& ready, const deadline& dl, std::uint32_t step = 8) noexcept {
+    const std::uint32_t lim = limit();
+    std::uint32_t used = 0;
+    do {
+      pause_n<Atom>(step);
+      used += step;
+      if (ready()) {
+        record(used, true);
+        return spin_result::ready;
+      }
+      if (dl.expired()) return spin_result::expired;
+    } while (used < lim);
+    record(used, false);
+    return spin_result::exhausted;
   }
 
  private:
