@@ -66,12 +66,11 @@
 // means a stale counter: reload. When a slot is not ready, the call's `waiter` decides: look
 // again, back off and re-try, or give up (see class waiter; the measurements behind its rules are
 // in bench/README.md, "Queue tuning").
-// Sleeping (Dekker, asymmetric fences): each side has a word `epoch << 1 | asleep`. A thread about
-// to sleep sets the bit (fetch_or), runs heavy_fence(), re-tries, and only then sleeps on the
-// word. Every success runs light_fence() (a compiler barrier with membarrier(2)) and loads the
-// other side's word; if the bit is set it clears it while bumping the epoch (CAS) and wakes that
-// whole side. So no wake call while nobody sleeps, and a timed waiter that leaves cannot swallow
-// a wakeup meant for another.
+// Sleeping: each side has a detail::sleep_word (`epoch << 1 | asleep`, Dekker with asymmetric
+// fences; the lockfree_queue uses the same). A thread about to sleep announces itself (sets the
+// bit, heavy fence), re-tries, and only then sleeps; every success notifies the other side (light
+// fence, load of its bit; a wake only if set). So no wake call while nobody sleeps, and a timed
+// waiter that leaves cannot swallow a wakeup meant for another (a wake wakes the whole side).
 #ifndef LFKIT_MPMC_QUEUE_HPP
 #define LFKIT_MPMC_QUEUE_HPP
 
@@ -94,6 +93,7 @@
 #include "lfkit/detail/backoff.hpp"
 #include "lfkit/detail/deadline.hpp"
 #include "lfkit/detail/platform.hpp"
+#include "lfkit/detail/sleep_word.hpp"
 
 namespace lfkit {
 
@@ -178,11 +178,9 @@ class mpmc_queue {
     detail::adaptive_spin<Atom> spin{0, tuning::max_blocking_spin};
   };
   static_assert(sizeof(padded_u64) == cache_line_size, "one hot counter per line");
-  /// One side's sleep word alone on its line: read by every operation of the other side, written
-  /// only when this side's threads go to sleep or are woken.
-  struct alignas(cache_line_size) sleep_side {
-    Atom<std::uint32_t> word{0};
-  };
+  /// One side's sleep word (detail/sleep_word.hpp: the Dekker announce / notify pair), alone on
+  /// its line: read by every operation of the other side, written only when this side sleeps.
+  using sleep_side = detail::sleep_word<Atom>;
   static_assert(sizeof(sleep_side) == cache_line_size, "one sleep word per line");
 
   enum class status { ok, unavailable, busy, closed };
@@ -397,8 +395,8 @@ class mpmc_queue {
     // seq_cst: a sleeper sets its bit (RMW) then reads tail_; our RMW here precedes our RMWs on
     // the sleep words, so either it sees the mark or our epoch bump breaks its wait.
     tail_.value.fetch_or(closed_bit, std::memory_order_seq_cst);
-    force_wake(not_empty_.word);
-    force_wake(not_full_.word);
+    not_empty_.force_wake();
+    not_full_.force_wake();
   }
 
   /// Whether close() has been called. Wait-free, async-signal-safe.
@@ -610,7 +608,7 @@ class mpmc_queue {
   bool try_push_impl(Construct&& construct) noexcept {
     waiter w(*this, waiter::try_op);
     if (push_once(construct, w) != status::ok) return false;
-    wake_if_sleeping(not_empty_.word);
+    not_empty_.notify();
     return true;
   }
 
@@ -618,7 +616,7 @@ class mpmc_queue {
   bool try_pop_impl(Deliver&& deliver) noexcept {
     waiter w(*this, waiter::try_op);
     if (pop_once(deliver, w) != status::ok) return false;
-    wake_if_sleeping(not_full_.word);
+    not_full_.notify();
     return true;
   }
 
@@ -626,10 +624,10 @@ class mpmc_queue {
 
   /// `attempt(waiter&)` until ok or closed: spin (pause runs of 1, 2, 4, ... up to the limit
   /// learned in own.spin, at least one pause so that a limit learned as 0 can grow again), yield a few
-  /// times, then announce on side.word and sleep. On success wakes `other`'s sleepers. An expired
+  /// times, then announce on `side` and sleep. On success wakes `other`'s sleepers. An expired
   /// deadline makes it one try_ op.
   template <class Attempt>
-  bool wait_loop(padded_u64& own, sleep_side& side, Atom<std::uint32_t>& other, Attempt&& attempt,
+  bool wait_loop(padded_u64& own, sleep_side& side, sleep_side& other, Attempt&& attempt,
                  const detail::deadline& dl) {
     auto once = [&](typename waiter::kind k) {
       waiter w(*this, k);
@@ -654,81 +652,43 @@ class mpmc_queue {
       }
       if (settled(st)) break;
       if (dl.expired()) return false;
-      // Announce: set the "asleep" bit (seq_cst RMW); the heavy fence orders it before the
-      // re-try's loads (Dekker with wake_if_sleeping's light fence).
-      const std::uint32_t word = side.word.fetch_or(1u, std::memory_order_seq_cst) | 1u;
-      hooks::heavy_fence();
+      // Announce (asleep bit + heavy fence), re-try, then sleep: Dekker with the other side's
+      // notify() (light fence + load of the bit), so a success racing with us is never missed.
+      const std::uint32_t word = side.announce();
       st = once(waiter::blocking);
       if (settled(st)) break;
-      hooks::wait(side.word, word, dl);  // woken, timed out, or the word changed: spin again
+      side.wait(word, dl);  // woken, timed out, or the word changed: spin again
       st = once(waiter::blocking);
     }
     if (st != status::ok) return false;
-    wake_if_sleeping(other);
+    other.notify();
     return true;
   }
 
   template <class Construct>
   bool push_wait(Construct&& construct, const detail::deadline& dl) {
     return wait_loop(
-        tail_, not_full_, not_empty_.word,
-        [&](waiter& w) noexcept { return push_once(construct, w); }, dl);
+        tail_, not_full_, not_empty_, [&](waiter& w) noexcept { return push_once(construct, w); },
+        dl);
   }
 
   bool pop_wait(T& out, const detail::deadline& dl) {
     if constexpr (std::is_nothrow_move_assignable_v<T>) {
       auto deliver = [&](T&& v) noexcept { out = std::move(v); };
       return wait_loop(
-          head_, not_empty_, not_full_.word,
-          [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl);
+          head_, not_empty_, not_full_, [&](waiter& w) noexcept { return pop_once(deliver, w); },
+          dl);
     } else {
       std::optional<T> tmp;
       auto deliver = [&](T&& v) noexcept { tmp.emplace(std::move(v)); };
       if (!wait_loop(
-              head_, not_empty_, not_full_.word,
+              head_, not_empty_, not_full_,
               [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl)) {
         return false;
       }
       out = std::move(*tmp);
       return true;
     }
-  }
-
-  // ---- waking ----------------------------------------------------------------------------------
-
-  /// After a successful operation: wake the other side's sleepers if one announced itself.
-  void wake_if_sleeping(Atom<std::uint32_t>& word) noexcept {
-    hooks::light_fence();
-    // relaxed: ordered after our publish by the light fence, paired with the sleeper's fetch_or +
-    // heavy_fence (Dekker): either it sees our element or we see its bit.
-    const std::uint32_t w = word.load(std::memory_order_relaxed);
-    if (w & 1u) [[unlikely]]
-      wake_slow(word, w);
-  }
-
-  [[gnu::noinline, gnu::cold]] static void wake_slow(Atom<std::uint32_t>& word,
-                                                     std::uint32_t w) noexcept {
-    // Clear the bit and bump the epoch in one CAS (w odd: w + 1 is the next even epoch); only
-    // the thread whose CAS clears the bit makes the system call.
-    while (w & 1u) {
-      // seq_cst: an RMW after the sleeper's fetch_or in the word's order, so its wait on the old
-      // value fails or is woken; failure reloads w (relaxed: a retry).
-      if (word.compare_exchange_weak(w, w + 1, std::memory_order_seq_cst,
-                                     std::memory_order_relaxed)) {
-        hooks::wake_all(word);
-        return;
-      }
-    }
-  }
-
-  /// Bump the epoch (clearing the bit) and wake everyone, unconditionally: close().
-  static void force_wake(Atom<std::uint32_t>& word) noexcept {
-    std::uint32_t w = word.load(std::memory_order_relaxed);  // relaxed: a guess for the CAS
-    // seq_cst: see close(); failure reloads w (relaxed: a retry).
-    while (!word.compare_exchange_weak(w, (w | 1u) + 1u, std::memory_order_seq_cst,
-                                       std::memory_order_relaxed)) {
-    }
-    hooks::wake_all(word);
   }
 
   // ---- bulk ------------------------------------------------------------------------------------
@@ -740,7 +700,7 @@ class mpmc_queue {
   /// its waiter) decides: full/empty/busy/closed, or one element moved.
   template <class Take, class One>
   std::size_t bulk(padded_u64& counter, std::uint64_t ready, std::size_t n, Take&& take, One&& one,
-                   Atom<std::uint32_t>& wake) noexcept {
+                   sleep_side& wake) noexcept {
     std::size_t done = 0;
     std::uint64_t from = counter.value.load(std::memory_order_seq_cst);  // seq_cst: as push_once
     while (done < n && !(from & closed_bit)) {
@@ -759,7 +719,7 @@ class mpmc_queue {
                                                      std::memory_order_seq_cst)) {  // as push_once
         for (std::uint64_t pos = from; pos != end; pos = advance(pos)) take(slot_at(pos), pos);
         done += k;
-        wake_if_sleeping(wake);
+        wake.notify();
         from = end;  // a guess; the next round's stamps or CAS correct it
       }
     }
@@ -775,7 +735,7 @@ class mpmc_queue {
       s.stamp.store(pos + 1, std::memory_order_release);  // release: as push_once
     };
     auto one = [&]() noexcept { return try_push_impl(construct) && (++first, true); };
-    return bulk(tail_, 0, n, take, one, not_empty_.word);
+    return bulk(tail_, 0, n, take, one, not_empty_);
   }
 
   template <class OutputIt>
@@ -789,7 +749,7 @@ class mpmc_queue {
       s.stamp.store(pos + one_lap_, std::memory_order_release);  // release: as pop_once
     };
     auto one = [&]() noexcept { return try_pop_impl(deliver) && (++out, true); };
-    return bulk(head_, 1, n, take, one, not_full_.word);
+    return bulk(head_, 1, n, take, one, not_full_);
   }
 
   // ---- data ------------------------------------------------------------------------------------
