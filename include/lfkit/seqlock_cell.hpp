@@ -3,7 +3,7 @@
 // never blocked by a stalled writer: a sequence-counted latch with two copies.
 //
 // Part of lfkit (header-only, C++20). Standard library and lfkit/detail (platform, atomic_hooks,
-// writer_lock: writers wait for each other through atomic_hooks<Atom>, futex(2) on Linux).
+// writer_lock: writers wait for each other with pause hints, then yields, through atomic_hooks).
 //
 // ------------------------------------------------------------------------------------------------
 // What it is
@@ -38,7 +38,7 @@
 //   single-threaded on the 2-vCPU EPYC guest for a 32-byte value).
 //
 // Writers: any number. They are serialised by a writer lock (detail::writer_lock) taken with a CAS.
-// store()/update() spin, then sleep, while another writer holds it — blocking, and a store() from
+// store()/update() spin, then yield, while another writer holds it — blocking, and a store() from
 // a signal handler that interrupted a store() on its own thread would wait forever; use
 // try_store() in handlers: it fails instead of waiting. Readers never look at the lock.
 //
@@ -167,7 +167,7 @@ class seqlock_cell {
   T update(F f) {
     writer_.lock();
     struct unlocker {
-      detail::writer_lock<Atom>& l;
+      writer_lock_type& l;
       ~unlocker() { l.unlock(); }
     } release_on_exit{writer_};
     buffer cur;
@@ -225,7 +225,9 @@ class seqlock_cell {
   /// Counter and writer flag share the first padding unit with the data: readers need the counter
   /// and the copies together, and the writer that takes the flag writes the counter anyway.
   alignas(cache_line_size) Atom<std::uint64_t> seq_{0};
-  detail::writer_lock<Atom> writer_;
+  // Writers are short and rarely contended: the spin kind's unlock is a store, not an exchange.
+  using writer_lock_type = detail::writer_lock<Atom, detail::writer_wait::spin>;
+  writer_lock_type writer_;
   Atom<word> copy_[2][words]{};
 };
 
