@@ -24,6 +24,7 @@
 
 #include "lfkit/lockfree_queue.hpp"
 #include "perturbed_atomic.hpp"
+#include "support.hpp"
 
 #if defined(LFKIT_PORTABLE_WAIT)
 static_assert(LFKIT_USE_FUTEX == 0, "this build tests the portable sleep path: no futex(2)");
@@ -44,44 +45,7 @@ struct perturbed_impl {
   using queue = lfkit::lockfree_queue<T, lfkit::stress::perturbed_atomic>;
 };
 
-/// Counts live objects and catches double destruction / use of destroyed objects.
-struct tracked {
-  static inline std::atomic<long> live{0};
-  static inline std::atomic<long> errors{0};
-  static constexpr std::uint32_t alive_magic = 0xA11FE;
-  static constexpr std::uint32_t dead_magic = 0xDEAD;
-  std::uint32_t magic = alive_magic;
-  int value = 0;
-  explicit tracked(int v = 0) : value(v) { live.fetch_add(1); }
-  tracked(const tracked& o) : value(o.value) {
-    check(o);
-    live.fetch_add(1);
-  }
-  tracked(tracked&& o) noexcept : value(o.value) {
-    check(o);
-    live.fetch_add(1);
-  }
-  tracked& operator=(const tracked& o) {
-    check(o);
-    check(*this);
-    value = o.value;
-    return *this;
-  }
-  tracked& operator=(tracked&& o) noexcept {
-    check(o);
-    check(*this);
-    value = o.value;
-    return *this;
-  }
-  ~tracked() {
-    check(*this);
-    magic = dead_magic;
-    live.fetch_sub(1);
-  }
-  static void check(const tracked& t) noexcept {
-    if (t.magic != alive_magic) errors.fetch_add(1);
-  }
-};
+using lfkit_test::tracked;
 
 /// Constructor from int throws for negative values; copy throws when `throw_on_copy` is set.
 struct throwing {
@@ -124,15 +88,7 @@ double thread_cpu_ms(pthread_t t) {
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto end = steady::now() + 5s;
-  while (!pred()) {
-    if (steady::now() > end) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using lfkit_test::eventually;
 
 }  // namespace
 
