@@ -23,9 +23,10 @@
 // * A failed try_ op means that at some instant in the call the queue was full / empty / closed —
 //   or that the slot at its position was *busy*: claimed by a thread that has not finished (a
 //   producer between claim and publish, a consumer between claim and release). The call then
-//   waits a bounded time (at most 152 pause hints, ~4 us on the reference machine, unless other
-//   threads keep succeeding) and fails rather than wait on that thread, so a signal handler that
-//   interrupted it cannot deadlock. A running holder finishes within that wait.
+//   waits a bounded time (at most 152 pause hints, then 8 sched_yield()s, unless other threads
+//   keep succeeding) and fails rather than wait on that thread, so a signal handler that
+//   interrupted it cannot deadlock. A running holder finishes within the pauses; a descheduled
+//   one usually within the yields.
 // * close(): later pushes fail (argument untouched), pops drain what is left, then fail; every
 //   sleeper is woken. Trap: `!try_pop(x) && is_closed()` does NOT mean drained — a push that
 //   claimed its slot before close() may still be constructing its element. Use drained().
@@ -45,7 +46,9 @@
 //   constructor / destructor                allocate / free                      no
 // (*) if the T operations used are, and atomic_hooks<Atom>::wake_is_signal_safe (futex: yes; the
 //     portable notify may take a lock). A success makes a wake call only when the other side's
-//     "asleep" bit is set. Like every ticket ring (Vyukov, rigtorp, folly, libcds) the queue is
+//     "asleep" bit is set. The busy wait's sched_yield() is a bare system call (async-signal-safe
+//     on Linux, though not on POSIX's list); in a handler that interrupted the holder itself it
+//     only delays the failure. Like every ticket ring (Vyukov, rigtorp, folly, libcds) the queue is
 //     not lock-free in the strict sense: a thread stopped between claim and publish/release stops
 //     that slot's other side (try_ ops fail there, blocking ops wait) until it resumes.
 //
@@ -102,7 +105,7 @@ namespace detail {
 /// is explained once, here; the measurements are in bench/README.md, "Queue tuning".
 struct queue_tuning {
   /// Rings of at least this many slots are *streaming*: there a try_ op whose slot is not ready
-  /// gives its verdict without looking again, backs off on a busy slot, and prefetches ahead.
+  /// gives its verdict without looking again.
   /// Smaller rings keep both sides within a few slots of each other: looking pays, slipping
   /// ahead cannot happen.
   static constexpr std::uint64_t streaming_ring_min = 64;
@@ -113,17 +116,17 @@ struct queue_tuning {
   /// The busy back-off is capacity / 16 pause hints, clamped to [1, max_busy_backoff]: long
   /// enough for the other side of a stream to get a line or more ahead, never a third of a ring.
   static constexpr unsigned max_busy_backoff = 64;
-  /// Slots ahead a streaming try_ op prefetches for writing after a claim (two 128-byte lines of
-  /// 16-byte slots).
-  static constexpr std::uint64_t prefetch_distance = 16;
-  static_assert(streaming_ring_min > prefetch_distance, "prefetch_ahead() wraps its index once");
+  /// Then sched_yield()s, each followed by a re-try, before a try_ op fails on a busy slot: a
+  /// holder still busy after the back-offs is descheduled, and a yield is what gives it the CPU
+  /// back when threads outnumber cores (it costs nothing where they do not: never reached).
+  static constexpr unsigned busy_yields = 8;
   /// Blocking ops: the spin before yielding is learned at run time (detail::adaptive_spin),
   /// starting at 0 (one pause) and capped at this many pause hints.
   static constexpr std::uint32_t max_blocking_spin = 512;
   /// sched_yield()s (each followed by an attempt) between spinning and sleeping.
   static constexpr unsigned blocking_yields = 4;
   /// A failing try_ op's wait: (busy_retries + 1) * looks + busy_retries * max_busy_backoff =
-  /// 152 pause hints at most (the preface's figure).
+  /// 152 pause hints, then busy_yields sched_yield()s, at most (the preface's figure).
 };
 }  // namespace detail
 
@@ -474,10 +477,10 @@ class mpmc_queue {
   ///    finds its producer alone in flight (a handoff to a waiting consumer); otherwise it gives
   ///    its verdict at once — one that waited for each slot stayed one slot behind the other side.
   ///  * back off: a try_ op whose slot is busy pauses (back_off()) and re-tries, at most
-  ///    busy_retries times, then fails; the pause lets the other side of a stream get ahead, after
-  ///    which both run through whole lines. A blocking op gives the attempt up at once and lets
-  ///    wait_loop spin, yield or sleep.
-  ///  * prefetch: a streaming try_ op prefetches, after its claim, a slot it will use later.
+  ///    busy_retries times, then yields and re-tries, at most busy_yields times, then fails; the
+  ///    pause lets the other side of a stream get ahead, after which both run through whole
+  ///    lines; the yield lets a descheduled holder finish. A blocking op gives the attempt up at
+  ///    once and lets wait_loop spin, yield or sleep.
   class waiter {
    public:
     enum kind : bool { try_op, blocking };
@@ -498,15 +501,16 @@ class mpmc_queue {
       if ((q_.tail_.value.load(std::memory_order_seq_cst) & ~closed_bit) != tail) back_off();
       return true;
     }
-    /// Slot busy: back off and return true to re-try, or false to give up.
+    /// Slot busy: back off (pauses, then yields) and return true to re-try, or false to give up.
     bool retry_busy() noexcept {
-      if (blocking_ || retries_ == tuning::busy_retries) return false;
-      ++retries_;
-      back_off();
+      if (blocking_ || retries_ == tuning::busy_retries + tuning::busy_yields) return false;
+      if (retries_++ < tuning::busy_retries) {
+        back_off();
+      } else {
+        hooks::yield();
+      }
       return true;
     }
-    /// Whether to prefetch ahead after a successful claim (see prefetch_ahead()).
-    [[nodiscard]] bool prefetches() const noexcept { return streaming_; }
 
    private:
     static bool look(slot& s, std::uint64_t ready) noexcept {
@@ -530,13 +534,6 @@ class mpmc_queue {
     unsigned retries_ = 0;
   };
 
-  /// Prefetches for writing the slot prefetch_distance positions after `pos` (a hint).
-  void prefetch_ahead(std::uint64_t pos) const noexcept {
-    std::uint64_t index = (pos & index_mask_) + tuning::prefetch_distance;
-    if (index >= cap_) index -= cap_;  // < prefetch_distance < cap_: streaming rings only
-    detail::prefetch_for_write(static_cast<const void*>(&slots_[index]));
-  }
-
   // ---- the core: one push / one pop, read top to bottom ---------------------------------------
 
   template <class Construct>
@@ -551,7 +548,6 @@ class mpmc_queue {
       if (stamp == tail) {  // free for `tail` (never once closed: stamps stay below bit 63)
         if (tail_.value.compare_exchange_weak(tail, advance(tail), std::memory_order_seq_cst,
                                               std::memory_order_seq_cst)) {
-          if (w.prefetches()) prefetch_ahead(tail);
           construct(s.place());
           // release: publishes the element to the consumer of `tail` (its acquire stamp load).
           s.stamp.store(tail + 1, std::memory_order_release);
@@ -581,7 +577,6 @@ class mpmc_queue {
       if (stamp == head + 1) {
         if (head_.value.compare_exchange_weak(head, advance(head), std::memory_order_seq_cst,
                                               std::memory_order_seq_cst)) {
-          if (w.prefetches()) prefetch_ahead(head);
           T* e = s.element();
           deliver(std::move(*e));
           std::destroy_at(e);
