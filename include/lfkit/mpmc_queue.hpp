@@ -3,8 +3,8 @@
 // blocking, timed, bulk and closable operations.
 //
 // Part of lfkit (header-only, C++20): standard library and lfkit/detail. Blocking ops sleep
-// through atomic_hooks<Atom>::wait: futex(2) on Linux; elsewhere, or with LFKIT_PORTABLE_WAIT
-// (the tests run twice, once with it), Atom::wait/notify_all and short sleeps for timed waits.
+// through atomic_hooks<Atom>::wait: futex(2) on Linux, else (or with LFKIT_PORTABLE_WAIT)
+// Atom::wait/notify_all and short sleeps for timed waits.
 //
 //   lfkit::mpmc_queue<int> q(1024);          // holds at most 1024 ints, exactly
 //   q.try_push(1);                           // true: there was room
@@ -16,10 +16,9 @@
 //   worker.join();
 //
 // Semantics
-// * FIFO, linearizable for every operation that succeeds (a push takes effect at the CAS that
-//   claims the tail position, a pop at the one that claims the head), so per-producer order is
-//   kept. A full/empty failure is linearizable too (at the load that decided it).
-// * Capacity is exact: storage is exactly capacity() slots; no power-of-two rounding, no division.
+// * FIFO and linearizable: a push takes effect at the CAS that claims the tail position, a pop at
+//   the one that claims the head, a full/empty failure at the load that decided it.
+// * Capacity is exact: capacity() slots, no power-of-two rounding, no division.
 // * A failed try_ op means that at some instant in the call the queue was full / empty / closed —
 //   or that the slot at its position was *busy*: claimed by a thread that has not finished (a
 //   producer between claim and publish, a consumer between claim and release). The call then
@@ -45,19 +44,17 @@
 //   empty_approx, capacity
 //   constructor / destructor                allocate / free                      no
 // (*) if the T operations used are, and atomic_hooks<Atom>::wake_is_signal_safe (futex: yes; the
-//     portable notify may take a lock). A success makes a wake call only when the other side's
-//     "asleep" bit is set. The busy wait's sched_yield() is a bare system call (async-signal-safe
-//     on Linux, though not on POSIX's list); in a handler that interrupted the holder itself it
-//     only delays the failure. Like every ticket ring (Vyukov, rigtorp, folly, libcds) the queue is
-//     not lock-free in the strict sense: a thread stopped between claim and publish/release stops
-//     that slot's other side (try_ ops fail there, blocking ops wait) until it resumes.
+//     portable notify may take a lock); a success calls wake only if the other side's "asleep"
+//     bit is set. sched_yield() is a bare system call (async-signal-safe on Linux, not on
+//     POSIX's list). Like every ticket ring (Vyukov, rigtorp, folly, libcds) the queue is not
+//     lock-free in the strict sense: a thread stopped between claim and publish/release stops
+//     that slot's other side (try_ ops fail there, blocking ops wait) until it resumes;
+//     lfkit::lockfree_queue has no such slot.
 //
-// Memory and element types: sizeof(mpmc_queue) = 5 cache lines, plus capacity slots in one
-// line-aligned allocation. A slot is an 8-byte stamp and the T (16 bytes for a T of at most 8);
-// slots are packed, the counters and sleep words padded. T must be nothrow-move-constructible and
-// nothrow-destructible (a throw after the claim would leave the slot claimed for ever); whatever
-// may throw (a copy, try_emplace's constructor) runs before the claim. Move-only and over-aligned
-// types are supported.
+// Memory: 5 cache lines, plus capacity packed slots (an 8-byte stamp and the T: 16 bytes for a T
+// of at most 8) in one line-aligned allocation. T must be nothrow-move-constructible and
+// -destructible (a throw after a claim would leave the slot claimed for ever); what may throw (a
+// copy, try_emplace's constructor) runs before the claim. Move-only and over-aligned T work.
 //
 // Algorithm. A *position* is `lap * one_lap + index`, one_lap = bit_ceil(cap + 1), index < cap;
 // advance() goes to index + 1 or the next lap's index 0. tail_ is the next position to push to
@@ -67,13 +64,11 @@
 // stamp < t: full if head_ == t - one_lap, else busy. Pop at h: stamp == h + 1: CAS head_, move
 // out, store h + one_lap (release); stamp <= h: empty if tail_ == h, else busy. A larger stamp
 // means a stale counter: reload. When a slot is not ready, the call's `waiter` decides: look
-// again, back off and re-try, or give up (see class waiter; the measurements behind its rules are
-// in bench/README.md, "Queue tuning").
-// Sleeping: each side has a detail::sleep_word (`epoch << 1 | asleep`, Dekker with asymmetric
-// fences; the lockfree_queue uses the same). A thread about to sleep announces itself (sets the
-// bit, heavy fence), re-tries, and only then sleeps; every success notifies the other side (light
-// fence, load of its bit; a wake only if set). So no wake call while nobody sleeps, and a timed
-// waiter that leaves cannot swallow a wakeup meant for another (a wake wakes the whole side).
+// again, back off and re-try, or give up (measurements: bench/README.md, "Queue tuning").
+// Sleeping: each side has a detail::sleep_word (Dekker with asymmetric fences). A thread about to
+// sleep announces itself (asleep bit, heavy fence), re-tries, then sleeps; every success notifies
+// the other side (light fence, load of its bit; a wake only if set). A wake wakes the whole side,
+// so a timed waiter that leaves cannot swallow a wakeup meant for another.
 #ifndef LFKIT_MPMC_QUEUE_HPP
 #define LFKIT_MPMC_QUEUE_HPP
 
@@ -105,9 +100,8 @@ namespace detail {
 /// is explained once, here; the measurements are in bench/README.md, "Queue tuning".
 struct queue_tuning {
   /// Rings of at least this many slots are *streaming*: there a try_ op whose slot is not ready
-  /// gives its verdict without looking again.
-  /// Smaller rings keep both sides within a few slots of each other: looking pays, slipping
-  /// ahead cannot happen.
+  /// gives its verdict without looking again. On smaller rings both sides stay within a few
+  /// slots of each other, and looking pays.
   static constexpr std::uint64_t streaming_ring_min = 64;
   /// Looks at a slot that is not ready, one pause hint apart (~0.2 us here).
   static constexpr unsigned looks = 8;
@@ -116,25 +110,22 @@ struct queue_tuning {
   /// The busy back-off is capacity / 16 pause hints, clamped to [1, max_busy_backoff]: long
   /// enough for the other side of a stream to get a line or more ahead, never a third of a ring.
   static constexpr unsigned max_busy_backoff = 64;
-  /// Then sched_yield()s, each followed by a re-try, before a try_ op fails on a busy slot: a
-  /// holder still busy after the back-offs is descheduled, and a yield is what gives it the CPU
-  /// back when threads outnumber cores (it costs nothing where they do not: never reached).
+  /// Then sched_yield()s, each followed by a re-try: a holder still busy after the back-offs is
+  /// descheduled, and a yield gives it the CPU back (never reached without oversubscription).
   static constexpr unsigned busy_yields = 8;
   /// Blocking ops: the spin before yielding is learned at run time (detail::adaptive_spin),
-  /// starting at 0 (one pause) and capped at this many pause hints.
+  /// from 0 (one pause) up to this many pause hints; then blocking_yields sched_yield()s, each
+  /// followed by an attempt, before sleeping.
   static constexpr std::uint32_t max_blocking_spin = 512;
-  /// sched_yield()s (each followed by an attempt) between spinning and sleeping.
   static constexpr unsigned blocking_yields = 4;
-  /// A failing try_ op's wait: (busy_retries + 1) * looks + busy_retries * max_busy_backoff =
-  /// 152 pause hints, then busy_yields sched_yield()s, at most (the preface's figure).
+  // A failing try_ op waits at most (busy_retries + 1) * looks + busy_retries * max_busy_backoff
+  // = 152 pause hints, then busy_yields sched_yield()s (the preface's figure).
 };
 }  // namespace detail
 
-/// Bounded MPMC FIFO queue with exact capacity. See the preface of this header.
-///
-/// `Atom` is the atomic policy (std::atomic in production; the stress tests substitute
-/// lfkit::stress::perturbed_atomic). Only its member functions and lfkit::atomic_hooks<Atom> are
-/// used.
+/// Bounded MPMC FIFO queue with exact capacity (see the preface). `Atom` is the atomic policy:
+/// std::atomic, or the stress tests' perturbed_atomic, or the model checker's; only its member
+/// functions and lfkit::atomic_hooks<Atom> are used.
 template <class T, template <class> class Atom = std::atomic>
 class mpmc_queue {
   static_assert(std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T> &&
@@ -173,16 +164,15 @@ class mpmc_queue {
                 "a small element's slot must be exactly 16 bytes: the ring's throughput rests on "
                 "packed slots (padding each to a line cost ~4x)");
 
-  /// One side's counter, alone on its line (head and tail are written by different sides at every
-  /// operation), with that side's learned blocking spin limit: a line the side writes anyway, so
-  /// a new limit costs the other side nothing.
+  /// One side's counter, alone on its line, with that side's learned blocking spin limit (a line
+  /// the side writes anyway).
   struct alignas(cache_line_size) padded_u64 {
     Atom<std::uint64_t> value{0};
     detail::adaptive_spin<Atom> spin{0, tuning::max_blocking_spin};
   };
   static_assert(sizeof(padded_u64) == cache_line_size, "one hot counter per line");
-  /// One side's sleep word (detail/sleep_word.hpp: the Dekker announce / notify pair), alone on
-  /// its line: read by every operation of the other side, written only when this side sleeps.
+  /// One side's sleep word, alone on its line: read by every success of the other side, written
+  /// only when this side sleeps.
   using sleep_side = detail::sleep_word<Atom>;
   static_assert(sizeof(sleep_side) == cache_line_size, "one sleep word per line");
 
@@ -235,28 +225,21 @@ class mpmc_queue {
   // ---- non-blocking: lock-free claim + bounded busy-slot wait (preface) ----------------------
 
   /// Pushes a copy of `v` if there is room; false if full, closed or busy (`v` untouched). A copy
-  /// constructor that may throw runs before the claim. Async-signal-safe if T's copy is.
+  /// constructor that may throw runs before the claim.
   ///
   ///   std::string s = "x";  if (!q.try_push(s)) { /* full or closed */ }
   bool try_push(const T& v) {
-    if constexpr (std::is_nothrow_copy_constructible_v<T>) {
-      return try_push_impl([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(v); });
-    } else {
-      T copy(v);
-      return try_push(std::move(copy));
-    }
+    return with_copy(v, [&](auto construct) noexcept { return try_push_impl(construct); });
   }
 
   /// Pushes `v` by moving it if there is room; `v` is moved from only on success.
   ///
   ///   auto p = std::make_unique<int>(1);  if (q.try_push(std::move(p))) { /* p is null now */ }
-  bool try_push(T&& v) noexcept {
-    return try_push_impl([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::move(v)); });
-  }
+  bool try_push(T&& v) noexcept { return try_push_impl(move_from(v)); }
 
-  /// Constructs an element from `args` and pushes it if there is room. With a constructor that may
-  /// throw, the element is built first on the caller's side (a throw leaves the queue unchanged)
-  /// and destroyed if the push fails (rvalue arguments may then have been moved from).
+  /// Constructs an element from `args` and pushes it if there is room. A constructor that may
+  /// throw runs first, on the caller's side (a throw leaves the queue unchanged; the element is
+  /// destroyed if the push fails, and rvalue arguments may then have been moved from).
   ///
   ///   q.try_emplace(3, 'a');   // a std::string "aaa"
   template <class... Args>
@@ -271,18 +254,12 @@ class mpmc_queue {
   }
 
   /// Pops the oldest element into `out` (move-assigned); false if empty (closed or not: see
-  /// drained()) or busy. If T's move assignment may throw, the element is moved out and its slot
-  /// released first: a throwing assignment loses that element, the queue stays consistent.
+  /// drained()) or busy. A move assignment that may throw runs after the slot is released (a
+  /// throw then loses that element; the queue stays consistent).
   ///
   ///   int v;  while (q.try_pop(v)) use(v);
   bool try_pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
-    if constexpr (std::is_nothrow_move_assignable_v<T>) {
-      return try_pop_impl([&](T&& v) noexcept { out = std::move(v); });
-    } else {
-      std::optional<T> tmp = try_pop();
-      if (tmp) out = std::move(*tmp);
-      return tmp.has_value();
-    }
+    return into(out, [&](auto deliver) noexcept { return try_pop_impl(deliver); });
   }
 
   /// Pops the oldest element, or std::nullopt (as try_pop(T&)); T need not be default-constructible.
@@ -295,9 +272,9 @@ class mpmc_queue {
   }
 
   /// Pushes up to `n` elements from `first` (copied; std::make_move_iterator moves), claiming runs
-  /// of free slots with one CAS each; returns k, the number pushed (the first k of the range).
-  /// Stops at the first full / closed / busy condition. If constructing T from `*first` or
-  /// advancing `first` may throw, elements are built on the caller's side and pushed one by one.
+  /// of free slots with one CAS each; returns k, the number pushed (the first k of the range). Stops
+  /// at the first full / closed / busy condition. If constructing T from `*first` or advancing
+  /// `first` may throw, elements are built on the caller's side and pushed one by one.
   ///
   ///   int xs[4] = {1, 2, 3, 4};  std::size_t k = q.try_push_n(xs, 4);
   template <class InputIt>
@@ -326,31 +303,19 @@ class mpmc_queue {
       return pop_bulk(out, n);
     } else {
       std::size_t done = 0;
-      for (; done < n; ++done, ++out) {
-        std::optional<T> v = try_pop();
-        if (!v) break;
-        *out = std::move(*v);
-      }
+      for (std::optional<T> v; done < n && (v = try_pop()); ++done, ++out) *out = std::move(*v);
       return done;
     }
   }
 
   // ---- blocking and timed: not async-signal-safe (may wait for the thread a handler stopped) ---
 
-  /// Pushes `v`, sleeping while full. False only if closed (then `v` is untouched).
+  /// Pushes `v`, sleeping while full; false only if closed (then `v` is untouched).
   ///
   ///   while (auto job = next_job()) if (!q.push(std::move(*job))) break;   // closed: stop
   bool push(T&& v) { return push_wait(move_from(v), detail::deadline::none()); }
-
-  /// Pushes a copy of `v`, sleeping while full; false only if closed.
   bool push(const T& v) {
-    if constexpr (std::is_nothrow_copy_constructible_v<T>) {
-      return push_wait([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(v); },
-                       detail::deadline::none());
-    } else {
-      T copy(v);
-      return push(std::move(copy));
-    }
+    return with_copy(v, [&](auto c) { return push_wait(c, detail::deadline::none()); });
   }
 
   /// Pops the oldest element into `out`, sleeping while empty; false only when closed and drained.
@@ -358,30 +323,24 @@ class mpmc_queue {
   ///   int v;  while (q.pop(v)) use(v);   // ends after close() once everything is consumed
   bool pop(T& out) { return pop_wait(out, detail::deadline::none()); }
 
-  /// push(T&&) giving up after `timeout` (false: stayed full, or closed; `v` untouched). Zero,
-  /// negative or NaN: one try_push. Durations beyond ~95 years wait for ever.
+  /// push(T&&) / pop() giving up after `timeout` or at `deadline` (any clock; converted once):
+  /// false if it stayed full / empty, or closed (`v` untouched). Zero, negative or NaN: one try_
+  /// op; durations beyond ~95 years wait for ever.
   ///
   ///   if (!q.try_push_for(std::move(x), std::chrono::milliseconds(5))) drop(x);
+  ///   int v;  if (q.try_pop_for(v, std::chrono::milliseconds(100))) use(v); else idle();
   template <class Rep, class Period>
   bool try_push_for(T&& v, const std::chrono::duration<Rep, Period>& timeout) {
     return push_wait(move_from(v), detail::deadline_after(timeout));
   }
-
-  /// push(T&&) giving up at `deadline` (any clock; other clocks than steady are converted once).
   template <class Clock, class Duration>
   bool try_push_until(T&& v, const std::chrono::time_point<Clock, Duration>& deadline) {
     return push_wait(move_from(v), detail::deadline_at(deadline));
   }
-
-  /// pop() giving up after `timeout` (false: stayed empty, or closed and drained).
-  ///
-  ///   int v;  if (q.try_pop_for(v, std::chrono::milliseconds(100))) use(v); else idle();
   template <class Rep, class Period>
   bool try_pop_for(T& out, const std::chrono::duration<Rep, Period>& timeout) {
     return pop_wait(out, detail::deadline_after(timeout));
   }
-
-  /// pop() giving up at `deadline`.
   template <class Clock, class Duration>
   bool try_pop_until(T& out, const std::chrono::time_point<Clock, Duration>& deadline) {
     return pop_wait(out, detail::deadline_at(deadline));
@@ -458,6 +417,32 @@ class mpmc_queue {
 
   static auto move_from(T& v) noexcept {
     return [&v](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::move(v)); };
+  }
+
+  /// `push(construct)` with a nothrow constructor of a copy of `v`: a copy that may throw is made
+  /// first, outside any claim.
+  template <class Push>
+  static bool with_copy(const T& v, Push&& push) {
+    if constexpr (std::is_nothrow_copy_constructible_v<T>) {
+      return push([&v](T* p) noexcept { ::new (static_cast<void*>(p)) T(v); });
+    } else {
+      T copy(v);
+      return push(move_from(copy));
+    }
+  }
+
+  /// `pop(deliver)` delivering into `out`; a move assignment that may throw runs after the slot
+  /// is released, from a temporary.
+  template <class Pop>
+  static bool into(T& out, Pop&& pop) {
+    if constexpr (std::is_nothrow_move_assignable_v<T>) {
+      return pop([&out](T&& v) noexcept { out = std::move(v); });
+    } else {
+      std::optional<T> tmp;
+      if (!pop([&tmp](T&& v) noexcept { tmp.emplace(std::move(v)); })) return false;
+      out = std::move(*tmp);
+      return true;
+    }
   }
 
   slot& slot_at(std::uint64_t pos) const noexcept { return slots_[pos & index_mask_]; }
@@ -668,22 +653,11 @@ class mpmc_queue {
   }
 
   bool pop_wait(T& out, const detail::deadline& dl) {
-    if constexpr (std::is_nothrow_move_assignable_v<T>) {
-      auto deliver = [&](T&& v) noexcept { out = std::move(v); };
+    return into(out, [&](auto deliver) {
       return wait_loop(
           head_, not_empty_, not_full_, [&](waiter& w) noexcept { return pop_once(deliver, w); },
           dl);
-    } else {
-      std::optional<T> tmp;
-      auto deliver = [&](T&& v) noexcept { tmp.emplace(std::move(v)); };
-      if (!wait_loop(
-              head_, not_empty_, not_full_,
-              [&](waiter& w) noexcept { return pop_once(deliver, w); }, dl)) {
-        return false;
-      }
-      out = std::move(*tmp);
-      return true;
-    }
+    });
   }
 
   // ---- bulk ------------------------------------------------------------------------------------
