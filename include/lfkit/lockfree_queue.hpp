@@ -119,9 +119,9 @@
 //   enqueue(i): t = fetch_add(tail); if entry e has cycle(e) < cycle(t), index ⊥ and (safe or
 //     head <= t), CAS it to {cycle(t), safe, i} and reset the threshold to 3n - 1; otherwise take
 //     a new ticket.
-//   dequeue(): if threshold < 0: empty. If a dequeue failed since the last enqueue (threshold
-//     below 3n - 1) and tail <= head: empty, without taking a ticket (so consumers spinning on an
-//     empty ring only read). h = fetch_add(head); if cycle(e) == cycle(h): fetch_or ⊥
+//   dequeue(): if threshold < 0: empty. If tail <= head: empty, without taking a ticket (so
+//     consumers spinning on an empty ring only read; the tail is read only when the last tail
+//     this side saw is not above head). h = fetch_add(head); if cycle(e) == cycle(h): fetch_or ⊥
 //     into the index and return it. If e is empty and tail > h (an enqueuer holds ticket h), look
 //     again up to enqueuer_looks times, a pause apart. If cycle(e) < cycle(h), invalidate: an empty entry gets cycle
 //     (h) (a late enqueuer with ticket h then fails), an occupied one loses its safe bit (an
@@ -151,8 +151,8 @@
 // * The threshold is kept as SCQ has it, not replaced by an "exact" head/tail re-check before
 //   every empty verdict: while enqueuers hold tickets they have not yet used, tail > head on an
 //   empty ring, and a dequeuer that retried then would keep invalidating their entries (a
-//   livelock of failing operations). The read-only tail <= head look is used where it is exact
-//   and free: before taking a ticket once a dequeue has failed since the last enqueue.
+//   livelock of failing operations). The read-only tail <= head look is used where it is exact:
+//   before taking a ticket (a retry after a failed round does not look again).
 // * Cost against mpmc_queue: four RMWs per operation (two per ring) instead of one CAS, and three
 //   streams of shared lines (two rings' entries and the data) instead of one: measured ~0.15-0.5x
 //   its throughput in try-op transfers (see bench/bench_lockfree_queue.cpp). What it buys is
@@ -218,6 +218,7 @@ class scq_ring {
     // relaxed: published by the constructor's completion (as every store below).
     head_.v.store(entries, std::memory_order_relaxed);
     tail_.v.store(entries + fill, std::memory_order_relaxed);
+    head_.seen.store(entries + fill, std::memory_order_relaxed);
     threshold_.v.store(fill > 0 ? threshold_reset_ : -1, std::memory_order_relaxed);
   }
   scq_ring(const scq_ring&) = delete;
@@ -266,7 +267,7 @@ class scq_ring {
     // seq_cst: SCQ's empty fast path.
     const std::int64_t threshold = threshold_.v.load(std::memory_order_seq_cst);
     if (threshold < 0) return none;
-    if (threshold != threshold_reset_ && looks_empty()) return none;
+    if (looks_empty()) return none;
     for (;;) {
       // seq_cst: the ticket.
       const std::uint64_t h = head_.v.fetch_add(1, std::memory_order_seq_cst);
@@ -317,14 +318,27 @@ class scq_ring {
   }
 
   /// Whether tail <= head (exact: every ticket below tail has a dequeuer, so at the tail load no
-  /// completed enqueue's index was left unclaimed). Read-only: a dequeuer that calls it before
-  /// taking a ticket does not write head and tail while the ring is empty. Measured on the 2-core
-  /// machine, 1P1C try ops with the consumer often ahead: without it a spinning consumer's tickets
-  /// and tail catch-ups kept invalidating the producer's entries, ~0.4 M items/s instead of ~5.
-  [[nodiscard]] bool looks_empty() const noexcept {
+  /// completed enqueue's index was left unclaimed). Reads the enqueuers' tail line only when the
+  /// entry at head holds no index of head's cycle yet and the last tail this side saw is not above
+  /// head: a dequeuer that calls it before taking a ticket does not write head and tail while the
+  /// ring is empty, and does not pull the enqueuers' line while indices are waiting. Measured on
+  /// the 2-core machine, 1P1C try ops with the consumer often ahead: without the check a spinning
+  /// consumer's tickets and tail catch-ups kept invalidating the producer's entries (~0.4 M
+  /// items/s instead of ~5); a variant reading the tail on every call measured slower try ops.
+  [[nodiscard]] bool looks_empty() noexcept {
     // seq_cst: head first, then tail, so the tail value is not older than the head value.
     const std::uint64_t h = head_.v.load(std::memory_order_seq_cst);
-    return (tail_.v.load(std::memory_order_seq_cst) & ~closed_bit) <= h;  // seq_cst: as above
+    // relaxed: a hint, any value is safe (the ticket's own acquire load decides): an entry at
+    // h's cycle means ticket h was used (enqueued, or passed by its dequeuer): take a ticket.
+    if (cycle(entries_[h & entries_mask_].load(std::memory_order_relaxed)) == h >> (order_ + 1))
+      return false;
+    // relaxed: a hint, any value is safe. Only tail values are stored and tail never decreases,
+    // so seen > h implies tail > h (not empty); the empty verdict always uses a fresh tail load.
+    if (head_.seen.load(std::memory_order_relaxed) > h) return false;
+    const std::uint64_t t = tail_.v.load(std::memory_order_seq_cst) & ~closed_bit;  // as above
+    if (t <= h) return true;
+    head_.seen.store(t, std::memory_order_relaxed);  // relaxed: the hint, see above
+    return false;
   }
 
   /// Sets the closed mark. Lock-free (one RMW); async-signal-safe.
@@ -381,11 +395,17 @@ class scq_ring {
   struct alignas(cache_line_size) padded_u64 {
     Atom<std::uint64_t> v;
   };
+  /// head and, beside it (written by the same dequeuers), the last tail value they read.
+  struct alignas(cache_line_size) head_line {
+    Atom<std::uint64_t> v;
+    Atom<std::uint64_t> seen;
+  };
   struct alignas(cache_line_size) padded_i64 {
     Atom<std::int64_t> v;
   };
   static_assert(sizeof(padded_u64) == cache_line_size && sizeof(padded_i64) == cache_line_size,
                 "head, tail and threshold are written by different threads: one line each");
+  static_assert(sizeof(head_line) == cache_line_size, "head and seen share one line");
 
   // Read-only after construction.
   Atom<std::uint64_t>* entries_ = nullptr;
@@ -396,7 +416,7 @@ class scq_ring {
   const unsigned cycle_shift_;
   const std::int64_t threshold_reset_;  // 3n - 1
   // Hot.
-  padded_u64 head_;
+  head_line head_;
   padded_u64 tail_;
   padded_i64 threshold_;
 };
