@@ -96,9 +96,11 @@
 // ---------------------------------------------------------------------------------------------
 // One allocation per ring of 2n 8-byte entries (n = bit_ceil(capacity)) and one data array of
 // `capacity` slots of sizeof(T) (aligned to max(alignof(T), cache line)); the object itself is
-// 11 cache lines (1408 bytes: each ring's head, tail and threshold and the two sleep words on
-// lines of their own, plus a read-mostly line per ring and one for the queue). Bytes per slot: sizeof(T) + 32 when capacity is a
-// power of two (two rings x 2 entries x 8 bytes), up to sizeof(T) + 64 just above one.
+// 9 cache lines (1152 bytes: one line of tickets per side, the producers' free head and allocated
+// tail, the consumers' allocated head and free tail; each ring's threshold and the two sleep
+// words on lines of their own; a read-mostly line per ring and one for the queue). Bytes per
+// slot: sizeof(T) + 32 when capacity is a power of two (two rings x 2 entries x 8 bytes), up to
+// sizeof(T) + 64 just above one.
 // memory_footprint() returns the exact total. (mpmc_queue: 8 + sizeof(T) rounded to alignof(T).)
 //
 // ---------------------------------------------------------------------------------------------
@@ -184,8 +186,22 @@ namespace lfkit {
 
 namespace detail {
 
+/// The ticket words one side of a lockfree_queue (producers or consumers) writes on every
+/// operation, on one line: head of the ring it dequeues from (with that ring's tail as last read
+/// by this side), tail of the ring it enqueues into. One line per side instead of one per word: a
+/// push's two tickets (free head, allocated tail) then take one line transfer, not two.
+template <template <class> class Atom>
+struct alignas(cache_line_size) scq_side {
+  Atom<std::uint64_t> head{0};  // tickets of the ring this side dequeues from
+  Atom<std::uint64_t> seen{0};  // that ring's tail as this side last read it (a hint)
+  Atom<std::uint64_t> tail{0};  // tickets of the ring this side enqueues into
+};
+static_assert(sizeof(scq_side<std::atomic>) == cache_line_size,
+              "a side's tickets share one line; the other side's are on another");
+
 /// An SCQ ring of indices below n = 2^order in 2n entries (see lockfree_queue.hpp's preface).
-/// Not copyable; entries are owned by the ring.
+/// Not copyable; entries are owned by the ring, head and tail by the two scq_side lines given to
+/// the constructor (head and seen on its dequeuers' line, tail on its enqueuers').
 template <template <class> class Atom>
 class scq_ring {
  public:
@@ -200,9 +216,13 @@ class scq_ring {
   /// dequeue()'s "no index".
   static constexpr std::uint64_t none = ~std::uint64_t{0};
 
-  /// A ring of 2^(order+1) entries holding indices 0 .. fill-1 (fill <= 2^order).
-  scq_ring(unsigned order, std::uint64_t fill)
-      : order_(order),
+  /// A ring of 2^(order+1) entries holding indices 0 .. fill-1 (fill <= 2^order); head and seen
+  /// live in `dequeuers`, tail is `tail` (both outlive the ring).
+  scq_ring(unsigned order, std::uint64_t fill, scq_side<Atom>& dequeuers, Atom<std::uint64_t>& tail)
+      : head_(&dequeuers.head),
+        seen_(&dequeuers.seen),
+        tail_(&tail),
+        order_(order),
         entries_mask_((std::uint64_t{2} << order) - 1),
         bottom_(entries_mask_),
         safe_bit_(std::uint64_t{1} << (order + 1)),
@@ -216,9 +236,9 @@ class scq_ring {
       ::new (static_cast<void*>(&entries_[j])) Atom<std::uint64_t>(e);
     }
     // relaxed: published by the constructor's completion (as every store below).
-    head_.v.store(entries, std::memory_order_relaxed);
-    tail_.v.store(entries + fill, std::memory_order_relaxed);
-    head_.seen.store(entries + fill, std::memory_order_relaxed);
+    head_->store(entries, std::memory_order_relaxed);
+    tail_->store(entries + fill, std::memory_order_relaxed);
+    seen_->store(entries + fill, std::memory_order_relaxed);
     threshold_.v.store(fill > 0 ? threshold_reset_ : -1, std::memory_order_relaxed);
   }
   scq_ring(const scq_ring&) = delete;
@@ -235,7 +255,7 @@ class scq_ring {
   put_result enqueue(std::uint64_t idx, bool honour_closed) noexcept {
     for (;;) {
       // seq_cst: the ticket; an RMW, so it also reads the latest closed mark (3).
-      const std::uint64_t raw = tail_.v.fetch_add(1, std::memory_order_seq_cst);
+      const std::uint64_t raw = tail_->fetch_add(1, std::memory_order_seq_cst);
       if (honour_closed && (raw & closed_bit)) return put_result::closed;
       const std::uint64_t t = raw & ~closed_bit;
       const std::uint64_t tc = t >> (order_ + 1);
@@ -245,7 +265,7 @@ class scq_ring {
       std::uint64_t e = ent.load(std::memory_order_acquire);
       while (cycle(e) < tc && (e & bottom_) == bottom_ &&
              ((e & safe_bit_) != 0 ||
-              head_.v.load(std::memory_order_seq_cst) <= t)) {  // seq_cst: SCQ's head <= t test
+              head_->load(std::memory_order_seq_cst) <= t)) {  // seq_cst: SCQ's head <= t test
         // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx; failure reloads
         // e (acquire: as the load above).
         if (ent.compare_exchange_weak(e, make(tc, true, idx), std::memory_order_seq_cst,
@@ -270,7 +290,7 @@ class scq_ring {
     if (looks_empty()) return none;
     for (;;) {
       // seq_cst: the ticket.
-      const std::uint64_t h = head_.v.fetch_add(1, std::memory_order_seq_cst);
+      const std::uint64_t h = head_->fetch_add(1, std::memory_order_seq_cst);
       const std::uint64_t hc = h >> (order_ + 1);
       Atom<std::uint64_t>& ent = entries_[h & entries_mask_];
       // acquire (1)/(2): pairs with the enqueuer's CAS; what it wrote to the slot is visible.
@@ -280,7 +300,7 @@ class scq_ring {
         const std::uint64_t ec = cycle(e);
         if (ec < hc && (e & bottom_) == bottom_ && looks < enqueuer_looks &&
             (looks > 0 ||
-             (tail_.v.load(std::memory_order_seq_cst) & ~closed_bit) > h)) {  // seq_cst: as below
+             (tail_->load(std::memory_order_seq_cst) & ~closed_bit) > h)) {  // seq_cst: as below
           // Still empty, but an enqueuer holds ticket h: give it a few pauses to land its CAS
           // before invalidating the entry (see enqueuer_looks). Bounded: never a real wait.
           ++looks;
@@ -306,7 +326,7 @@ class scq_ring {
           break;
       }
       // seq_cst: SCQ's tail <= h + 1 test.
-      const std::uint64_t raw = tail_.v.load(std::memory_order_seq_cst);
+      const std::uint64_t raw = tail_->load(std::memory_order_seq_cst);
       if ((raw & ~closed_bit) <= h + 1) {
         catch_up(raw, h + 1);
         threshold_.v.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: see the load above
@@ -327,36 +347,36 @@ class scq_ring {
   /// items/s instead of ~5); a variant reading the tail on every call measured slower try ops.
   [[nodiscard]] bool looks_empty() noexcept {
     // seq_cst: head first, then tail, so the tail value is not older than the head value.
-    const std::uint64_t h = head_.v.load(std::memory_order_seq_cst);
+    const std::uint64_t h = head_->load(std::memory_order_seq_cst);
     // relaxed: a hint, any value is safe (the ticket's own acquire load decides): an entry at
     // h's cycle means ticket h was used (enqueued, or passed by its dequeuer): take a ticket.
     if (cycle(entries_[h & entries_mask_].load(std::memory_order_relaxed)) == h >> (order_ + 1))
       return false;
     // relaxed: a hint, any value is safe. Only tail values are stored and tail never decreases,
     // so seen > h implies tail > h (not empty); the empty verdict always uses a fresh tail load.
-    if (head_.seen.load(std::memory_order_relaxed) > h) return false;
-    const std::uint64_t t = tail_.v.load(std::memory_order_seq_cst) & ~closed_bit;  // as above
+    if (seen_->load(std::memory_order_relaxed) > h) return false;
+    const std::uint64_t t = tail_->load(std::memory_order_seq_cst) & ~closed_bit;  // as above
     if (t <= h) return true;
-    head_.seen.store(t, std::memory_order_relaxed);  // relaxed: the hint, see above
+    seen_->store(t, std::memory_order_relaxed);  // relaxed: the hint, see above
     return false;
   }
 
   /// Sets the closed mark. Lock-free (one RMW); async-signal-safe.
   void close() noexcept {
     // seq_cst (3): every later ticket sees it; also ordered before close()'s wakes.
-    tail_.v.fetch_or(closed_bit, std::memory_order_seq_cst);
+    tail_->fetch_or(closed_bit, std::memory_order_seq_cst);
   }
   [[nodiscard]] bool closed() const noexcept {
     // acquire (3): pairs with close()'s RMW.
-    return (tail_.v.load(std::memory_order_acquire) & closed_bit) != 0;
+    return (tail_->load(std::memory_order_acquire) & closed_bit) != 0;
   }
   /// tail - head, at least 0: the number of indices held, plus tickets of enqueues still in
   /// flight or abandoned that no dequeuer has passed yet. Wait-free.
   [[nodiscard]] std::uint64_t spread() const noexcept {
     // acquire: a statistic; head first so that the tail read is not older than it.
-    const std::uint64_t h = head_.v.load(std::memory_order_acquire);
+    const std::uint64_t h = head_->load(std::memory_order_acquire);
     const std::uint64_t t =
-        tail_.v.load(std::memory_order_acquire) & ~closed_bit;  // acquire: as above
+        tail_->load(std::memory_order_acquire) & ~closed_bit;  // acquire: as above
     return t > h ? t - h : 0;
   }
   /// Calls f(index) for every index held (no concurrent operation allowed; the destructor).
@@ -383,31 +403,25 @@ class scq_ring {
   void catch_up(std::uint64_t raw, std::uint64_t to) noexcept {
     while ((raw & ~closed_bit) < to) {
       // seq_cst: a ring RMW; failure reloads raw (seq_cst: as the tail load in dequeue()).
-      if (tail_.v.compare_exchange_weak(raw, to | (raw & closed_bit), std::memory_order_seq_cst,
+      if (tail_->compare_exchange_weak(raw, to | (raw & closed_bit), std::memory_order_seq_cst,
                                         std::memory_order_seq_cst)) {
         return;
       }
       // Someone else moved tail or head meanwhile: aim at the current head.
-      to = head_.v.load(std::memory_order_seq_cst);  // seq_cst: as above
+      to = head_->load(std::memory_order_seq_cst);  // seq_cst: as above
     }
   }
 
-  struct alignas(cache_line_size) padded_u64 {
-    Atom<std::uint64_t> v;
-  };
-  /// head and, beside it (written by the same dequeuers), the last tail value they read.
-  struct alignas(cache_line_size) head_line {
-    Atom<std::uint64_t> v;
-    Atom<std::uint64_t> seen;
-  };
   struct alignas(cache_line_size) padded_i64 {
     Atom<std::int64_t> v;
   };
-  static_assert(sizeof(padded_u64) == cache_line_size && sizeof(padded_i64) == cache_line_size,
-                "head, tail and threshold are written by different threads: one line each");
-  static_assert(sizeof(head_line) == cache_line_size, "head and seen share one line");
+  static_assert(sizeof(padded_i64) == cache_line_size,
+                "the threshold is read by every operation on the ring, written rarely: own line");
 
   // Read-only after construction.
+  Atom<std::uint64_t>* const head_;  // on the dequeuers' scq_side line
+  Atom<std::uint64_t>* const seen_;  // beside head_
+  Atom<std::uint64_t>* const tail_;  // on the enqueuers' scq_side line
   Atom<std::uint64_t>* entries_ = nullptr;
   const unsigned order_;
   const std::uint64_t entries_mask_;  // 2n - 1
@@ -415,9 +429,7 @@ class scq_ring {
   const std::uint64_t safe_bit_;
   const unsigned cycle_shift_;
   const std::int64_t threshold_reset_;  // 3n - 1
-  // Hot.
-  head_line head_;
-  padded_u64 tail_;
+  // Read by every dequeue and enqueue, written when a dequeue fails and by the enqueue after it.
   padded_i64 threshold_;
 };
 
@@ -448,6 +460,7 @@ class lockfree_queue {
 
   using hooks = atomic_hooks<Atom>;
   using ring = detail::scq_ring<Atom>;
+  using side = detail::scq_side<Atom>;
 
  public:
   using value_type = T;
@@ -488,8 +501,8 @@ class lockfree_queue {
       : cap_(checked_capacity(capacity)),
         order_(static_cast<unsigned>(
             std::countr_zero(std::bit_ceil(static_cast<std::uint64_t>(cap_))))),
-        free_(order_, cap_),
-        alloc_(order_, 0) {
+        free_(order_, cap_, producers_, consumers_.tail),
+        alloc_(order_, 0, consumers_, producers_.tail) {
     data_ = static_cast<cell*>(::operator new(cap_ * sizeof(cell), std::align_val_t{data_align}));
     hooks::prepare_heavy_fence();
   }
@@ -870,6 +883,9 @@ class lockfree_queue {
   cell* data_ = nullptr;
   const std::size_t cap_;
   const unsigned order_;
+  // Written on every operation (declared before the rings, which point into them).
+  side producers_;  // free ring's head and seen, allocated ring's tail (bit 63: closed)
+  side consumers_;  // allocated ring's head and seen, free ring's tail
   ring free_;   // indices of free data slots (initially 0 .. cap_-1)
   ring alloc_;  // indices of slots holding elements, FIFO; tail bit 63: closed
   detail::sleep_word<Atom> not_empty_;  // consumers sleep here
