@@ -120,7 +120,7 @@
 // {cycle 1, safe, i} with tail = 2n + capacity.
 //   enqueue(i): t = fetch_add(tail); if entry e has cycle(e) < cycle(t), index ⊥ and (safe or
 //     head <= t), CAS it to {cycle(t), safe, i} and reset the threshold to 3n - 1; otherwise take
-//     a new ticket.
+//     a new ticket. (The first CAS expects {cycle(t) - 1, safe, ⊥} without loading e first.)
 //   dequeue(): if threshold < 0: empty. If tail <= head: empty, without taking a ticket (so
 //     consumers spinning on an empty ring only read; the tail is read only when the last tail
 //     this side saw is not above head). h = fetch_add(head); if cycle(e) == cycle(h): fetch_or ⊥
@@ -260,14 +260,15 @@ class scq_ring {
       const std::uint64_t t = raw & ~closed_bit;
       const std::uint64_t tc = t >> (order_ + 1);
       Atom<std::uint64_t>& ent = entries_[t & entries_mask_];
-      // acquire: pairs with the CAS/fetch_or that last wrote the entry (a consumed entry's index
-      // must not be reused before its consumer's fetch_or; the data pairs are (1) and (2)).
-      std::uint64_t e = ent.load(std::memory_order_acquire);
-      while (cycle(e) < tc && (e & bottom_) == bottom_ &&
-             ((e & safe_bit_) != 0 ||
-              head_->load(std::memory_order_seq_cst) <= t)) {  // seq_cst: SCQ's head <= t test
-        // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx; failure reloads
-        // e (acquire: as the load above).
+      // No load before the first CAS: it expects the usual state, consumed in the previous cycle
+      // (which passes SCQ's test below), so the entry's line comes over once, exclusive, not
+      // shared for a load and again for the CAS. A failed CAS loads the entry, and SCQ's test
+      // decides on that value whether to try again.
+      std::uint64_t e = make(tc - 1, true, bottom_);
+      for (;;) {
+        // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx. Failure: acquire,
+        // pairs with the CAS/fetch_or that last wrote the entry (a consumed entry's index must not
+        // be reused before its consumer's fetch_or; the data pairs are (1) and (2)).
         if (ent.compare_exchange_weak(e, make(tc, true, idx), std::memory_order_seq_cst,
                                       std::memory_order_acquire)) {
           // seq_cst: a plain word every dequeuer reads first; stored only when it changes.
@@ -276,6 +277,9 @@ class scq_ring {
           }
           return put_result::ok;
         }
+        if (cycle(e) >= tc || (e & bottom_) != bottom_) break;
+        if ((e & safe_bit_) == 0 && head_->load(std::memory_order_seq_cst) > t)  // seq_cst: SCQ's
+          break;                                                                 // head <= t test
       }
       // The entry is occupied, newer, or unsafe with head past t: take a new ticket.
     }
