@@ -155,9 +155,13 @@
 //   empty ring, and a dequeuer that retried then would keep invalidating their entries (a
 //   livelock of failing operations). The read-only tail <= head look is used where it is exact:
 //   before taking a ticket (a retry after a failed round does not look again).
-// * Cost against mpmc_queue: four RMWs per operation (two per ring) instead of one CAS, and three
-//   streams of shared lines (two rings' entries and the data) instead of one: measured ~0.15-0.5x
-//   its throughput in try-op transfers (see bench/bench_lockfree_queue.cpp). What it buys is
+// * Cost against mpmc_queue: four RMWs per operation (a ticket and an entry RMW per ring) instead
+//   of one CAS, and three streams of shared lines (two rings' entries and the data) instead of
+//   one. A locked RMW costs ~6-12 ns on the 2-core guest and dominates: ~28 ns of CPU per
+//   operation against ~10 (queue_5050), ~0.25-0.4x its throughput in every config measured
+//   (medians: 0.33x queue_5050 2T-8T; 0.34/0.36/0.41x queue_try 1P1C/2P2C/4P4C). Each of the
+//   four is needed: the ticket orders the operation, the entry RMW either publishes an index
+//   against racing invalidations or consumes it against a racing safe-bit clear. What it buys is
 //   the progress guarantee above.
 #ifndef LFKIT_LOCKFREE_QUEUE_HPP
 #define LFKIT_LOCKFREE_QUEUE_HPP
@@ -408,7 +412,7 @@ class scq_ring {
     while ((raw & ~closed_bit) < to) {
       // seq_cst: a ring RMW; failure reloads raw (seq_cst: as the tail load in dequeue()).
       if (tail_->compare_exchange_weak(raw, to | (raw & closed_bit), std::memory_order_seq_cst,
-                                        std::memory_order_seq_cst)) {
+                                       std::memory_order_seq_cst)) {
         return;
       }
       // Someone else moved tail or head meanwhile: aim at the current head.
@@ -890,8 +894,8 @@ class lockfree_queue {
   // Written on every operation (declared before the rings, which point into them).
   side producers_;  // free ring's head and seen, allocated ring's tail (bit 63: closed)
   side consumers_;  // allocated ring's head and seen, free ring's tail
-  ring free_;   // indices of free data slots (initially 0 .. cap_-1)
-  ring alloc_;  // indices of slots holding elements, FIFO; tail bit 63: closed
+  ring free_;       // indices of free data slots (initially 0 .. cap_-1)
+  ring alloc_;      // indices of slots holding elements, FIFO; tail bit 63: closed
   detail::sleep_word<Atom> not_empty_;  // consumers sleep here
   detail::sleep_word<Atom> not_full_;   // producers sleep here
 };
