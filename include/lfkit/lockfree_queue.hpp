@@ -96,9 +96,11 @@
 // ---------------------------------------------------------------------------------------------
 // One allocation per ring of 2n 8-byte entries (n = bit_ceil(capacity)) and one data array of
 // `capacity` slots of sizeof(T) (aligned to max(alignof(T), cache line)); the object itself is
-// 11 cache lines (1408 bytes: each ring's head, tail and threshold and the two sleep words on
-// lines of their own, plus a read-mostly line per ring and one for the queue). Bytes per slot: sizeof(T) + 32 when capacity is a
-// power of two (two rings x 2 entries x 8 bytes), up to sizeof(T) + 64 just above one.
+// 9 cache lines (1152 bytes: one line of tickets per side, the producers' free head and allocated
+// tail, the consumers' allocated head and free tail; each ring's threshold and the two sleep
+// words on lines of their own; a read-mostly line per ring and one for the queue). Bytes per
+// slot: sizeof(T) + 32 when capacity is a power of two (two rings x 2 entries x 8 bytes), up to
+// sizeof(T) + 64 just above one.
 // memory_footprint() returns the exact total. (mpmc_queue: 8 + sizeof(T) rounded to alignof(T).)
 //
 // ---------------------------------------------------------------------------------------------
@@ -118,10 +120,10 @@
 // {cycle 1, safe, i} with tail = 2n + capacity.
 //   enqueue(i): t = fetch_add(tail); if entry e has cycle(e) < cycle(t), index ⊥ and (safe or
 //     head <= t), CAS it to {cycle(t), safe, i} and reset the threshold to 3n - 1; otherwise take
-//     a new ticket.
-//   dequeue(): if threshold < 0: empty. If a dequeue failed since the last enqueue (threshold
-//     below 3n - 1) and tail <= head: empty, without taking a ticket (so consumers spinning on an
-//     empty ring only read). h = fetch_add(head); if cycle(e) == cycle(h): fetch_or ⊥
+//     a new ticket. (The first CAS expects {cycle(t) - 1, safe, ⊥} without loading e first.)
+//   dequeue(): if threshold < 0: empty. If tail <= head: empty, without taking a ticket (so
+//     consumers spinning on an empty ring only read; the tail is read only when the last tail
+//     this side saw is not above head). h = fetch_add(head); if cycle(e) == cycle(h): fetch_or ⊥
 //     into the index and return it. If e is empty and tail > h (an enqueuer holds ticket h), look
 //     again up to enqueuer_looks times, a pause apart. If cycle(e) < cycle(h), invalidate: an empty entry gets cycle
 //     (h) (a late enqueuer with ticket h then fails), an occupied one loses its safe bit (an
@@ -151,11 +153,15 @@
 // * The threshold is kept as SCQ has it, not replaced by an "exact" head/tail re-check before
 //   every empty verdict: while enqueuers hold tickets they have not yet used, tail > head on an
 //   empty ring, and a dequeuer that retried then would keep invalidating their entries (a
-//   livelock of failing operations). The read-only tail <= head look is used where it is exact
-//   and free: before taking a ticket once a dequeue has failed since the last enqueue.
-// * Cost against mpmc_queue: four RMWs per operation (two per ring) instead of one CAS, and three
-//   streams of shared lines (two rings' entries and the data) instead of one: measured ~0.15-0.5x
-//   its throughput in try-op transfers (see bench/bench_lockfree_queue.cpp). What it buys is
+//   livelock of failing operations). The read-only tail <= head look is used where it is exact:
+//   before taking a ticket (a retry after a failed round does not look again).
+// * Cost against mpmc_queue: four RMWs per operation (a ticket and an entry RMW per ring) instead
+//   of one CAS, and three streams of shared lines (two rings' entries and the data) instead of
+//   one. A locked RMW costs ~6-12 ns on the 2-core guest and dominates: ~28 ns of CPU per
+//   operation against ~10 (queue_5050), ~0.25-0.4x its throughput in every config measured
+//   (medians: 0.33x queue_5050 2T-8T; 0.34/0.36/0.41x queue_try 1P1C/2P2C/4P4C). Each of the
+//   four is needed: the ticket orders the operation, the entry RMW either publishes an index
+//   against racing invalidations or consumes it against a racing safe-bit clear. What it buys is
 //   the progress guarantee above.
 #ifndef LFKIT_LOCKFREE_QUEUE_HPP
 #define LFKIT_LOCKFREE_QUEUE_HPP
@@ -184,8 +190,22 @@ namespace lfkit {
 
 namespace detail {
 
+/// The ticket words one side of a lockfree_queue (producers or consumers) writes on every
+/// operation, on one line: head of the ring it dequeues from (with that ring's tail as last read
+/// by this side), tail of the ring it enqueues into. One line per side instead of one per word: a
+/// push's two tickets (free head, allocated tail) then take one line transfer, not two.
+template <template <class> class Atom>
+struct alignas(cache_line_size) scq_side {
+  Atom<std::uint64_t> head{0};  // tickets of the ring this side dequeues from
+  Atom<std::uint64_t> seen{0};  // that ring's tail as this side last read it (a hint)
+  Atom<std::uint64_t> tail{0};  // tickets of the ring this side enqueues into
+};
+static_assert(sizeof(scq_side<std::atomic>) == cache_line_size,
+              "a side's tickets share one line; the other side's are on another");
+
 /// An SCQ ring of indices below n = 2^order in 2n entries (see lockfree_queue.hpp's preface).
-/// Not copyable; entries are owned by the ring.
+/// Not copyable; entries are owned by the ring, head and tail by the two scq_side lines given to
+/// the constructor (head and seen on its dequeuers' line, tail on its enqueuers').
 template <template <class> class Atom>
 class scq_ring {
  public:
@@ -200,9 +220,13 @@ class scq_ring {
   /// dequeue()'s "no index".
   static constexpr std::uint64_t none = ~std::uint64_t{0};
 
-  /// A ring of 2^(order+1) entries holding indices 0 .. fill-1 (fill <= 2^order).
-  scq_ring(unsigned order, std::uint64_t fill)
-      : order_(order),
+  /// A ring of 2^(order+1) entries holding indices 0 .. fill-1 (fill <= 2^order); head and seen
+  /// live in `dequeuers`, tail is `tail` (both outlive the ring).
+  scq_ring(unsigned order, std::uint64_t fill, scq_side<Atom>& dequeuers, Atom<std::uint64_t>& tail)
+      : head_(&dequeuers.head),
+        seen_(&dequeuers.seen),
+        tail_(&tail),
+        order_(order),
         entries_mask_((std::uint64_t{2} << order) - 1),
         bottom_(entries_mask_),
         safe_bit_(std::uint64_t{1} << (order + 1)),
@@ -216,8 +240,9 @@ class scq_ring {
       ::new (static_cast<void*>(&entries_[j])) Atom<std::uint64_t>(e);
     }
     // relaxed: published by the constructor's completion (as every store below).
-    head_.v.store(entries, std::memory_order_relaxed);
-    tail_.v.store(entries + fill, std::memory_order_relaxed);
+    head_->store(entries, std::memory_order_relaxed);
+    tail_->store(entries + fill, std::memory_order_relaxed);
+    seen_->store(entries + fill, std::memory_order_relaxed);
     threshold_.v.store(fill > 0 ? threshold_reset_ : -1, std::memory_order_relaxed);
   }
   scq_ring(const scq_ring&) = delete;
@@ -234,19 +259,20 @@ class scq_ring {
   put_result enqueue(std::uint64_t idx, bool honour_closed) noexcept {
     for (;;) {
       // seq_cst: the ticket; an RMW, so it also reads the latest closed mark (3).
-      const std::uint64_t raw = tail_.v.fetch_add(1, std::memory_order_seq_cst);
+      const std::uint64_t raw = tail_->fetch_add(1, std::memory_order_seq_cst);
       if (honour_closed && (raw & closed_bit)) return put_result::closed;
       const std::uint64_t t = raw & ~closed_bit;
       const std::uint64_t tc = t >> (order_ + 1);
       Atom<std::uint64_t>& ent = entries_[t & entries_mask_];
-      // acquire: pairs with the CAS/fetch_or that last wrote the entry (a consumed entry's index
-      // must not be reused before its consumer's fetch_or; the data pairs are (1) and (2)).
-      std::uint64_t e = ent.load(std::memory_order_acquire);
-      while (cycle(e) < tc && (e & bottom_) == bottom_ &&
-             ((e & safe_bit_) != 0 ||
-              head_.v.load(std::memory_order_seq_cst) <= t)) {  // seq_cst: SCQ's head <= t test
-        // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx; failure reloads
-        // e (acquire: as the load above).
+      // No load before the first CAS: it expects the usual state, consumed in the previous cycle
+      // (which passes SCQ's test below), so the entry's line comes over once, exclusive, not
+      // shared for a load and again for the CAS. A failed CAS loads the entry, and SCQ's test
+      // decides on that value whether to try again.
+      std::uint64_t e = make(tc - 1, true, bottom_);
+      for (;;) {
+        // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx. Failure: acquire,
+        // pairs with the CAS/fetch_or that last wrote the entry (a consumed entry's index must not
+        // be reused before its consumer's fetch_or; the data pairs are (1) and (2)).
         if (ent.compare_exchange_weak(e, make(tc, true, idx), std::memory_order_seq_cst,
                                       std::memory_order_acquire)) {
           // seq_cst: a plain word every dequeuer reads first; stored only when it changes.
@@ -255,6 +281,9 @@ class scq_ring {
           }
           return put_result::ok;
         }
+        if (cycle(e) >= tc || (e & bottom_) != bottom_) break;
+        if ((e & safe_bit_) == 0 && head_->load(std::memory_order_seq_cst) > t)  // seq_cst: SCQ's
+          break;                                                                 // head <= t test
       }
       // The entry is occupied, newer, or unsafe with head past t: take a new ticket.
     }
@@ -266,10 +295,10 @@ class scq_ring {
     // seq_cst: SCQ's empty fast path.
     const std::int64_t threshold = threshold_.v.load(std::memory_order_seq_cst);
     if (threshold < 0) return none;
-    if (threshold != threshold_reset_ && looks_empty()) return none;
+    if (looks_empty()) return none;
     for (;;) {
       // seq_cst: the ticket.
-      const std::uint64_t h = head_.v.fetch_add(1, std::memory_order_seq_cst);
+      const std::uint64_t h = head_->fetch_add(1, std::memory_order_seq_cst);
       const std::uint64_t hc = h >> (order_ + 1);
       Atom<std::uint64_t>& ent = entries_[h & entries_mask_];
       // acquire (1)/(2): pairs with the enqueuer's CAS; what it wrote to the slot is visible.
@@ -279,7 +308,7 @@ class scq_ring {
         const std::uint64_t ec = cycle(e);
         if (ec < hc && (e & bottom_) == bottom_ && looks < enqueuer_looks &&
             (looks > 0 ||
-             (tail_.v.load(std::memory_order_seq_cst) & ~closed_bit) > h)) {  // seq_cst: as below
+             (tail_->load(std::memory_order_seq_cst) & ~closed_bit) > h)) {  // seq_cst: as below
           // Still empty, but an enqueuer holds ticket h: give it a few pauses to land its CAS
           // before invalidating the entry (see enqueuer_looks). Bounded: never a real wait.
           ++looks;
@@ -305,7 +334,7 @@ class scq_ring {
           break;
       }
       // seq_cst: SCQ's tail <= h + 1 test.
-      const std::uint64_t raw = tail_.v.load(std::memory_order_seq_cst);
+      const std::uint64_t raw = tail_->load(std::memory_order_seq_cst);
       if ((raw & ~closed_bit) <= h + 1) {
         catch_up(raw, h + 1);
         threshold_.v.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: see the load above
@@ -317,32 +346,45 @@ class scq_ring {
   }
 
   /// Whether tail <= head (exact: every ticket below tail has a dequeuer, so at the tail load no
-  /// completed enqueue's index was left unclaimed). Read-only: a dequeuer that calls it before
-  /// taking a ticket does not write head and tail while the ring is empty. Measured on the 2-core
-  /// machine, 1P1C try ops with the consumer often ahead: without it a spinning consumer's tickets
-  /// and tail catch-ups kept invalidating the producer's entries, ~0.4 M items/s instead of ~5.
-  [[nodiscard]] bool looks_empty() const noexcept {
+  /// completed enqueue's index was left unclaimed). Reads the enqueuers' tail line only when the
+  /// entry at head holds no index of head's cycle yet and the last tail this side saw is not above
+  /// head: a dequeuer that calls it before taking a ticket does not write head and tail while the
+  /// ring is empty, and does not pull the enqueuers' line while indices are waiting. Measured on
+  /// the 2-core machine, 1P1C try ops with the consumer often ahead: without the check a spinning
+  /// consumer's tickets and tail catch-ups kept invalidating the producer's entries (~0.4 M
+  /// items/s instead of ~5); a variant reading the tail on every call measured slower try ops.
+  [[nodiscard]] bool looks_empty() noexcept {
     // seq_cst: head first, then tail, so the tail value is not older than the head value.
-    const std::uint64_t h = head_.v.load(std::memory_order_seq_cst);
-    return (tail_.v.load(std::memory_order_seq_cst) & ~closed_bit) <= h;  // seq_cst: as above
+    const std::uint64_t h = head_->load(std::memory_order_seq_cst);
+    // relaxed: a hint, any value is safe (the ticket's own acquire load decides): an entry at
+    // h's cycle means ticket h was used (enqueued, or passed by its dequeuer): take a ticket.
+    if (cycle(entries_[h & entries_mask_].load(std::memory_order_relaxed)) == h >> (order_ + 1))
+      return false;
+    // relaxed: a hint, any value is safe. Only tail values are stored and tail never decreases,
+    // so seen > h implies tail > h (not empty); the empty verdict always uses a fresh tail load.
+    if (seen_->load(std::memory_order_relaxed) > h) return false;
+    const std::uint64_t t = tail_->load(std::memory_order_seq_cst) & ~closed_bit;  // as above
+    if (t <= h) return true;
+    seen_->store(t, std::memory_order_relaxed);  // relaxed: the hint, see above
+    return false;
   }
 
   /// Sets the closed mark. Lock-free (one RMW); async-signal-safe.
   void close() noexcept {
     // seq_cst (3): every later ticket sees it; also ordered before close()'s wakes.
-    tail_.v.fetch_or(closed_bit, std::memory_order_seq_cst);
+    tail_->fetch_or(closed_bit, std::memory_order_seq_cst);
   }
   [[nodiscard]] bool closed() const noexcept {
     // acquire (3): pairs with close()'s RMW.
-    return (tail_.v.load(std::memory_order_acquire) & closed_bit) != 0;
+    return (tail_->load(std::memory_order_acquire) & closed_bit) != 0;
   }
   /// tail - head, at least 0: the number of indices held, plus tickets of enqueues still in
   /// flight or abandoned that no dequeuer has passed yet. Wait-free.
   [[nodiscard]] std::uint64_t spread() const noexcept {
     // acquire: a statistic; head first so that the tail read is not older than it.
-    const std::uint64_t h = head_.v.load(std::memory_order_acquire);
+    const std::uint64_t h = head_->load(std::memory_order_acquire);
     const std::uint64_t t =
-        tail_.v.load(std::memory_order_acquire) & ~closed_bit;  // acquire: as above
+        tail_->load(std::memory_order_acquire) & ~closed_bit;  // acquire: as above
     return t > h ? t - h : 0;
   }
   /// Calls f(index) for every index held (no concurrent operation allowed; the destructor).
@@ -369,25 +411,25 @@ class scq_ring {
   void catch_up(std::uint64_t raw, std::uint64_t to) noexcept {
     while ((raw & ~closed_bit) < to) {
       // seq_cst: a ring RMW; failure reloads raw (seq_cst: as the tail load in dequeue()).
-      if (tail_.v.compare_exchange_weak(raw, to | (raw & closed_bit), std::memory_order_seq_cst,
-                                        std::memory_order_seq_cst)) {
+      if (tail_->compare_exchange_weak(raw, to | (raw & closed_bit), std::memory_order_seq_cst,
+                                       std::memory_order_seq_cst)) {
         return;
       }
       // Someone else moved tail or head meanwhile: aim at the current head.
-      to = head_.v.load(std::memory_order_seq_cst);  // seq_cst: as above
+      to = head_->load(std::memory_order_seq_cst);  // seq_cst: as above
     }
   }
 
-  struct alignas(cache_line_size) padded_u64 {
-    Atom<std::uint64_t> v;
-  };
   struct alignas(cache_line_size) padded_i64 {
     Atom<std::int64_t> v;
   };
-  static_assert(sizeof(padded_u64) == cache_line_size && sizeof(padded_i64) == cache_line_size,
-                "head, tail and threshold are written by different threads: one line each");
+  static_assert(sizeof(padded_i64) == cache_line_size,
+                "the threshold is read by every operation on the ring, written rarely: own line");
 
   // Read-only after construction.
+  Atom<std::uint64_t>* const head_;  // on the dequeuers' scq_side line
+  Atom<std::uint64_t>* const seen_;  // beside head_
+  Atom<std::uint64_t>* const tail_;  // on the enqueuers' scq_side line
   Atom<std::uint64_t>* entries_ = nullptr;
   const unsigned order_;
   const std::uint64_t entries_mask_;  // 2n - 1
@@ -395,9 +437,7 @@ class scq_ring {
   const std::uint64_t safe_bit_;
   const unsigned cycle_shift_;
   const std::int64_t threshold_reset_;  // 3n - 1
-  // Hot.
-  padded_u64 head_;
-  padded_u64 tail_;
+  // Read by every dequeue and enqueue, written when a dequeue fails and by the enqueue after it.
   padded_i64 threshold_;
 };
 
@@ -428,6 +468,7 @@ class lockfree_queue {
 
   using hooks = atomic_hooks<Atom>;
   using ring = detail::scq_ring<Atom>;
+  using side = detail::scq_side<Atom>;
 
  public:
   using value_type = T;
@@ -468,8 +509,8 @@ class lockfree_queue {
       : cap_(checked_capacity(capacity)),
         order_(static_cast<unsigned>(
             std::countr_zero(std::bit_ceil(static_cast<std::uint64_t>(cap_))))),
-        free_(order_, cap_),
-        alloc_(order_, 0) {
+        free_(order_, cap_, producers_, consumers_.tail),
+        alloc_(order_, 0, consumers_, producers_.tail) {
     data_ = static_cast<cell*>(::operator new(cap_ * sizeof(cell), std::align_val_t{data_align}));
     hooks::prepare_heavy_fence();
   }
@@ -850,8 +891,11 @@ class lockfree_queue {
   cell* data_ = nullptr;
   const std::size_t cap_;
   const unsigned order_;
-  ring free_;   // indices of free data slots (initially 0 .. cap_-1)
-  ring alloc_;  // indices of slots holding elements, FIFO; tail bit 63: closed
+  // Written on every operation (declared before the rings, which point into them).
+  side producers_;  // free ring's head and seen, allocated ring's tail (bit 63: closed)
+  side consumers_;  // allocated ring's head and seen, free ring's tail
+  ring free_;       // indices of free data slots (initially 0 .. cap_-1)
+  ring alloc_;      // indices of slots holding elements, FIFO; tail bit 63: closed
   detail::sleep_word<Atom> not_empty_;  // consumers sleep here
   detail::sleep_word<Atom> not_full_;   // producers sleep here
 };
