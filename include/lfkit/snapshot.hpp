@@ -33,14 +33,16 @@
 // Algorithm
 //   The head word packs the current version's address with a 16-bit fallback pin count. Readers
 //   protect the version they read with a hazard slot (store, compiler-only fence, re-check). Writers
-//   take a node from the cell's pool (a batch at a time, kept per thread), construct the value in
-//   it, and CAS the head; each node links to the one it replaced, so the versions form a chain
-//   ordered by version number and retiring costs nothing. Every reclaim_batch publishes one writer scans: it takes the scan lock (a
-//   detail::writer_lock), issues one heavy fence (membarrier(2)), reads every hazard slot, destroys
-//   the values of the retired versions no guard holds, and returns their nodes to the pool. In the
-//   steady state a write allocates nothing, makes one CAS on the head (plus one on the pool's
-//   try-lock every 16 writes) and no system call; the scan's cost is shared by reclaim_batch
-//   writes.
+//   take a node from the cell's pool (a segment of up to 16 at a time, kept per thread), construct
+//   the value in it, and CAS the head; each node links to the one it replaced (and, until judged,
+//   to the one below that), so the versions form a chain ordered by version number and retiring
+//   costs nothing. Every reclaim_batch publishes one writer scans: it takes the scan lock (a
+//   detail::writer_lock), issues one heavy fence (membarrier(2)), reads every hazard slot, walks
+//   the chain as two interleaved lists (two cache misses in flight), destroys the values of the
+//   retired versions no guard holds, and splices their nodes, already cut into segments, into the
+//   pool. In the steady state a write allocates nothing, makes one CAS on the head (plus one on
+//   the pool's try-lock every 16 writes) and no system call, and touches no cold node but its own
+//   (prefetched one write ahead); the scan's cost is shared by reclaim_batch writes.
 //
 // Reclamation and the memory bound
 //   Old versions are destroyed by writers only — never by a reader, a guard's destructor or a
@@ -372,7 +374,9 @@ class snapshot {
     Atom<std::int64_t> pins{0};
     std::uint64_t version = 0;  // written before the publishing CAS, immutable while published
     node* prev = nullptr;       // the version this one replaced (the chain scans walk)
-    node* next = nullptr;       // pool / scan lists: writers only
+    /// Pool / scan lists (writers only); while the node is published or retired but not yet
+    /// judged, the version two below it (prev->prev), so that a scan walks two chains at once.
+    node* next = nullptr;
     node() noexcept {}
     ~node() {}
     node(const node&) = delete;
@@ -954,6 +958,7 @@ class snapshot {
   }
   bool try_publish_locked(node* n, node* cur, bool keep_old, std::uint64_t& v) noexcept {
     n->prev = cur;
+    n->next = cur->prev;  // cur's line is already here (its version): the scan's second chain
     n->version = v = cur->version + 1;  // v: once published, n may be replaced and freed at once
     // relaxed: validated by the CAS.
     std::uintptr_t w = head_.load(std::memory_order_relaxed);
@@ -1022,8 +1027,24 @@ class snapshot {
       }
     };
     while (survivors_ != nullptr) judge(std::exchange(survivors_, survivors_->next));
-    node* x = h->prev;
-    for (std::uint64_t k = h->version - from; k != 0; --k) judge(std::exchange(x, x->prev));
+    // The unjudged versions h->version - 1 down to `from`, walked as two interleaved chains
+    // (through next, which holds prev->prev until a node is judged) so that two cold nodes are
+    // fetched at once; each next is read before judge() reuses it. A pointer past the range is read
+    // but never followed.
+    node* a = h->prev;  // h->version - 1, then every second version below
+    node* b = h->next;  // h->version - 2, likewise
+    for (std::uint64_t k = h->version - from; k != 0;) {
+      node* a2 = a->next;
+      if (k >= 2) {
+        node* b2 = b->next;
+        judge(b);
+        b = b2;
+        --k;
+      }
+      judge(a);
+      a = a2;
+      --k;
+    }
     survivors_ = kept;
     survivors_n_.store(kept_n, std::memory_order_relaxed);  // relaxed: ordered by (18)
     scanned_.store(h->version, std::memory_order_release);  // release (18): pairs with (17)
