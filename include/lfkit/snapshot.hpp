@@ -33,14 +33,16 @@
 // Algorithm
 //   The head word packs the current version's address with a 16-bit fallback pin count. Readers
 //   protect the version they read with a hazard slot (store, compiler-only fence, re-check). Writers
-//   take a node from the cell's pool (a batch at a time, kept per thread), construct the value in
-//   it, and CAS the head; each node links to the one it replaced, so the versions form a chain
-//   ordered by version number and retiring costs nothing. Every reclaim_batch publishes one writer scans: it takes the scan lock (a
-//   detail::writer_lock), issues one heavy fence (membarrier(2)), reads every hazard slot, destroys
-//   the values of the retired versions no guard holds, and returns their nodes to the pool. In the
-//   steady state a write allocates nothing, makes one CAS on the head (plus one on the pool's
-//   try-lock every 16 writes) and no system call; the scan's cost is shared by reclaim_batch
-//   writes.
+//   take a node from the cell's pool (a segment of up to 16 at a time, kept per thread), construct
+//   the value in it, and CAS the head; each node links to the one it replaced (and, until judged,
+//   to the one below that), so the versions form a chain ordered by version number and retiring
+//   costs nothing. Every reclaim_batch publishes one writer scans: it takes the scan lock (a
+//   detail::writer_lock), issues one heavy fence (membarrier(2)), reads every hazard slot, walks
+//   the chain as two interleaved lists (two cache misses in flight), destroys the values of the
+//   retired versions no guard holds, and splices their nodes, already cut into segments, into the
+//   pool. In the steady state a write allocates nothing, makes one CAS on the head (plus one on
+//   the pool's try-lock every 16 writes) and no system call, and touches no cold node but its own
+//   (prefetched one write ahead); the scan's cost is shared by reclaim_batch writes.
 //
 // Reclamation and the memory bound
 //   Old versions are destroyed by writers only — never by a reader, a guard's destructor or a
@@ -372,7 +374,9 @@ class snapshot {
     Atom<std::int64_t> pins{0};
     std::uint64_t version = 0;  // written before the publishing CAS, immutable while published
     node* prev = nullptr;       // the version this one replaced (the chain scans walk)
-    node* next = nullptr;       // pool / scan lists: writers only
+    /// Pool / scan lists (writers only); while the node is published or retired but not yet
+    /// judged, the version two below it (prev->prev), so that a scan walks two chains at once.
+    node* next = nullptr;
     node() noexcept {}
     ~node() {}
     node(const node&) = delete;
@@ -511,7 +515,7 @@ class snapshot {
     destroy(h);
     for (; unscanned != 0; --unscanned) destroy(std::exchange(n, n->prev));
     while (survivors_ != nullptr) destroy(std::exchange(survivors_, survivors_->next));
-    while (pool_ != nullptr) delete std::exchange(pool_, pool_->next);
+    segments::for_each(pool_, [](node* x) { delete x; });
   }
 
   /// Returns a guard on the current version. Lock-free (retries only when a writer published
@@ -763,8 +767,6 @@ class snapshot {
     return n;
   }
 
-  /// A node with no live value: from the pool when its try-lock is free and it is not empty, else
-  /// newly allocated.
   /// Nodes a writer thread took from a pool in one go (or got back from a lost compare_exchange),
   /// for its next writes to any snapshot<T, Atom>: at most node_cache_max, freed at thread exit.
   /// Writers only (a thread_local with a destructor: not for signal handlers).
@@ -781,34 +783,71 @@ class snapshot {
   };
   static inline thread_local node_cache t_nodes;
 
+  /// Value-less nodes move between a scan, the pool and the thread caches in segments of at most
+  /// node_cache_max nodes, so that no side walks a list of cold nodes: a scan builds segments while
+  /// it judges (touching only the node it judges), hands them all to the pool with one splice, and
+  /// a writer takes a whole segment as its thread cache with one pointer move. Nodes of a segment
+  /// are linked by next; its first node keeps the segment's length in `version` and the following
+  /// segment in `prev` (both unused while a node is free).
+  struct segments {
+    node* first = nullptr;  // newest closed segment
+    node* last = nullptr;   // oldest closed segment: the splice point
+    std::size_t n = 0;      // nodes in closed segments
+    node* open = nullptr;   // the segment being filled
+    std::size_t open_n = 0;
+    void push(node* x) noexcept {
+      x->next = open;
+      open = x;
+      if (++open_n == node_cache_max) close();
+    }
+    void close() noexcept {
+      if (open == nullptr) return;
+      open->version = open_n;
+      open->prev = first;
+      first = open;
+      if (last == nullptr) last = open;
+      n += open_n;
+      open = nullptr;
+      open_n = 0;
+    }
+    /// Calls f on every node of the closed segments (f may delete it).
+    template <class F>
+    static void for_each(node* seg, F f) noexcept {
+      while (seg != nullptr) {
+        node* x = std::exchange(seg, seg->prev);
+        while (x != nullptr) f(std::exchange(x, x->next));
+      }
+    }
+  };
+
+  /// A node with no live value: from this thread's cache, else a segment from the pool when its
+  /// try-lock is free and it is not empty, else newly allocated.
   node* take_node() {
     node_cache& c = t_nodes;
-    if (c.head != nullptr) {
-      --c.n;
-      return std::exchange(c.head, c.head->next);
-    }
-    std::uint32_t unlocked = 0;
-    // relaxed pre-check: a hint only. acquire (14): pairs with the release (15) of the previous
-    // holder, so the pool list it left is visible. Relaxed on failure: nothing acquired.
-    if (pool_lock_.load(std::memory_order_relaxed) == 0 &&
-        pool_lock_.compare_exchange_strong(unlocked, 1, std::memory_order_acquire,
-                                           std::memory_order_relaxed)) {
-      node* n = pool_;
-      if (n != nullptr) {  // take one, and up to node_cache_max more for this thread's next writes
-        pool_ = n->next;
-        --pool_n_;
-        while (pool_ != nullptr && c.n < node_cache_max) {
-          node* x = std::exchange(pool_, pool_->next);
-          x->next = c.head;
-          c.head = x;
-          ++c.n;
-          --pool_n_;
+    node* n = c.head;
+    if (n == nullptr) {
+      std::uint32_t unlocked = 0;
+      // relaxed pre-check: a hint only. acquire (14): pairs with the release (15) of the previous
+      // holder, so the segments it left are visible. Relaxed on failure: nothing acquired.
+      if (pool_lock_.load(std::memory_order_relaxed) == 0 &&
+          pool_lock_.compare_exchange_strong(unlocked, 1, std::memory_order_acquire,
+                                             std::memory_order_relaxed)) {
+        n = pool_;
+        if (n != nullptr) {
+          pool_ = n->prev;
+          pool_n_ -= n->version;
         }
+        pool_lock_.store(0, std::memory_order_release);  // release (15): pairs with (14)
       }
-      pool_lock_.store(0, std::memory_order_release);  // release (15): pairs with (14)
-      if (n != nullptr) return n;
+      if (n == nullptr) return new_node();
+      c.n = n->version;  // the segment becomes this thread's cache
     }
-    return new_node();
+    --c.n;
+    c.head = n->next;
+    // The next write's node: fetch its line now so that this write's publishing CAS (which waits
+    // for the stores into the node) and the next one do not stall on a miss.
+    if (c.head != nullptr) detail::prefetch_for_write(c.head);
+    return n;
   }
 
   void lock_pool() noexcept {
@@ -819,28 +858,38 @@ class snapshot {
                                            std::memory_order_relaxed)) {
         return;
       }
-      hooks::pause();  // held for a few instructions by a writer popping one node
+      hooks::pause();  // held for a few instructions by a writer popping one segment
     }
   }
 
-  /// Returns value-less nodes (a list linked by next) to the pool, up to batch_ nodes;
-  /// frees the rest.
-  void release_nodes(node* list) noexcept {
-    if (list == nullptr) return;
-    lock_pool();
-    const std::size_t room = pool_n_ < batch_ ? batch_ - pool_n_ : 0;
+  /// Returns value-less nodes to the pool, up to batch_ nodes in all (whole segments: one splice
+  /// when all fit); frees the rest.
+  void release_nodes(segments& fl) noexcept {
+    fl.close();
+    if (fl.first == nullptr) return;
     node* extra = nullptr;
-    std::size_t k = 0;
-    while (list != nullptr && k < room) {
-      node* x = std::exchange(list, list->next);
-      x->next = pool_;
-      pool_ = x;
-      ++k;
+    lock_pool();
+    if (pool_n_ + fl.n <= batch_) {
+      fl.last->prev = pool_;
+      pool_ = fl.first;
+      pool_n_ += fl.n;
+    } else {
+      for (node* seg = fl.first; seg != nullptr;) {
+        node* x = std::exchange(seg, seg->prev);
+        const std::size_t len = x->version;
+        if (pool_n_ + len <= batch_) {
+          x->prev = pool_;
+          pool_ = x;
+          pool_n_ += len;
+        } else {
+          x->prev = extra;
+          extra = x;
+        }
+      }
     }
-    pool_n_ += k;
-    extra = list;
     pool_lock_.store(0, std::memory_order_release);  // release: as (15)
-    while (extra != nullptr) delete std::exchange(extra, extra->next);
+    segments::for_each(extra, [](node* x) { delete x; });
+    fl = segments{};
   }
   void release_node(node* n) noexcept {
     node_cache& c = t_nodes;
@@ -850,8 +899,9 @@ class snapshot {
       ++c.n;
       return;
     }
-    n->next = nullptr;
-    release_nodes(n);
+    segments fl;
+    fl.push(n);
+    release_nodes(fl);
   }
   void drop_unpublished(node* n) noexcept {
     n->destroy();
@@ -908,6 +958,7 @@ class snapshot {
   }
   bool try_publish_locked(node* n, node* cur, bool keep_old, std::uint64_t& v) noexcept {
     n->prev = cur;
+    n->next = cur->prev;  // cur's line is already here (its version): the scan's second chain
     n->version = v = cur->version + 1;  // v: once published, n may be replaced and freed at once
     // relaxed: validated by the CAS.
     std::uintptr_t w = head_.load(std::memory_order_relaxed);
@@ -961,15 +1012,14 @@ class snapshot {
     std::sort(hazards_.begin(), hazards_.end());
     node* kept = nullptr;
     std::size_t kept_n = 0;
-    node* freed = nullptr;
+    segments freed;
     auto judge = [&](node* x) {
       const bool hazard =
           std::binary_search(hazards_.begin(), hazards_.end(), reinterpret_cast<std::uintptr_t>(x));
       // acquire (9): pairs with the release fetch_subs of fallback guards (8) and the unlinker's
       // transfer (16).
       if (!hazard && x->pins.load(std::memory_order_acquire) == 0) {
-        x->next = freed;
-        freed = x;
+        freed.push(x);
       } else {
         x->next = kept;
         kept = x;
@@ -977,13 +1027,32 @@ class snapshot {
       }
     };
     while (survivors_ != nullptr) judge(std::exchange(survivors_, survivors_->next));
-    node* x = h->prev;
-    for (std::uint64_t k = h->version - from; k != 0; --k) judge(std::exchange(x, x->prev));
+    // The unjudged versions h->version - 1 down to `from`, walked as two interleaved chains
+    // (through next, which holds prev->prev until a node is judged) so that two cold nodes are
+    // fetched at once; each next is read before judge() reuses it. A pointer past the range is read
+    // but never followed.
+    node* a = h->prev;  // h->version - 1, then every second version below
+    node* b = h->next;  // h->version - 2, likewise
+    for (std::uint64_t k = h->version - from; k != 0;) {
+      node* a2 = a->next;
+      if (k >= 2) {
+        node* b2 = b->next;
+        judge(b);
+        b = b2;
+        --k;
+      }
+      judge(a);
+      a = a2;
+      --k;
+    }
     survivors_ = kept;
     survivors_n_.store(kept_n, std::memory_order_relaxed);  // relaxed: ordered by (18)
     scanned_.store(h->version, std::memory_order_release);  // release (18): pairs with (17)
     scan_lock_.unlock();
-    for (node* y = freed; y != nullptr; y = y->next) y->destroy();
+    freed.close();
+    if constexpr (!std::is_trivially_destructible_v<T>) {
+      segments::for_each(freed.first, [](node* y) { y->destroy(); });
+    }
     release_nodes(freed);
   }
 
@@ -995,7 +1064,7 @@ class snapshot {
   /// Writer state, on another padding unit so that writers' pool and scan traffic never
   /// invalidates the line every load() reads.
   alignas(cache_line_size) Atom<std::uint32_t> pool_lock_{0};
-  node* pool_ = nullptr;    // under pool_lock_: value-less nodes, linked by next
+  node* pool_ = nullptr;    // under pool_lock_: value-less nodes, in segments (see segments)
   std::size_t pool_n_ = 0;  // under pool_lock_
   /// Scan state, read by every writer after it publishes but written once per batch: on a padding
   /// unit of its own, so that writers' pool traffic does not make each such read a miss.
