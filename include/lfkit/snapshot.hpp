@@ -137,6 +137,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <new>
@@ -187,6 +188,11 @@ namespace detail {
 /// instance, snapshot_local_domain<Atom>; a snapshot keeps a pointer to the one it was built with.
 template <template <class> class Atom>
 struct snapshot_domain {
+  /// Under a model checker (tests/model) the threads are fibers of one OS thread that share
+  /// thread_local data and pthread keys: each model thread then gets its own cache in the domain,
+  /// picked by atomic_hooks<Atom>::model_thread_index(), and no key is used (see cache()).
+  static constexpr bool model = model_checked_v<Atom>;
+  static constexpr std::size_t model_threads = 8;
   struct record;
   /// A thread's cached records, per shared object (thread_local): at most two domains.
   struct thread_cache {
@@ -209,7 +215,7 @@ struct snapshot_domain {
     std::atomic<thread_cache*> cache;
   };
   static_assert(
-      sizeof(record) == cache_line_size,
+      model || sizeof(record) == cache_line_size,
       "one record per padding unit: a reader's slot stores must never invalidate the line "
       "of another thread's record");
   static_assert(Atom<std::uintptr_t>::is_always_lock_free &&
@@ -228,6 +234,33 @@ struct snapshot_domain {
   /// with the initial-exec model: every access is a plain %fs-relative load, no TLS wrapper, no
   /// __tls_get_addr — safe in a signal handler.
   [[gnu::tls_model("initial-exec")]] static inline constinit thread_local thread_cache tls{};
+  struct no_model_caches {};
+  [[no_unique_address]] std::conditional_t<model, thread_cache[model_threads], no_model_caches>
+      model_caches{};
+
+  /// This thread's cache: tls, or under a model checker the model thread's entry.
+  thread_cache& cache() noexcept {
+    if constexpr (model) {
+      return model_caches[model_index()];
+    } else {
+      return tls;
+    }
+  }
+  /// The model checker's thread index (model tests run at most model_threads threads).
+  static std::size_t model_index() noexcept {
+    const unsigned i = atomic_hooks<Atom>::model_thread_index();
+    if (i >= model_threads) std::terminate();
+    return i;
+  }
+  /// Whether d is this shared object's own domain (under a model checker every snapshot has its
+  /// own domain, which counts as local).
+  static bool is_local(const snapshot_domain* d) noexcept {
+    if constexpr (model) {
+      return true;
+    } else {
+      return d == local();
+    }
+  }
 
   static void on_thread_exit(void* p) noexcept {
     auto* r = static_cast<record*>(p);
@@ -249,7 +282,9 @@ struct snapshot_domain {
     if (key_state.compare_exchange_strong(st, k_creating, std::memory_order_acquire,
                                           std::memory_order_acquire)) {
       int next = k_failed;
-      if (pthread_key_create(&key, &on_thread_exit) == 0) {
+      if constexpr (model) {
+        next = k_load_binds;  // no key under a model checker: records die with the domain
+      } else if (pthread_key_create(&key, &on_thread_exit) == 0) {
         next = k_writer_binds;
         // pthread_setspecific allocates nothing for the first 32 keys (glibc's in-descriptor
         // block; musl never allocates).
@@ -272,7 +307,7 @@ struct snapshot_domain {
   /// the only case it binds then. Returns null when it cannot bind (pool exhausted, backing off,
   /// thread exiting, key unusable).
   record* try_bind(bool from_writer) noexcept {
-    thread_cache& c = tls;
+    thread_cache& c = cache();
     // relaxed (thread_cache): private to this thread and its signal handlers.
     if (c.exiting.load(std::memory_order_relaxed)) return nullptr;
     const unsigned backoff = c.bind_backoff.load(std::memory_order_relaxed);
@@ -305,7 +340,7 @@ struct snapshot_domain {
       // Install in the cache: entry 0 holds this shared object's own domain (load()'s fast path
       // looks only there), entry 1 one other domain. A nested handler may have bound a record of
       // this domain meanwhile: then keep that one.
-      std::atomic<record*>& entry = c.rec[this == local() ? 0 : 1];
+      std::atomic<record*>& entry = c.rec[is_local(this) ? 0 : 1];
       record* x = nullptr;
       // relaxed: thread-private. On failure x is the entry's record (a handler's, or another
       // domain's).
@@ -315,7 +350,7 @@ struct snapshot_domain {
         c.bind_backoff.store(64, std::memory_order_relaxed);           // relaxed: thread-private
         return nullptr;
       }
-      if (pthread_setspecific(key, &r) != 0) {
+      if (!set_exit_key(&r)) {
         for (auto& e : c.rec) {
           record* mine = &r;
           e.compare_exchange_strong(mine, nullptr, std::memory_order_relaxed);  // relaxed: private
@@ -328,6 +363,15 @@ struct snapshot_domain {
     }
     c.bind_backoff.store(64, std::memory_order_relaxed);  // relaxed: thread-private
     return nullptr;
+  }
+
+  /// Arranges r's return at thread exit (the key destructor). Nothing under a model checker.
+  bool set_exit_key(record* r) noexcept {
+    if constexpr (model) {
+      return true;
+    } else {
+      return pthread_setspecific(key, r) == 0;
+    }
   }
 
   /// This shared object's own domain (defined below).
@@ -521,8 +565,8 @@ class snapshot {
   [[nodiscard]] guard load() const noexcept {
     // relaxed: thread-private (see snapshot_domain::tls). Entry 0 is a record of this shared
     // object's domain, so a snapshot of that domain (the usual case) needs no further check.
-    record* rec = domain::tls.rec[0].load(std::memory_order_relaxed);
-    if (rec != nullptr && dom_ == domain::local()) [[likely]] {
+    record* rec = dom_->cache().rec[0].load(std::memory_order_relaxed);
+    if (rec != nullptr && domain::is_local(dom_)) [[likely]] {
       Atom<std::uintptr_t>* s = &rec->slot[0];
       // acquire (10): pairs with the release store of 0 (6) in guard::reset, which may have run on
       // another thread (a guard moved there): that thread's reads through the guard then
@@ -542,7 +586,7 @@ class snapshot {
   /// async-signal-safe (pthread_setspecific). Returns false if no record could be bound.
   ///   s.prepare_thread();  // at the start of a reader thread
   bool prepare_thread() const noexcept {
-    for (auto& e : domain::tls.rec) {
+    for (auto& e : dom_->cache().rec) {
       record* r = e.load(std::memory_order_relaxed);  // relaxed: thread-private
       if (r != nullptr && r->dom.load(std::memory_order_relaxed) == dom_) return true;
     }
@@ -683,7 +727,7 @@ class snapshot {
   /// Finds (or, when allowed, binds) this thread's record in dom_, then protects.
   [[gnu::noinline]] guard load_slow(bool from_writer) const noexcept {
     record* rec = nullptr;
-    for (auto& e : domain::tls.rec) {
+    for (auto& e : dom_->cache().rec) {
       record* r = e.load(std::memory_order_relaxed);  // relaxed: thread-private
       if (r != nullptr && r->dom.load(std::memory_order_relaxed) == dom_) rec = r;
     }
@@ -745,8 +789,8 @@ class snapshot {
 
   /// A load for writers: may bind this thread's record even when load() would not.
   guard load_writer() const noexcept {
-    record* rec = domain::tls.rec[0].load(std::memory_order_relaxed);  // relaxed: thread-private
-    if (rec != nullptr && dom_ == domain::local()) {                   // entry 0: see load()
+    record* rec = dom_->cache().rec[0].load(std::memory_order_relaxed);  // relaxed: private
+    if (rec != nullptr && domain::is_local(dom_)) {                      // entry 0: see load()
       if (Atom<std::uintptr_t>* s = find_free_slot(rec)) return protect(s);
       return load_fallback();
     }
@@ -780,9 +824,18 @@ class snapshot {
     }
   };
   static inline thread_local node_cache t_nodes;
+  /// This thread's node cache: t_nodes, or under a model checker (fibers share thread_locals) the
+  /// model thread's entry in this snapshot, freed with it.
+  node_cache& nodes() noexcept {
+    if constexpr (domain::model) {
+      return model_nodes_[domain::model_index()];
+    } else {
+      return t_nodes;
+    }
+  }
 
   node* take_node() {
-    node_cache& c = t_nodes;
+    node_cache& c = nodes();
     if (c.head != nullptr) {
       --c.n;
       return std::exchange(c.head, c.head->next);
@@ -843,7 +896,7 @@ class snapshot {
     while (extra != nullptr) delete std::exchange(extra, extra->next);
   }
   void release_node(node* n) noexcept {
-    node_cache& c = t_nodes;
+    node_cache& c = nodes();
     if (c.n < node_cache_max) {
       n->next = c.head;
       c.head = n;
@@ -991,7 +1044,7 @@ class snapshot {
   /// every load(), on its own padding unit with the (read-only) domain pointer: a publish
   /// invalidates readers' copy exactly once.
   alignas(cache_line_size) mutable Atom<std::uintptr_t> head_{0};
-  domain* const dom_ = &detail::snapshot_local_domain<Atom>;
+  domain* const dom_ = initial_domain();
   /// Writer state, on another padding unit so that writers' pool and scan traffic never
   /// invalidates the line every load() reads.
   alignas(cache_line_size) Atom<std::uint32_t> pool_lock_{0};
@@ -1005,6 +1058,19 @@ class snapshot {
   detail::writer_lock<Atom> scan_lock_;
   node* survivors_ = nullptr;            // under scan_lock_: retired versions kept by the last scan
   std::vector<std::uintptr_t> hazards_;  // under scan_lock_; scan scratch, preallocated
+  /// Under a model checker only: this snapshot's own domain and per-model-thread node caches
+  /// (Relacy's atomics and allocations live for one test iteration; see snapshot_domain::model).
+  struct no_model_state {};
+  [[no_unique_address]] std::conditional_t<domain::model, domain, no_model_state> model_domain_;
+  [[no_unique_address]] std::conditional_t<domain::model, node_cache[domain::model_threads],
+                                           no_model_state> model_nodes_;
+  domain* initial_domain() noexcept {
+    if constexpr (domain::model) {
+      return &model_domain_;
+    } else {
+      return &detail::snapshot_local_domain<Atom>;
+    }
+  }
 };
 
 }  // namespace lfkit
