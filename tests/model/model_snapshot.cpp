@@ -14,8 +14,9 @@
 // against stores, exchange and reclaim (nothing freed or recycled under a guard, whole published
 // values only, versions never go backwards); a reader on the fallback path (its 8 slots full);
 // update() and compare_exchange() from 2 writers lose no increment; the retired bound
-// (pinned + B - 1 when no writer runs; 0 after reclaim() with no guard); a guard moved to and
-// released on another thread while its first owner reuses the slot.
+// (pinned + B - 1 when no writer runs; 0 after reclaim() with no guard) and retired_count()
+// counting a pinned version; a guard moved to and released on another thread while its first
+// owner reuses the slot.
 #define LFKIT_SNAPSHOT_MAX_THREADS 4  // records per domain: one per model thread (<= 3) + spare
 
 #include "model_prelude.hpp"
@@ -247,15 +248,40 @@ struct retired_bound : rl::test_suite<retired_bound, 3> {
   }
 };
 
+/// retired_count() is consistent with the scan that wrote it: while a reader holds version 0,
+/// once a newer version exists it is counted (kept by a scan, or not yet scanned).
+struct retired_counts_pinned : rl::test_suite<retired_counts_pinned, 2> {
+  snap s{val(1), lfkit::snapshot_options{1}};
+  void thread(unsigned i) {
+    if (i == 0) {
+      s.store(val(wval(0, 1)));
+      s.store(val(wval(0, 2)));
+    } else {
+      guard g = s.load();
+      if (g.version() != 0) return;
+      for (int k = 0; k < 2; ++k) {
+        const std::uint64_t v = s.version();
+        const std::size_t r = s.retired_count();
+        if (v >= 1) RL_ASSERT(r >= 1);  // version 0 is retired and pinned by g
+      }
+    }
+  }
+};
+
 /// A guard taken on thread 0 is moved to thread 1 (through a release/acquire flag) and released
 /// there while thread 0 loads again (reusing the slot) and a writer stores and scans: thread 1's
-/// reads through the guard must happen before the version's destruction.
-struct guard_moved : rl::test_suite<guard_moved, 3> {
+/// reads through the guard must happen before the version's destruction. With KeepFirst, thread 0
+/// holds slot 0 meanwhile, so the moved guard is on slot 1 and the reuse goes through the search
+/// for a free slot.
+template <bool KeepFirst>
+struct guard_moved : rl::test_suite<guard_moved<KeepFirst>, 3> {
   snap s{val(1), lfkit::snapshot_options{1}};
   guard passed;
   relacy_atomic<int> handed{0};
   void thread(unsigned i) {
     if (i == 0) {
+      guard first;
+      if (KeepFirst) first = s.load();
       guard g = s.load();
       (void)g->get();
       passed = std::move(g);
@@ -290,6 +316,8 @@ int main(int argc, char** argv) {
   s.pass<fallback_reader>("snapshot fallback reader vs 2 writers", random);
   s.pass<no_lost_update>("snapshot update + compare_exchange: no lost update", random);
   s.pass<retired_bound>("snapshot retired bound (batch 2)", random);
-  s.pass<guard_moved>("snapshot guard released on another thread", random);
+  s.pass<retired_counts_pinned>("snapshot retired_count counts a pinned version", random);
+  s.pass<guard_moved<false>>("snapshot guard released on another thread", random);
+  s.pass<guard_moved<true>>("snapshot guard released on another thread, slot 1", random);
   return s.finish();
 }
