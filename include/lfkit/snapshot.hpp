@@ -271,14 +271,16 @@ struct snapshot_domain {
       record* mine = r;
       e.compare_exchange_strong(mine, nullptr, std::memory_order_relaxed);
     }
-    // release (1): pairs with the acquire claim (2) of the record's next owner.
+    // release (1): pairs with the acquire claim (2) of the record's next owner. Not reached in the
+    // model (fibers never exit; mutants survive): test_snapshot's record hand-back under TSan is.
     r->owned.store(0, std::memory_order_release);
   }
 
   /// Creates the thread-exit key once. Not signal-safe; called from snapshot constructors.
   void prepare() noexcept {
     int st = k_none;
-    // acquire (3): pairs with the release (4) below, so `key` is visible.
+    // acquire (3): pairs with the release (4) below, so `key` is visible. (3)-(5) race only between
+    // constructors sharing a domain: never in the model, where each snapshot owns its domain.
     if (key_state.compare_exchange_strong(st, k_creating, std::memory_order_acquire,
                                           std::memory_order_acquire)) {
       int next = k_failed;
@@ -323,14 +325,16 @@ struct snapshot_domain {
       std::uint32_t expected = 0;
       // relaxed pre-check: only a hint to skip owned records without an RMW.
       if (r.owned.load(std::memory_order_relaxed) != 0) continue;
-      // acquire (2): pairs with the release (1) in on_thread_exit of the previous owner.
+      // acquire (2): pairs with the release (1) in on_thread_exit of the previous owner (none in
+      // the model: no thread exits there).
       if (!r.owned.compare_exchange_strong(expected, 1, std::memory_order_acquire,
                                            std::memory_order_relaxed)) {
         continue;
       }
       // Raise high_water before any slot of this record can be used. seq_cst: this store must be
       // visible to any writer scan that could miss our later slot store (it precedes our light
-      // fence just like the slot store does).
+      // fence just like the slot store does). Stronger than needed given the light/heavy fence
+      // pair (the model's one-step mutants survive); kept: one RMW per bind, one load per scan.
       std::size_t hw = high_water.load(std::memory_order_seq_cst);
       while (hw < i + 1 && !high_water.compare_exchange_weak(hw, i + 1, std::memory_order_seq_cst,
                                                              std::memory_order_seq_cst)) {
@@ -345,7 +349,8 @@ struct snapshot_domain {
       // relaxed: thread-private. On failure x is the entry's record (a handler's, or another
       // domain's).
       if (!entry.compare_exchange_strong(x, &r, std::memory_order_relaxed)) {
-        r.owned.store(0, std::memory_order_release);                   // release: as (1)
+        // release: as (1). Model: not reached (needs a nested signal handler's bind).
+        r.owned.store(0, std::memory_order_release);
         if (x->dom.load(std::memory_order_relaxed) == this) return x;  // relaxed: thread-private
         c.bind_backoff.store(64, std::memory_order_relaxed);           // relaxed: thread-private
         return nullptr;
@@ -355,7 +360,8 @@ struct snapshot_domain {
           record* mine = &r;
           e.compare_exchange_strong(mine, nullptr, std::memory_order_relaxed);  // relaxed: private
         }
-        r.owned.store(0, std::memory_order_release);          // release: as (1)
+        // release: as (1). Model: not reached (pthread_setspecific failing).
+        r.owned.store(0, std::memory_order_release);
         c.bind_backoff.store(64, std::memory_order_relaxed);  // relaxed: thread-private
         return nullptr;
       }
@@ -572,6 +578,8 @@ class snapshot {
       // another thread (a guard moved there): that thread's reads through the guard then
       // happen-before our reuse of the slot, and so before any writer's scan that reads the value
       // we store next. (Only this thread and its handlers turn a free slot into a used one.)
+      // Model: random search misses the window; a context-bound (2) search of the moved-guard
+      // scenario finds the race (7.4M iterations, ~5 min: beyond the suite's budget).
       if (s->load(std::memory_order_acquire) != 0) [[unlikely]] {
         s = find_free_slot(rec);
         if (s == nullptr) return load_fallback();
@@ -704,12 +712,18 @@ class snapshot {
     for (;;) {
       node* p = to_node(w);
       // release (11): a writer whose scan reads this value (7) also sees every read this thread
-      // made through earlier guards of this slot.
+      // made through earlier guards of this slot. Relacy cannot show it: it keeps the C++11 rule
+      // that a same-thread store continues a release sequence (here that of (6)), which C++20
+      // dropped, and its seq_cst fences synchronise with each other (one global clock).
       s->store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_release);
       // Store->load order against the scanner's heavy fence (a compiler barrier when the scanner
       // uses membarrier; a seq_cst RMW under TSan).
       hooks::light_fence();
       // acquire (12): pairs with the writer's release CAS (13) that published p, so *p is visible.
+      // Relacy cannot show it: it models the light fence as a seq_cst fence, and its seq_cst fences
+      // synchronise with each other (one global clock; C++ fences do not, and with membarrier the
+      // light fence is a compiler barrier), while the writer passed one (load_writer) after
+      // building *p.
       const std::uintptr_t w2 = head_.load(std::memory_order_acquire);
       if (to_node(w2) == p) [[likely]]
         return guard(s, p);
@@ -719,7 +733,8 @@ class snapshot {
 
   [[gnu::noinline]] static Atom<std::uintptr_t>* find_free_slot(record* rec) noexcept {
     for (auto& s : rec->slot) {
-      if (s.load(std::memory_order_acquire) == 0) return &s;  // acquire: as (10)
+      // acquire: as (10), for slots 1..7; the model misses it as it does (10).
+      if (s.load(std::memory_order_acquire) == 0) return &s;
     }
     return nullptr;
   }
@@ -773,6 +788,7 @@ class snapshot {
       const auto count = static_cast<std::int64_t>(w >> pin_shift);
       // relaxed: published to writers by the release CAS below.
       p->pins.fetch_add(count, std::memory_order_relaxed);
+      // Model: not reached (needs 16384 fallback pins on one version; mutation survives).
       // release: pairs with the writer's acq_rel publishing CAS (13) — a writer that takes over
       // the zeroed count also sees the pins we added. Relaxed on failure: nothing is published.
       if (head_.compare_exchange_strong(w, w & ptr_mask, std::memory_order_release,
@@ -843,6 +859,8 @@ class snapshot {
     std::uint32_t unlocked = 0;
     // relaxed pre-check: a hint only. acquire (14): pairs with the release (15) of the previous
     // holder, so the pool list it left is visible. Relaxed on failure: nothing acquired.
+    // (14)/(15) guard plain data (pool_, next), which Relacy does not race-check (only rl::var):
+    // the model cannot show them; TSan does (test_snapshot's concurrent writers).
     if (pool_lock_.load(std::memory_order_relaxed) == 0 &&
         pool_lock_.compare_exchange_strong(unlocked, 1, std::memory_order_acquire,
                                            std::memory_order_relaxed)) {
@@ -967,12 +985,15 @@ class snapshot {
     while (to_node(w) == cur) {
       // acq_rel (13): release publishes *n (value, version, prev, pins) to readers' acquire loads
       // (12) and to later writers and scanners; acquire takes over the pin count that readers'
-      // pinning CASes put in the word, and the chain below cur.
+      // pinning CASes put in the word, and the chain below cur. Model: the acquire half pairs
+      // with flush_pins's release CAS, not reached there (16384 pins).
       if (head_.compare_exchange_weak(w, reinterpret_cast<std::uintptr_t>(n),
                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
         const auto pinned = static_cast<std::int64_t>(w >> pin_shift) + (keep_old ? 1 : 0);
         // release (16): pairs with the acquire pins load (9) of a scan; until it lands, the
         // caller's slot on cur (or the scan lock, see above) keeps any scan from judging cur.
+        // Model: survives, as the caller's later slot release (6) (or scan-lock release) orders
+        // this add before any scan that judges cur; kept (free on x86: lock xadd).
         if (pinned != 0) cur->pins.fetch_add(pinned, std::memory_order_release);
         return true;
       }
@@ -991,7 +1012,8 @@ class snapshot {
   void scan(bool forced) noexcept {
     scan_lock_.lock();
     // acquire: pairs with the publishing CAS (13), so the chain below h is visible. h cannot be
-    // freed meanwhile: only the scan lock's holder frees.
+    // freed meanwhile: only the scan lock's holder frees. The chain (prev, version) is plain
+    // data, which Relacy does not race-check: the model cannot show this; TSan can.
     node* h = to_node(head_.load(std::memory_order_acquire));
     const std::uint64_t from = scanned_.load(std::memory_order_relaxed);  // relaxed: under the lock
     if (!forced && h->version - from < batch_) {
