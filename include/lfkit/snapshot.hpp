@@ -139,6 +139,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <new>
@@ -189,6 +190,11 @@ namespace detail {
 /// instance, snapshot_local_domain<Atom>; a snapshot keeps a pointer to the one it was built with.
 template <template <class> class Atom>
 struct snapshot_domain {
+  /// Under a model checker (tests/model) the threads are fibers of one OS thread that share
+  /// thread_local data and pthread keys: each model thread then gets its own cache in the domain,
+  /// picked by atomic_hooks<Atom>::model_thread_index(), and no key is used (see cache()).
+  static constexpr bool model = model_checked_v<Atom>;
+  static constexpr std::size_t model_threads = 8;
   struct record;
   /// A thread's cached records, per shared object (thread_local): at most two domains.
   struct thread_cache {
@@ -211,7 +217,7 @@ struct snapshot_domain {
     std::atomic<thread_cache*> cache;
   };
   static_assert(
-      sizeof(record) == cache_line_size,
+      model || sizeof(record) == cache_line_size,
       "one record per padding unit: a reader's slot stores must never invalidate the line "
       "of another thread's record");
   static_assert(Atom<std::uintptr_t>::is_always_lock_free &&
@@ -230,6 +236,33 @@ struct snapshot_domain {
   /// with the initial-exec model: every access is a plain %fs-relative load, no TLS wrapper, no
   /// __tls_get_addr — safe in a signal handler.
   [[gnu::tls_model("initial-exec")]] static inline constinit thread_local thread_cache tls{};
+  struct no_model_caches {};
+  [[no_unique_address]] std::conditional_t<model, thread_cache[model_threads], no_model_caches>
+      model_caches{};
+
+  /// This thread's cache: tls, or under a model checker the model thread's entry.
+  thread_cache& cache() noexcept {
+    if constexpr (model) {
+      return model_caches[model_index()];
+    } else {
+      return tls;
+    }
+  }
+  /// The model checker's thread index (model tests run at most model_threads threads).
+  static std::size_t model_index() noexcept {
+    const unsigned i = atomic_hooks<Atom>::model_thread_index();
+    if (i >= model_threads) std::terminate();
+    return i;
+  }
+  /// Whether d is this shared object's own domain (under a model checker every snapshot has its
+  /// own domain, which counts as local).
+  static bool is_local(const snapshot_domain* d) noexcept {
+    if constexpr (model) {
+      return true;
+    } else {
+      return d == local();
+    }
+  }
 
   static void on_thread_exit(void* p) noexcept {
     auto* r = static_cast<record*>(p);
@@ -240,18 +273,22 @@ struct snapshot_domain {
       record* mine = r;
       e.compare_exchange_strong(mine, nullptr, std::memory_order_relaxed);
     }
-    // release (1): pairs with the acquire claim (2) of the record's next owner.
+    // release (1): pairs with the acquire claim (2) of the record's next owner. Not reached in the
+    // model (fibers never exit; mutants survive): test_snapshot's record hand-back under TSan is.
     r->owned.store(0, std::memory_order_release);
   }
 
   /// Creates the thread-exit key once. Not signal-safe; called from snapshot constructors.
   void prepare() noexcept {
     int st = k_none;
-    // acquire (3): pairs with the release (4) below, so `key` is visible.
+    // acquire (3): pairs with the release (4) below, so `key` is visible. (3)-(5) race only between
+    // constructors sharing a domain: never in the model, where each snapshot owns its domain.
     if (key_state.compare_exchange_strong(st, k_creating, std::memory_order_acquire,
                                           std::memory_order_acquire)) {
       int next = k_failed;
-      if (pthread_key_create(&key, &on_thread_exit) == 0) {
+      if constexpr (model) {
+        next = k_load_binds;  // no key under a model checker: records die with the domain
+      } else if (pthread_key_create(&key, &on_thread_exit) == 0) {
         next = k_writer_binds;
         // pthread_setspecific allocates nothing for the first 32 keys (glibc's in-descriptor
         // block; musl never allocates).
@@ -274,7 +311,7 @@ struct snapshot_domain {
   /// the only case it binds then. Returns null when it cannot bind (pool exhausted, backing off,
   /// thread exiting, key unusable).
   record* try_bind(bool from_writer) noexcept {
-    thread_cache& c = tls;
+    thread_cache& c = cache();
     // relaxed (thread_cache): private to this thread and its signal handlers.
     if (c.exiting.load(std::memory_order_relaxed)) return nullptr;
     const unsigned backoff = c.bind_backoff.load(std::memory_order_relaxed);
@@ -290,14 +327,16 @@ struct snapshot_domain {
       std::uint32_t expected = 0;
       // relaxed pre-check: only a hint to skip owned records without an RMW.
       if (r.owned.load(std::memory_order_relaxed) != 0) continue;
-      // acquire (2): pairs with the release (1) in on_thread_exit of the previous owner.
+      // acquire (2): pairs with the release (1) in on_thread_exit of the previous owner (none in
+      // the model: no thread exits there).
       if (!r.owned.compare_exchange_strong(expected, 1, std::memory_order_acquire,
                                            std::memory_order_relaxed)) {
         continue;
       }
       // Raise high_water before any slot of this record can be used. seq_cst: this store must be
       // visible to any writer scan that could miss our later slot store (it precedes our light
-      // fence just like the slot store does).
+      // fence just like the slot store does). Stronger than needed given the light/heavy fence
+      // pair (the model's one-step mutants survive); kept: one RMW per bind, one load per scan.
       std::size_t hw = high_water.load(std::memory_order_seq_cst);
       while (hw < i + 1 && !high_water.compare_exchange_weak(hw, i + 1, std::memory_order_seq_cst,
                                                              std::memory_order_seq_cst)) {
@@ -307,22 +346,24 @@ struct snapshot_domain {
       // Install in the cache: entry 0 holds this shared object's own domain (load()'s fast path
       // looks only there), entry 1 one other domain. A nested handler may have bound a record of
       // this domain meanwhile: then keep that one.
-      std::atomic<record*>& entry = c.rec[this == local() ? 0 : 1];
+      std::atomic<record*>& entry = c.rec[is_local(this) ? 0 : 1];
       record* x = nullptr;
       // relaxed: thread-private. On failure x is the entry's record (a handler's, or another
       // domain's).
       if (!entry.compare_exchange_strong(x, &r, std::memory_order_relaxed)) {
-        r.owned.store(0, std::memory_order_release);                   // release: as (1)
+        // release: as (1). Model: not reached (needs a nested signal handler's bind).
+        r.owned.store(0, std::memory_order_release);
         if (x->dom.load(std::memory_order_relaxed) == this) return x;  // relaxed: thread-private
         c.bind_backoff.store(64, std::memory_order_relaxed);           // relaxed: thread-private
         return nullptr;
       }
-      if (pthread_setspecific(key, &r) != 0) {
+      if (!set_exit_key(&r)) {
         for (auto& e : c.rec) {
           record* mine = &r;
           e.compare_exchange_strong(mine, nullptr, std::memory_order_relaxed);  // relaxed: private
         }
-        r.owned.store(0, std::memory_order_release);          // release: as (1)
+        // release: as (1). Model: not reached (pthread_setspecific failing).
+        r.owned.store(0, std::memory_order_release);
         c.bind_backoff.store(64, std::memory_order_relaxed);  // relaxed: thread-private
         return nullptr;
       }
@@ -330,6 +371,15 @@ struct snapshot_domain {
     }
     c.bind_backoff.store(64, std::memory_order_relaxed);  // relaxed: thread-private
     return nullptr;
+  }
+
+  /// Arranges r's return at thread exit (the key destructor). Nothing under a model checker.
+  bool set_exit_key(record* r) noexcept {
+    if constexpr (model) {
+      return true;
+    } else {
+      return pthread_setspecific(key, r) == 0;
+    }
   }
 
   /// This shared object's own domain (defined below).
@@ -525,13 +575,15 @@ class snapshot {
   [[nodiscard]] guard load() const noexcept {
     // relaxed: thread-private (see snapshot_domain::tls). Entry 0 is a record of this shared
     // object's domain, so a snapshot of that domain (the usual case) needs no further check.
-    record* rec = domain::tls.rec[0].load(std::memory_order_relaxed);
-    if (rec != nullptr && dom_ == domain::local()) [[likely]] {
+    record* rec = dom_->cache().rec[0].load(std::memory_order_relaxed);
+    if (rec != nullptr && domain::is_local(dom_)) [[likely]] {
       Atom<std::uintptr_t>* s = &rec->slot[0];
       // acquire (10): pairs with the release store of 0 (6) in guard::reset, which may have run on
       // another thread (a guard moved there): that thread's reads through the guard then
       // happen-before our reuse of the slot, and so before any writer's scan that reads the value
       // we store next. (Only this thread and its handlers turn a free slot into a used one.)
+      // Model: random search misses the window; a context-bound (2) search of the moved-guard
+      // scenario finds the race (7.4M iterations, ~5 min: beyond the suite's budget).
       if (s->load(std::memory_order_acquire) != 0) [[unlikely]] {
         s = find_free_slot(rec);
         if (s == nullptr) return load_fallback();
@@ -546,7 +598,7 @@ class snapshot {
   /// async-signal-safe (pthread_setspecific). Returns false if no record could be bound.
   ///   s.prepare_thread();  // at the start of a reader thread
   bool prepare_thread() const noexcept {
-    for (auto& e : domain::tls.rec) {
+    for (auto& e : dom_->cache().rec) {
       record* r = e.load(std::memory_order_relaxed);  // relaxed: thread-private
       if (r != nullptr && r->dom.load(std::memory_order_relaxed) == dom_) return true;
     }
@@ -664,12 +716,18 @@ class snapshot {
     for (;;) {
       node* p = to_node(w);
       // release (11): a writer whose scan reads this value (7) also sees every read this thread
-      // made through earlier guards of this slot.
+      // made through earlier guards of this slot. Relacy cannot show it: it keeps the C++11 rule
+      // that a same-thread store continues a release sequence (here that of (6)), which C++20
+      // dropped, and its seq_cst fences synchronise with each other (one global clock).
       s->store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_release);
       // Store->load order against the scanner's heavy fence (a compiler barrier when the scanner
       // uses membarrier; a seq_cst RMW under TSan).
       hooks::light_fence();
       // acquire (12): pairs with the writer's release CAS (13) that published p, so *p is visible.
+      // Relacy cannot show it: it models the light fence as a seq_cst fence, and its seq_cst fences
+      // synchronise with each other (one global clock; C++ fences do not, and with membarrier the
+      // light fence is a compiler barrier), while the writer passed one (load_writer) after
+      // building *p.
       const std::uintptr_t w2 = head_.load(std::memory_order_acquire);
       if (to_node(w2) == p) [[likely]]
         return guard(s, p);
@@ -679,7 +737,8 @@ class snapshot {
 
   [[gnu::noinline]] static Atom<std::uintptr_t>* find_free_slot(record* rec) noexcept {
     for (auto& s : rec->slot) {
-      if (s.load(std::memory_order_acquire) == 0) return &s;  // acquire: as (10)
+      // acquire: as (10), for slots 1..7; the model misses it as it does (10).
+      if (s.load(std::memory_order_acquire) == 0) return &s;
     }
     return nullptr;
   }
@@ -687,7 +746,7 @@ class snapshot {
   /// Finds (or, when allowed, binds) this thread's record in dom_, then protects.
   [[gnu::noinline]] guard load_slow(bool from_writer) const noexcept {
     record* rec = nullptr;
-    for (auto& e : domain::tls.rec) {
+    for (auto& e : dom_->cache().rec) {
       record* r = e.load(std::memory_order_relaxed);  // relaxed: thread-private
       if (r != nullptr && r->dom.load(std::memory_order_relaxed) == dom_) rec = r;
     }
@@ -733,6 +792,7 @@ class snapshot {
       const auto count = static_cast<std::int64_t>(w >> pin_shift);
       // relaxed: published to writers by the release CAS below.
       p->pins.fetch_add(count, std::memory_order_relaxed);
+      // Model: not reached (needs 16384 fallback pins on one version; mutation survives).
       // release: pairs with the writer's acq_rel publishing CAS (13) — a writer that takes over
       // the zeroed count also sees the pins we added. Relaxed on failure: nothing is published.
       if (head_.compare_exchange_strong(w, w & ptr_mask, std::memory_order_release,
@@ -749,8 +809,8 @@ class snapshot {
 
   /// A load for writers: may bind this thread's record even when load() would not.
   guard load_writer() const noexcept {
-    record* rec = domain::tls.rec[0].load(std::memory_order_relaxed);  // relaxed: thread-private
-    if (rec != nullptr && dom_ == domain::local()) {                   // entry 0: see load()
+    record* rec = dom_->cache().rec[0].load(std::memory_order_relaxed);  // relaxed: private
+    if (rec != nullptr && domain::is_local(dom_)) {                      // entry 0: see load()
       if (Atom<std::uintptr_t>* s = find_free_slot(rec)) return protect(s);
       return load_fallback();
     }
@@ -782,6 +842,15 @@ class snapshot {
     }
   };
   static inline thread_local node_cache t_nodes;
+  /// This thread's node cache: t_nodes, or under a model checker (fibers share thread_locals) the
+  /// model thread's entry in this snapshot, freed with it.
+  node_cache& nodes() noexcept {
+    if constexpr (domain::model) {
+      return model_nodes_[domain::model_index()];
+    } else {
+      return t_nodes;
+    }
+  }
 
   /// Value-less nodes move between a scan, the pool and the thread caches in segments of at most
   /// node_cache_max nodes, so that no side walks a list of cold nodes: a scan builds segments while
@@ -823,12 +892,14 @@ class snapshot {
   /// A node with no live value: from this thread's cache, else a segment from the pool when its
   /// try-lock is free and it is not empty, else newly allocated.
   node* take_node() {
-    node_cache& c = t_nodes;
+    node_cache& c = nodes();
     node* n = c.head;
     if (n == nullptr) {
       std::uint32_t unlocked = 0;
       // relaxed pre-check: a hint only. acquire (14): pairs with the release (15) of the previous
       // holder, so the segments it left are visible. Relaxed on failure: nothing acquired.
+      // (14)/(15) guard plain data (pool_, segment links), which Relacy does not race-check
+      // (only rl::var): the model cannot show them; TSan does (test_snapshot's writers).
       if (pool_lock_.load(std::memory_order_relaxed) == 0 &&
           pool_lock_.compare_exchange_strong(unlocked, 1, std::memory_order_acquire,
                                              std::memory_order_relaxed)) {
@@ -892,7 +963,7 @@ class snapshot {
     fl = segments{};
   }
   void release_node(node* n) noexcept {
-    node_cache& c = t_nodes;
+    node_cache& c = nodes();
     if (c.n < node_cache_max) {
       n->next = c.head;
       c.head = n;
@@ -965,12 +1036,15 @@ class snapshot {
     while (to_node(w) == cur) {
       // acq_rel (13): release publishes *n (value, version, prev, pins) to readers' acquire loads
       // (12) and to later writers and scanners; acquire takes over the pin count that readers'
-      // pinning CASes put in the word, and the chain below cur.
+      // pinning CASes put in the word, and the chain below cur. Model: the acquire half pairs
+      // with flush_pins's release CAS, not reached there (16384 pins).
       if (head_.compare_exchange_weak(w, reinterpret_cast<std::uintptr_t>(n),
                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
         const auto pinned = static_cast<std::int64_t>(w >> pin_shift) + (keep_old ? 1 : 0);
         // release (16): pairs with the acquire pins load (9) of a scan; until it lands, the
         // caller's slot on cur (or the scan lock, see above) keeps any scan from judging cur.
+        // Model: survives, as the caller's later slot release (6) (or scan-lock release) orders
+        // this add before any scan that judges cur; kept (free on x86: lock xadd).
         if (pinned != 0) cur->pins.fetch_add(pinned, std::memory_order_release);
         return true;
       }
@@ -989,7 +1063,8 @@ class snapshot {
   void scan(bool forced) noexcept {
     scan_lock_.lock();
     // acquire: pairs with the publishing CAS (13), so the chain below h is visible. h cannot be
-    // freed meanwhile: only the scan lock's holder frees.
+    // freed meanwhile: only the scan lock's holder frees. The chain (prev, version) is plain
+    // data, which Relacy does not race-check: the model cannot show this; TSan can.
     node* h = to_node(head_.load(std::memory_order_acquire));
     const std::uint64_t from = scanned_.load(std::memory_order_relaxed);  // relaxed: under the lock
     if (!forced && h->version - from < batch_) {
@@ -1060,7 +1135,7 @@ class snapshot {
   /// every load(), on its own padding unit with the (read-only) domain pointer: a publish
   /// invalidates readers' copy exactly once.
   alignas(cache_line_size) mutable Atom<std::uintptr_t> head_{0};
-  domain* const dom_ = &detail::snapshot_local_domain<Atom>;
+  domain* const dom_ = initial_domain();
   /// Writer state, on another padding unit so that writers' pool and scan traffic never
   /// invalidates the line every load() reads.
   alignas(cache_line_size) Atom<std::uint32_t> pool_lock_{0};
@@ -1074,6 +1149,19 @@ class snapshot {
   detail::writer_lock<Atom> scan_lock_;
   node* survivors_ = nullptr;            // under scan_lock_: retired versions kept by the last scan
   std::vector<std::uintptr_t> hazards_;  // under scan_lock_; scan scratch, preallocated
+  /// Under a model checker only: this snapshot's own domain and per-model-thread node caches
+  /// (Relacy's atomics and allocations live for one test iteration; see snapshot_domain::model).
+  struct no_model_state {};
+  [[no_unique_address]] std::conditional_t<domain::model, domain, no_model_state> model_domain_;
+  [[no_unique_address]] std::conditional_t<domain::model, node_cache[domain::model_threads],
+                                           no_model_state> model_nodes_;
+  domain* initial_domain() noexcept {
+    if constexpr (domain::model) {
+      return &model_domain_;
+    } else {
+      return &detail::snapshot_local_domain<Atom>;
+    }
+  }
 };
 
 }  // namespace lfkit
