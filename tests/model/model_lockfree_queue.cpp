@@ -297,14 +297,19 @@ struct closed_publishes : with_occupancy, rl::test_suite<closed_publishes, 2> {
 /// is the mirror (both start full; pop own, try_push the other's). With a light fence that is a
 /// compiler barrier only (signal_fence_atomic), as with membarrier: a seq_cst fence in every
 /// notify() would order the two threads by itself.
-template <bool Full>
-struct sb_verdicts : with_occupancy, rl::test_suite<sb_verdicts<Full>, 2> {
+template <bool Full, bool Warm = false>
+struct sb_verdicts : with_occupancy, rl::test_suite<sb_verdicts<Full, Warm>, 2> {
   basic_queue<lfkit::model::signal_fence_atomic> q0{1}, q1{1};
   bool ok[2] = {};
   void before() {
-    if (Full) {
+    item x;
+    if (Full || Warm) {
       RL_ASSERT(q0.try_push(item(val(0, 1))));
       RL_ASSERT(q1.try_push(item(val(1, 1))));
+    }
+    if (Warm && !Full) {  // empty again, with the ring's threshold set: no empty fast path
+      RL_ASSERT(q0.try_pop(x));
+      RL_ASSERT(q1.try_pop(x));
     }
   }
   void thread(unsigned i) {
@@ -340,6 +345,7 @@ int main(int argc, char** argv) {
   s.pass<own_push_then_pop<2>>("lfqueue try_pop after own push, capacity 2", random);
   s.pass<sb_verdicts<false>>("lfqueue empty verdicts across 2 queues (SB)", random);
   s.pass<sb_verdicts<true>>("lfqueue full verdicts across 2 queues (SB)", random);
+  s.pass<sb_verdicts<false, true>>("lfqueue empty verdicts, after a push and pop (SB)", random);
   s.pass<blocking_close<relacy_atomic>>("lfqueue blocking push/pop + close", random);
   s.pass<pop_sleeps_until_push<relacy_atomic>>("lfqueue pop sleeps until a push", random);
   s.pass<close_wakes_poppers<relacy_atomic>>("lfqueue close wakes 2 sleeping poppers", random);
