@@ -188,7 +188,9 @@ class basic_event {
     if (spun == spin_result::expired) return false;
     for (;;) {
       if ((cur & waiter_bit) == 0) {
-        // acquire (1) on both outcomes: the value read may be one set() wrote.
+        // acquire (1) on failure: the value read may be one set() wrote. Success needs none (the
+        // value has no set bit of our generation), but GCC rejects a failure order stronger than
+        // the success order (-Winvalid-memory-model) and would strengthen it anyway.
         if (!word_.compare_exchange_weak(cur, cur | waiter_bit, std::memory_order_acquire,
                                          std::memory_order_acquire)) {
           if (fired(cur)) return true;

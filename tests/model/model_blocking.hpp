@@ -12,6 +12,8 @@
 //                          A structure on it loses every wake-up, so a scenario in which a thread
 //                          must sleep and be woken ends in a Relacy DEADLOCK: the "must be caught"
 //                          variant of the blocking scenarios.
+//   signal_fence_atomic<T> relacy_atomic<T> whose light fence is a compiler barrier only (see
+//                          its hooks below).
 #ifndef LFKIT_TESTS_MODEL_BLOCKING_HPP
 #define LFKIT_TESTS_MODEL_BLOCKING_HPP
 
@@ -31,6 +33,12 @@ class lost_wake_atomic : public relacy_atomic<T> {
   using relacy_atomic<T>::relacy_atomic;
 };
 
+template <class T>
+class signal_fence_atomic : public relacy_atomic<T> {
+ public:
+  using relacy_atomic<T>::relacy_atomic;
+};
+
 }  // namespace lfkit::model
 
 /// As atomic_hooks<relacy_atomic>, but a wake wakes nobody.
@@ -44,6 +52,17 @@ struct lfkit::atomic_hooks<lfkit::model::lost_wake_atomic>
   }
   static void wake_one(lfkit::model::lost_wake_atomic<std::uint32_t>&) noexcept {}  // THE BUG
   static void wake_all(lfkit::model::lost_wake_atomic<std::uint32_t>&) noexcept {}  // THE BUG
+};
+
+/// As atomic_hooks<relacy_atomic>, but the light fence is only a compiler barrier, as on Linux
+/// with membarrier (the heavy fence's membarrier upgrades it only while a sleeper fences).
+/// relacy_atomic models it as a seq_cst fence, and Relacy joins all seq_cst fences into one
+/// clock: then notify() after every successful operation would order any two of them, whatever
+/// the structure's own orders. For scenarios with try_ operations only (no heavy fence runs).
+template <>
+struct lfkit::atomic_hooks<lfkit::model::signal_fence_atomic>
+    : lfkit::atomic_hooks<lfkit::model::relacy_atomic> {
+  static void light_fence() noexcept {}
 };
 
 #endif  // LFKIT_TESTS_MODEL_BLOCKING_HPP

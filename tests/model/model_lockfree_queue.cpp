@@ -9,7 +9,8 @@
 // consumer and 1 producer / 2 consumers at capacities 1 and 2: every element popped was pushed,
 // exactly once, in each producer's order, and what is left drains; a try_pop() after the same
 // thread's successful push never fails (only pushes race with it); blocking push/pop against
-// close(): every sleeper returns. Broken variant that must be caught: the blocking scenarios with
+// close(): every sleeper returns; full and empty verdicts across two queues (store buffering).
+// Broken variant that must be caught: the blocking scenarios with
 // wakes that wake nobody (lost_wake_atomic): a deadlock.
 #include "model_prelude.hpp"
 
@@ -290,6 +291,42 @@ struct closed_publishes : with_occupancy, rl::test_suite<closed_publishes, 2> {
   }
 };
 
+/// try_pop() fails only if the queue was empty at an instant of the call, try_push() only if it
+/// was full, across queues too (store buffering): thread i pushes into its own queue, then
+/// try_pops the other's; both failing would order each pop before the other's push, a cycle. Full
+/// is the mirror (both start full; pop own, try_push the other's). With a light fence that is a
+/// compiler barrier only (signal_fence_atomic), as with membarrier: a seq_cst fence in every
+/// notify() would order the two threads by itself.
+template <bool Full, bool Warm = false>
+struct sb_verdicts : with_occupancy, rl::test_suite<sb_verdicts<Full, Warm>, 2> {
+  basic_queue<lfkit::model::signal_fence_atomic> q0{1}, q1{1};
+  bool ok[2] = {};
+  void before() {
+    item x;
+    if (Full || Warm) {
+      RL_ASSERT(q0.try_push(item(val(0, 1))));
+      RL_ASSERT(q1.try_push(item(val(1, 1))));
+    }
+    if (Warm && !Full) {  // empty again, with the ring's threshold set: no empty fast path
+      RL_ASSERT(q0.try_pop(x));
+      RL_ASSERT(q1.try_pop(x));
+    }
+  }
+  void thread(unsigned i) {
+    auto& mine = i == 0 ? q0 : q1;
+    auto& other = i == 0 ? q1 : q0;
+    item x;
+    if (Full) {
+      RL_ASSERT(mine.try_pop(x));
+      ok[i] = other.try_push(item(val(i, 2)));
+    } else {
+      RL_ASSERT(mine.try_push(item(val(i, 1))));
+      ok[i] = other.try_pop(x);
+    }
+  }
+  void after() { RL_ASSERT(ok[0] || ok[1]); }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -306,6 +343,9 @@ int main(int argc, char** argv) {
   s.pass<p1c2<2>>("lfqueue 1P2C capacity 2 (context bound 1)", bound);
   s.pass<own_push_then_pop<1>>("lfqueue try_pop after own push, capacity 1", random);
   s.pass<own_push_then_pop<2>>("lfqueue try_pop after own push, capacity 2", random);
+  s.pass<sb_verdicts<false>>("lfqueue empty verdicts across 2 queues (SB)", random);
+  s.pass<sb_verdicts<true>>("lfqueue full verdicts across 2 queues (SB)", random);
+  s.pass<sb_verdicts<false, true>>("lfqueue empty verdicts, after a push and pop (SB)", random);
   s.pass<blocking_close<relacy_atomic>>("lfqueue blocking push/pop + close", random);
   s.pass<pop_sleeps_until_push<relacy_atomic>>("lfqueue pop sleeps until a push", random);
   s.pass<close_wakes_poppers<relacy_atomic>>("lfqueue close wakes 2 sleeping poppers", random);

@@ -8,7 +8,8 @@
 // so a slot reused before its consumer finished with it is a data race. Checked: 2 producers / 1 consumer and 1 producer /
 // 2 consumers on capacities 1 and 2 at the full/empty boundaries: every element popped was pushed,
 // exactly once, in each producer's order, and what is left drains; bulk pushes and pops; blocking
-// pop/push against close(): every sleeper returns (a lost wake-up is a Relacy deadlock).
+// pop/push against close(): every sleeper returns (a lost wake-up is a Relacy deadlock); full and
+// empty verdicts across two queues (store buffering: the seq_cst counter accesses).
 // Broken variant that must be caught: the stress suite's ring that publishes a slot before writing
 // it (stress/broken_ring.hpp, in miniature).
 #define LFKIT_QUEUE_PORTABLE_WAIT 1
@@ -18,6 +19,8 @@
 #include "lfkit/mpmc_queue.hpp"
 
 #include "model_epilogue.hpp"
+
+#include "model_blocking.hpp"
 
 namespace {
 
@@ -257,6 +260,38 @@ struct closed_publishes : with_occupancy, rl::test_suite<closed_publishes, 2> {
   }
 };
 
+/// Full/empty verdicts are linearizable across queues (store buffering): thread i pushes into
+/// its own queue, then try_pops the other's; both failing would order each pop before the other's
+/// push, a cycle. Full is the mirror (both start full; pop own, try_push the other's). Capacity 64
+/// (streaming try_ ops: no looks, whose yields would make Relacy show the latest values). With a
+/// light fence that is a compiler barrier only (signal_fence_atomic), as with membarrier: a
+/// seq_cst fence in every notify() would order the two threads by itself.
+template <bool Full, std::size_t Cap, bool Bulk = false>
+struct sb_verdicts : with_occupancy, rl::test_suite<sb_verdicts<Full, Cap, Bulk>, 2> {
+  using light_queue = lfkit::mpmc_queue<item, lfkit::model::signal_fence_atomic>;
+  light_queue q0{Cap}, q1{Cap};
+  bool ok[2] = {};
+  void before() {
+    for (std::size_t k = 0; Full && k < Cap; ++k) {
+      RL_ASSERT(q0.try_push(item(val(0, 1))));
+      RL_ASSERT(q1.try_push(item(val(1, 1))));
+    }
+  }
+  void thread(unsigned i) {
+    light_queue& mine = i == 0 ? q0 : q1;
+    light_queue& other = i == 0 ? q1 : q0;
+    item x[1], y[1] = {item(val(i, 2))};
+    if (Full) {
+      RL_ASSERT(Bulk ? mine.try_pop_n(x, 1) == 1 : mine.try_pop(x[0]));
+      ok[i] = Bulk ? other.try_push_n(y, 1) == 1 : other.try_push(y[0]);
+    } else {
+      RL_ASSERT(Bulk ? mine.try_push_n(y, 1) == 1 : mine.try_push(y[0]));
+      ok[i] = Bulk ? other.try_pop_n(x, 1) == 1 : other.try_pop(x[0]);
+    }
+  }
+  void after() { RL_ASSERT(ok[0] || ok[1]); }
+};
+
 /// The stress suite's broken ring (stress/broken_ring.hpp) in miniature: a Vyukov ring of two
 /// slots whose producer, with PublishEarly, publishes the slot (seq = pos + 1, release) BEFORE
 /// writing the element. (A local copy: Relacy's replacement operator new[] mishandles the array
@@ -360,6 +395,10 @@ int main(int argc, char** argv) {
   s.pass<close_wakes_pusher>("queue close wakes a sleeping pusher", random);
   s.pass<p2c1<2>>("queue 2P1C capacity 2 (context bound 1)", bound);
   s.pass<closed_publishes>("queue is_closed() publishes what preceded close()", bound);
+  s.pass<sb_verdicts<false, 64>>("queue empty verdicts across 2 queues (SB)", random);
+  s.pass<sb_verdicts<true, 64>>("queue full verdicts across 2 queues (SB)", random);
+  s.pass<sb_verdicts<false, 64, true>>("queue bulk empty verdicts across 2 queues (SB)", random);
+  s.pass<sb_verdicts<true, 64, true>>("queue bulk full verdicts across 2 queues (SB)", random);
   s.pass<flag_wait<true>>("hooks wait/wake_all (sanity)", bound);
   s.caught<flag_wait<false>>("BROKEN wait without wake (lost wake-up)", bound,
                              rl::test_result_deadlock);

@@ -3,13 +3,16 @@
 //
 // Checked: a load never returns a torn value (both words of a pair from the same store), versions
 // a reader sees never go backwards and publish what preceded the write, concurrent update()s lose no increment, try_store fails only
-// while another writer holds the flag. Broken variants that must be caught: the latch without the
+// while another writer holds the flag; the sleeping writer_lock (snapshot's) excludes, orders and
+// wakes. Broken variants that must be caught: the latch without the
 // reader's acquire fence, and without the writer's release fence (Boehm's two fences).
 #include "model_prelude.hpp"
 
 #include "lfkit/seqlock_cell.hpp"
 
 #include "model_epilogue.hpp"
+
+#include "model_blocking.hpp"
 
 namespace {
 
@@ -132,6 +135,23 @@ struct latch_test : rl::test_suite<latch_test<ReaderFence, WriterFence>, 2> {
   }
 };
 
+/// The sleeping writer_lock (snapshot's scan lock; the cell uses the spinning kind): 2 threads
+/// lock(), bump a race-checked counter, unlock(); a holder that dawdles makes the other spin out
+/// and sleep. The count closes, unlock() happens-before the next lock() (else a DATA RACE), and
+/// every sleeper is woken (else a DEADLOCK).
+struct sleeping_lock : rl::test_suite<sleeping_lock, 2> {
+  lfkit::detail::writer_lock<relacy_atomic> l;
+  rl::var<int> n;
+  void before() { n(RL_INFO) = 0; }
+  void thread(unsigned) {
+    l.lock();
+    lfkit::model::delay(1000);
+    n(RL_INFO) = n(RL_INFO) + 1;
+    l.unlock();
+  }
+  void after() { RL_ASSERT(n(RL_INFO) == 2); }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -145,6 +165,7 @@ int main(int argc, char** argv) {
   s.pass<updates>("seqlock 2 updaters + reader", random);
   s.pass<version_publishes>("seqlock version() publishes the write", bound);
   s.pass<try_stores>("seqlock try_store x2", full);
+  s.pass<sleeping_lock>("sleeping writer_lock: 2 lockers", random);
   s.pass<latch_test<true, true>>("latch copy, both fences (sanity)", bound);
   s.caught<latch_test<false, true>>("BROKEN latch without reader fence", bound);
   s.caught<latch_test<true, false>>("BROKEN latch without writer fence", bound);

@@ -71,6 +71,20 @@ constexpr std::memory_order failure_order(std::memory_order o) noexcept {
   return o;
 }
 
+/// Relacy accepts only a failure order no stronger than the success order (the C++11 rule; in a
+/// release build it silently runs such a failure as the success order). C++17 allows a stronger
+/// failure order: it is run as the strongest one Relacy accepts, plus, on failure, a fence of the
+/// asked order (slightly stronger than an ordered load: it also orders this thread's earlier
+/// relaxed loads).
+constexpr std::memory_order failure_within(std::memory_order s, std::memory_order f) noexcept {
+  const bool acq = s == std::memory_order_acquire || s == std::memory_order_acq_rel ||
+                   s == std::memory_order_seq_cst;
+  if (f == std::memory_order_seq_cst && s != std::memory_order_seq_cst)
+    return acq ? std::memory_order_acquire : std::memory_order_relaxed;
+  if (f == std::memory_order_acquire && !acq) return std::memory_order_relaxed;
+  return f;
+}
+
 using where = std::source_location;
 
 /// Relacy's debug info for a caller's location (shown in Relacy's execution history).
@@ -132,11 +146,17 @@ class relacy_atomic {
   }
   bool compare_exchange_strong(T& e, T d, std::memory_order s, std::memory_order f,
                                where w = where::current()) {
-    return a_.compare_exchange_strong(e, d, to_rl(s), info(w), to_rl(f), info(w));
+    const std::memory_order f2 = failure_within(s, f);
+    const bool ok = a_.compare_exchange_strong(e, d, to_rl(s), info(w), to_rl(f2), info(w));
+    if (!ok && f2 != f) rl::atomic_thread_fence(to_rl(f), info(w));
+    return ok;
   }
   bool compare_exchange_weak(T& e, T d, std::memory_order s, std::memory_order f,
                              where w = where::current()) {
-    return a_.compare_exchange_weak(e, d, to_rl(s), info(w), to_rl(f), info(w));
+    const std::memory_order f2 = failure_within(s, f);
+    const bool ok = a_.compare_exchange_weak(e, d, to_rl(s), info(w), to_rl(f2), info(w));
+    if (!ok && f2 != f) rl::atomic_thread_fence(to_rl(f), info(w));
+    return ok;
   }
   bool compare_exchange_strong(T& e, T d, std::memory_order o = std::memory_order_seq_cst,
                                where w = where::current()) {

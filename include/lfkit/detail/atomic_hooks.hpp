@@ -53,6 +53,8 @@ namespace lfkit {
 
 /// The std::atomic behaviour of every hook, for any `Atom` (a policy's specialisation of
 /// atomic_hooks may derive from basic_atomic_hooks<itself> to keep the defaults it does not wrap).
+/// Out of the model checker's reach (its policy replaces every hook): the stress suite and TSan
+/// check these fences and the wait's order.
 template <template <class> class Atom>
 struct basic_atomic_hooks {
   static void thread_fence(std::memory_order order) noexcept { std::atomic_thread_fence(order); }

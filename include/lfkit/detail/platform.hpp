@@ -146,7 +146,8 @@ inline void asymmetric_fence_prepare() noexcept {
 #endif
 }
 
-/// The frequent side of an asymmetric Dekker fence. Wait-free, async-signal-safe.
+/// The frequent side of an asymmetric Dekker fence. Wait-free, async-signal-safe. (The model
+/// checker's hooks replace both sides by seq_cst fences; the stress suite and TSan check these.)
 inline void asymmetric_light_fence() noexcept {
 #if LFKIT_TSAN
   g_tsan_fence_word.fetch_add(1, std::memory_order_seq_cst);

@@ -6,7 +6,7 @@
 //
 // The word is `epoch << 1 | someone_asleep`, alone on its cache line. Protocol (Dekker's pattern
 // with asymmetric fences):
-//   sleeper:  w = announce();      // fetch_or(1) (seq_cst) + heavy fence
+//   sleeper:  w = announce();      // fetch_or(1) (relaxed) + heavy fence
 //             re-try the operation; if it still cannot proceed: wait(w, deadline)
 //   notifier: after every successful operation that may unblock this side: notify()
 //             // light fence + relaxed load; only if the bit is set: CAS (clear bit, bump epoch)
@@ -65,9 +65,10 @@ class alignas(cache_line_size) sleep_word {
   void force_wake() noexcept {
     // relaxed: only a starting guess for the CAS.
     std::uint32_t w = word_.load(std::memory_order_relaxed);
-    // seq_cst (S2): an RMW after any announce() in the word's order, so that sleeper's wait on
-    // the old value fails or is woken; failure reloads w (relaxed: just a retry).
-    while (!word_.compare_exchange_weak(w, (w | 1u) + 1u, std::memory_order_seq_cst,
+    // release (S2): an RMW after any announce() in the word's order, so that sleeper's wait on
+    // the old value fails or is woken; a later announce() reading this value acquires what
+    // preceded (close()'s mark) through its heavy fence. Failure reloads w (relaxed: a retry).
+    while (!word_.compare_exchange_weak(w, (w | 1u) + 1u, std::memory_order_release,
                                         std::memory_order_relaxed)) {
     }
     hooks::wake_all(word_);
@@ -76,8 +77,9 @@ class alignas(cache_line_size) sleep_word {
   /// Announce that a thread of this side is about to sleep; returns the value to wait() on. The
   /// caller must re-try its operation after this and before wait().
   std::uint32_t announce() noexcept {
-    // seq_cst (S1): pairs with notify()'s light fence + load through the heavy fence below.
-    const std::uint32_t w = word_.fetch_or(1u, std::memory_order_seq_cst) | 1u;
+    // relaxed (S1): the heavy fence below orders it before the re-try's loads (pairs with
+    // notify()'s light fence + load) and acquires for it (pairs with the release (S2) CASes).
+    const std::uint32_t w = word_.fetch_or(1u, std::memory_order_relaxed) | 1u;
     hooks::heavy_fence();
     return w;
   }
@@ -98,8 +100,8 @@ class alignas(cache_line_size) sleep_word {
     // Clear the bit and bump the epoch in one CAS (w odd: w + 1 is the next even epoch); only the
     // thread whose CAS clears the bit makes the system call.
     while (w & 1u) {
-      // seq_cst (S2): as in force_wake(); failure reloads w (relaxed: just a retry).
-      if (word_.compare_exchange_weak(w, w + 1u, std::memory_order_seq_cst,
+      // release (S2): as in force_wake(); failure reloads w (relaxed: just a retry).
+      if (word_.compare_exchange_weak(w, w + 1u, std::memory_order_release,
                                       std::memory_order_relaxed)) {
         hooks::wake_all(word_);
         return;
