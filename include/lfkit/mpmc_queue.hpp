@@ -354,9 +354,10 @@ class mpmc_queue {
   ///
   ///   q.close();  for (auto& t : workers) t.join();
   void close() noexcept {
-    // seq_cst: a sleeper sets its bit (RMW) then reads tail_; our RMW here precedes our RMWs on
-    // the sleep words, so either it sees the mark or our epoch bump breaks its wait.
-    tail_.value.fetch_or(closed_bit, std::memory_order_seq_cst);
+    // release (C): pairs with is_closed()'s acquire, and reaches a sleeper through the release
+    // epoch bump of force_wake() below: a sleeper whose announce() reads that bump acquires the
+    // mark (sleep_word S2); one that announced earlier has its wait broken by the bump.
+    tail_.value.fetch_or(closed_bit, std::memory_order_release);
     not_empty_.force_wake();
     not_full_.force_wake();
   }
@@ -364,7 +365,7 @@ class mpmc_queue {
   /// Whether close() has been called. Wait-free, async-signal-safe.
   [[nodiscard]] bool is_closed() const noexcept {
     // acquire: pairs with close()'s RMW, so a thread that sees the mark sees what preceded close.
-    return (tail_.value.load(std::memory_order_acquire) & closed_bit) != 0;
+    return (tail_.value.load(std::memory_order_acquire) & closed_bit) != 0;  // acquire: (C)
   }
 
   /// Whether the queue is closed and every element pushed has been popped (claimed by a pop), so
@@ -374,21 +375,22 @@ class mpmc_queue {
   ///
   ///   while (!q.drained()) if (!q.try_pop(v)) do_other_work(); else use(v);
   [[nodiscard]] bool drained() const noexcept {
-    // seq_cst (both): once closed, tail_ never moves; head_ reaching it means each claimed
-    // position was popped, and a pop claims only a published slot.
-    const std::uint64_t tail = tail_.value.load(std::memory_order_seq_cst);
+    // acquire (both): pairs with (C) and the pops' CASes. Once closed, tail_ never moves; head_
+    // reaching it means each claimed position was popped (a pop claims only a published slot).
+    // Stale values can only make the answer a late false, never a wrong true.
+    const std::uint64_t tail = tail_.value.load(std::memory_order_acquire);
     return (tail & closed_bit) != 0 &&
-           head_.value.load(std::memory_order_seq_cst) == (tail & ~closed_bit);
+           head_.value.load(std::memory_order_acquire) == (tail & ~closed_bit);
   }
 
   /// Number of elements, approximately: exact when no operation runs concurrently, otherwise a
   /// value in [0, capacity()] the queue held recently (claimed slots count). Wait-free,
   /// async-signal-safe.
   [[nodiscard]] std::size_t size_approx() const noexcept {
-    // acquire (both): pairs with the seq_cst CASes that advance the counters; only a statistic.
-    // Head first, so that the tail read is not older than it.
+    // acquire: pairs with the pops' CASes; head first, so that the tail read (relaxed: only a
+    // statistic, ordered after this load) is not older than it.
     const std::uint64_t h = head_.value.load(std::memory_order_acquire);
-    const std::uint64_t t = tail_.value.load(std::memory_order_acquire) & ~closed_bit;
+    const std::uint64_t t = tail_.value.load(std::memory_order_relaxed) & ~closed_bit;
     if (t <= h) return 0;
     const auto shift = static_cast<std::uint64_t>(std::countr_zero(one_lap_));
     const std::uint64_t n =
@@ -482,8 +484,8 @@ class mpmc_queue {
     /// for the element; if producers moved on meanwhile, it backs off first (trailing a stream).
     bool await_handoff(slot& s, std::uint64_t ready, std::uint64_t tail, bool lone) noexcept {
       if (!streaming_ || !lone || !look(s, ready)) return false;
-      // seq_cst: as pop_once's tail load (a plain load on x86).
-      if ((q_.tail_.value.load(std::memory_order_seq_cst) & ~closed_bit) != tail) back_off();
+      // relaxed: only decides whether to back off.
+      if ((q_.tail_.value.load(std::memory_order_relaxed) & ~closed_bit) != tail) back_off();
       return true;
     }
     /// Slot busy: back off (pauses, then yields) and return true to re-try, or false to give up.
@@ -501,8 +503,8 @@ class mpmc_queue {
     static bool look(slot& s, std::uint64_t ready) noexcept {
       for (unsigned i = 0; i < tuning::looks; ++i) {
         hooks::pause();
-        // acquire: as the first stamp load of push_once / pop_once.
-        if (s.stamp.load(std::memory_order_acquire) == ready) return true;
+        // relaxed: a hint; the caller re-reads the stamp (acquire) before it uses the slot.
+        if (s.stamp.load(std::memory_order_relaxed) == ready) return true;
       }
       return false;
     }
@@ -523,16 +525,20 @@ class mpmc_queue {
 
   template <class Construct>
   status push_once(Construct& construct, waiter& w) noexcept {
-    // seq_cst (every tail_/head_ access here): full/empty verdicts reason about the single total
-    // order of these loads and CASes (plain loads and locked CASes on x86).
-    std::uint64_t tail = tail_.value.load(std::memory_order_seq_cst);
+    // Orders (pop_once mirrors them). The CAS succeeds seq_cst and the other side's counter is
+    // read seq_cst: a full/empty verdict is linearizable at that load, by the single total order
+    // of these (plain loads and locked CASes on x86). This side's own counter is only a starting
+    // guess (a stale value fails its stamp check or CAS): its loads and the CAS failure order
+    // are acquire (pair with the seq_cst CAS that wrote the value, which therefore precedes the
+    // verdict's load in the total order).
+    std::uint64_t tail = tail_.value.load(std::memory_order_acquire);
     for (;;) {
       slot& s = slot_at(tail);
       // acquire: pairs with the release store of the consumer that emptied this slot a lap ago.
       const std::uint64_t stamp = s.stamp.load(std::memory_order_acquire);
       if (stamp == tail) {  // free for `tail` (never once closed: stamps stay below bit 63)
         if (tail_.value.compare_exchange_weak(tail, advance(tail), std::memory_order_seq_cst,
-                                              std::memory_order_seq_cst)) {
+                                              std::memory_order_acquire)) {
           construct(s.place());
           // release: publishes the element to the consumer of `tail` (its acquire stamp load).
           s.stamp.store(tail + 1, std::memory_order_release);
@@ -544,24 +550,24 @@ class mpmc_queue {
         if (head_.value.load(std::memory_order_seq_cst) == tail - one_lap_)
           return status::unavailable;
         if (!w.retry_busy()) return status::busy;  // its consumer has not released it yet
-        tail = tail_.value.load(std::memory_order_seq_cst);
+        tail = tail_.value.load(std::memory_order_acquire);
       } else {
-        tail = tail_.value.load(std::memory_order_seq_cst);  // stale tail
+        tail = tail_.value.load(std::memory_order_acquire);  // stale tail
       }
     }
   }
 
   template <class Deliver>
   status pop_once(Deliver& deliver, waiter& w) noexcept {
-    // seq_cst: as in push_once.
-    std::uint64_t head = head_.value.load(std::memory_order_seq_cst);
+    // Orders: as in push_once.
+    std::uint64_t head = head_.value.load(std::memory_order_acquire);
     for (;;) {
       slot& s = slot_at(head);
       // acquire: pairs with the producer's release store of head + 1, so the element is visible.
       const std::uint64_t stamp = s.stamp.load(std::memory_order_acquire);
       if (stamp == head + 1) {
         if (head_.value.compare_exchange_weak(head, advance(head), std::memory_order_seq_cst,
-                                              std::memory_order_seq_cst)) {
+                                              std::memory_order_acquire)) {
           T* e = s.element();
           deliver(std::move(*e));
           std::destroy_at(e);
@@ -577,9 +583,9 @@ class mpmc_queue {
         // Busy: the producer of `head` claimed it and has not published yet.
         if (w.await_handoff(s, head + 1, claimed, claimed == advance(head))) continue;
         if (!w.retry_busy()) return status::busy;
-        head = head_.value.load(std::memory_order_seq_cst);
+        head = head_.value.load(std::memory_order_acquire);
       } else {
-        head = head_.value.load(std::memory_order_seq_cst);  // stale head
+        head = head_.value.load(std::memory_order_acquire);  // stale head
       }
     }
   }
@@ -671,7 +677,7 @@ class mpmc_queue {
   std::size_t bulk(padded_u64& counter, std::uint64_t ready, std::size_t n, Take&& take, One&& one,
                    sleep_side& wake) noexcept {
     std::size_t done = 0;
-    std::uint64_t from = counter.value.load(std::memory_order_seq_cst);  // seq_cst: as push_once
+    std::uint64_t from = counter.value.load(std::memory_order_acquire);  // acquire: as push_once
     while (done < n && !(from & closed_bit)) {
       std::uint64_t end = from;
       std::size_t k = 0;
@@ -683,9 +689,9 @@ class mpmc_queue {
       if (k == 0) {
         if (!one()) break;
         ++done;
-        from = counter.value.load(std::memory_order_seq_cst);  // seq_cst: as push_once
+        from = counter.value.load(std::memory_order_acquire);  // acquire: as push_once
       } else if (counter.value.compare_exchange_weak(from, end, std::memory_order_seq_cst,
-                                                     std::memory_order_seq_cst)) {  // as push_once
+                                                     std::memory_order_acquire)) {  // as push_once
         for (std::uint64_t pos = from; pos != end; pos = advance(pos)) take(slot_at(pos), pos);
         done += k;
         wake.notify();
