@@ -76,29 +76,30 @@ bool eventually(Pred pred) {
 // gated_atomic stops a *held* thread right before each of its release stores — between claiming a
 // slot and publishing (producer) or releasing (consumer) it — until the gate opens: a thread
 // preempted, stopped, or interrupted by a signal mid-operation. Optionally, the main thread's
-// n-th acquire load opens the gate and waits until the held store has landed ("the holder
+// n-th load of a given memory order opens the gate and waits until the held store has landed ("the holder
 // finishes while this thread looks"), then runs `then` (another operation at that instant).
 
 inline std::atomic<bool> g_gate_open{true};
 inline std::atomic<int> g_gate_waiting{0};  // held threads stopped at the gate now
 inline std::atomic<int> g_gate_stores{0};   // release stores held threads completed
 inline thread_local bool t_held = false;
-inline thread_local int t_open_at_acquire = 0;  // 0: off; else the load (from 1) that opens
-inline thread_local int t_acquire_loads = 0;
+inline thread_local int t_open_at_load = 0;  // 0: off; else the load (from 1) that opens
+inline thread_local std::memory_order t_open_order = std::memory_order_acquire;  // loads counted
+inline thread_local int t_counted_loads = 0;
 inline thread_local void (*t_then)() = nullptr;  // must not throw (runs inside an atomic load)
 
 struct gate_hook {
   static void before(lfkit::stress::atomic_op op, std::memory_order o) noexcept {
-    if (op == lfkit::stress::atomic_op::load && o == std::memory_order_acquire &&
-        t_open_at_acquire > 0 && ++t_acquire_loads == t_open_at_acquire) {
+    if (op == lfkit::stress::atomic_op::load && o == t_open_order && t_open_at_load > 0 &&
+        ++t_counted_loads == t_open_at_load) {
       const int before_stores = g_gate_stores.load();
       g_gate_open.store(true);
       while (g_gate_stores.load() == before_stores) std::this_thread::yield();
       if (t_then != nullptr) {
-        const int armed = t_open_at_acquire;
-        t_open_at_acquire = 0;  // the nested operation's loads are not counted
+        const int armed = t_open_at_load;
+        t_open_at_load = 0;  // the nested operation's loads are not counted
         t_then();
-        t_open_at_acquire = armed;
+        t_open_at_load = armed;
       }
     }
     if (op == lfkit::stress::atomic_op::store && o == std::memory_order_release && t_held) {
@@ -156,18 +157,19 @@ class gate {
   void spawn(F f) {
     threads_.emplace_back(std::move(f));
   }
-  /// The calling thread's `n`-th acquire load (from 1) opens the gate, waits for the held store,
-  /// then runs `then` (if any).
-  static void open_at_acquire(int n, void (*then)() = nullptr) noexcept {
-    t_acquire_loads = 0;
+  /// The calling thread's `n`-th load (from 1) with memory order `order` opens the gate, waits
+  /// for the held store, then runs `then` (if any).
+  static void open_at_load(std::memory_order order, int n, void (*then)() = nullptr) noexcept {
+    t_counted_loads = 0;
     t_then = then;
-    t_open_at_acquire = n;
+    t_open_order = order;
+    t_open_at_load = n;
   }
-  /// Disarms open_at_acquire; returns the acquire loads counted.
+  /// Disarms open_at_load; returns the loads counted.
   static int disarm() noexcept {
-    t_open_at_acquire = 0;
+    t_open_at_load = 0;
     t_then = nullptr;
-    return t_acquire_loads;
+    return t_counted_loads;
   }
   void open() noexcept { g_gate_open.store(true); }
   /// Opens the gate and joins every thread.
