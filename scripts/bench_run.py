@@ -287,6 +287,9 @@ def main(argv):
 
     budget = benchlib.choose_plan(ncpus, a.mode, lambda g: [nm for _, nm in list_plan(g)])
     plan = list_plan(budget["grid"])  # (binary, benchmark name)
+    if a.repetitions or a.min_time:  # the user's choice replaces the plan's reduction
+        budget["notes"] = [n for n in budget["notes"] if not n.startswith("repetitions/min_time")]
+        budget["notes"].append("repetitions/min_time set on the command line")
     a.repetitions = a.repetitions or budget["reps"]
     a.min_time = a.min_time or budget["min_time"]
     a.time_limit = a.time_limit or budget["time_limit_s"]
