@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // tests/support.hpp — what lfkit's tests share: a lifetime-counting element type, eventually(),
-// and the gate (an atomic policy that stops a thread at an exact step, with a guard that never
+// scoped_handler, and the gate (an atomic policy that stops a thread at an exact step, with a guard that never
 // lets a failed check hang or std::terminate the test).
 //
 // Catch2 v2 assertions are not thread-safe and throw on failure: worker threads and atomic hooks
@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <thread>
@@ -182,6 +183,30 @@ class gate {
 
  private:
   std::vector<std::thread> threads_;
+};
+
+/// Installs `fn` for `sig` (SA_RESTART or not) and restores the previous action on destruction,
+/// also when a REQUIRE failed in between. The caller checks installed().
+class scoped_handler {
+ public:
+  scoped_handler(int sig, void (*fn)(int), bool restart) noexcept : sig_(sig) {
+    struct sigaction sa{};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = restart ? SA_RESTART : 0;
+    sa.sa_handler = fn;
+    installed_ = sigaction(sig_, &sa, &old_) == 0;
+  }
+  ~scoped_handler() {
+    if (installed_) sigaction(sig_, &old_, nullptr);
+  }
+  scoped_handler(const scoped_handler&) = delete;
+  scoped_handler& operator=(const scoped_handler&) = delete;
+  [[nodiscard]] bool installed() const noexcept { return installed_; }
+
+ private:
+  int sig_;
+  bool installed_ = false;
+  struct sigaction old_{};
 };
 
 }  // namespace lfkit_test

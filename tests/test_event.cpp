@@ -27,6 +27,9 @@
 #include "lfkit/baseline/condvar_event.hpp"
 #include "lfkit/event.hpp"
 #include "perturbed_atomic.hpp"
+#include "support.hpp"
+
+using lfkit_test::scoped_handler;
 
 #if defined(LFKIT_PORTABLE_WAIT)
 static_assert(!lfkit::event::set_is_signal_safe,
@@ -288,25 +291,6 @@ struct handler_ctx {
   }
 };
 
-/// Installs `fn` for `sig` (SA_RESTART or not) and restores the previous action on destruction.
-class scoped_handler {
- public:
-  scoped_handler(int sig, void (*fn)(int), bool restart) : sig_(sig) {
-    struct sigaction sa{};
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = restart ? SA_RESTART : 0;
-    sa.sa_handler = fn;
-    REQUIRE(sigaction(sig_, &sa, &old_) == 0);
-  }
-  ~scoped_handler() { sigaction(sig_, &old_, nullptr); }
-  scoped_handler(const scoped_handler&) = delete;
-  scoped_handler& operator=(const scoped_handler&) = delete;
-
- private:
-  int sig_;
-  struct sigaction old_{};
-};
-
 }  // namespace
 
 TEMPLATE_TEST_CASE("event: set() from a handler that interrupted the waiter itself", "[event]",
@@ -321,6 +305,7 @@ TEMPLATE_TEST_CASE("event: set() from a handler that interrupted the waiter itse
       ctx::target = &e;
       ctx::calls.store(0);
       scoped_handler h(SIGUSR1, &ctx::on_signal, restart);
+      REQUIRE(h.installed());
       std::atomic<bool> returned{false}, result{false};
       std::thread waiter([&] {
         if (timed) {
@@ -356,6 +341,7 @@ TEMPLATE_TEST_CASE("event: handler sets land at random points of a waiting loop"
   ctx::target = &e;
   ctx::calls.store(0);
   scoped_handler h(SIGUSR1, &ctx::on_signal, true);
+  REQUIRE(h.installed());
   const int rounds = TestType::perturbed ? 300 : 3000;
   std::atomic<int> done{0}, timeouts{0};
   std::atomic<bool> stop{false};

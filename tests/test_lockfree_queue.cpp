@@ -663,6 +663,23 @@ bool g_expect_push = false, g_expect_pop = false;
 // What it did (handler and main code run on the same thread; lock-free atomics are signal-safe).
 std::atomic<int> g_handler_push_ok{-1}, g_handler_pop_ok{-1}, g_handler_popped{-1};
 
+/// SIGUSR2 runs `fn` and is the signal perturbed_atomic raises at a step (raise_signal_at_step);
+/// both are restored on scope exit, also when a REQUIRE failed.
+class step_signal {
+ public:
+  explicit step_signal(void (*fn)(int)) noexcept
+      : handler_(SIGUSR2, fn, false),
+        saved_(lfkit::stress::g_perturbation.signal_number.exchange(SIGUSR2)) {}
+  ~step_signal() { lfkit::stress::g_perturbation.signal_number.store(saved_); }
+  step_signal(const step_signal&) = delete;
+  step_signal& operator=(const step_signal&) = delete;
+  [[nodiscard]] bool installed() const noexcept { return handler_.installed(); }
+
+ private:
+  lfkit_test::scoped_handler handler_;
+  int saved_;
+};
+
 void step_handler(int) {
   g_handler_push_ok = g_q->try_push(1000) ? 1 : 0;
   int v = -1;
@@ -674,12 +691,8 @@ void step_handler(int) {
 
 TEST_CASE("lockfree_queue: a handler interrupting its own push/pop at any atomic step succeeds",
           "[lfq][interrupt]") {
-  struct sigaction sa{};
-  sa.sa_handler = step_handler;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old{};
-  REQUIRE(sigaction(SIGUSR2, &sa, &old) == 0);
-  const int saved_signal = lfkit::stress::g_perturbation.signal_number.exchange(SIGUSR2);
+  const step_signal sig(step_handler);
+  REQUIRE(sig.installed());
   std::uint64_t interrupted_ops = 0, handler_failures = 0, accounting_errors = 0;
   const std::size_t cap = 4;
   for (int is_push = 0; is_push < 2; ++is_push) {
@@ -730,8 +743,6 @@ TEST_CASE("lockfree_queue: a handler interrupting its own push/pop at any atomic
       }
     }
   }
-  sigaction(SIGUSR2, &old, nullptr);
-  lfkit::stress::g_perturbation.signal_number.store(saved_signal);
   g_q = nullptr;
   INFO("interrupted operations: " << interrupted_ops);
   CHECK(interrupted_ops > 40);  // every step of pushes and pops at several fill levels
@@ -743,12 +754,8 @@ TEST_CASE("lockfree_queue: a handler interrupting its own thread mid-push on a f
           "[lfq][interrupt]") {
   // Capacity 2 holding 1: the interrupted push holds the last free index, so the handler's push
   // must report full (that index is the interrupted push's) and its pop must still succeed.
-  struct sigaction sa{};
-  sa.sa_handler = step_handler;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old{};
-  REQUIRE(sigaction(SIGUSR2, &sa, &old) == 0);
-  const int saved_signal = lfkit::stress::g_perturbation.signal_number.exchange(SIGUSR2);
+  const step_signal sig(step_handler);
+  REQUIRE(sig.installed());
   std::uint64_t bad = 0, n = 0;
   for (std::uint64_t k = 1; k < 1000; ++k) {
     step_queue q(2);
@@ -763,8 +770,6 @@ TEST_CASE("lockfree_queue: a handler interrupting its own thread mid-push on a f
     if (!ok && g_handler_push_ok != 1) ++bad;  // one of the two pushes must have got the index
     if (g_handler_pop_ok != 1 || g_handler_popped != 7) ++bad;  // FIFO: 7 is the oldest
   }
-  sigaction(SIGUSR2, &old, nullptr);
-  lfkit::stress::g_perturbation.signal_number.store(saved_signal);
   g_q = nullptr;
   CHECK(n > 5);
   CHECK(bad == 0);
@@ -787,12 +792,8 @@ void freeze_handler(int) {
 
 TEST_CASE("lockfree_queue: a thread frozen at any step of a push/pop does not stop another",
           "[lfq][freeze]") {
-  struct sigaction sa{};
-  sa.sa_handler = freeze_handler;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old{};
-  REQUIRE(sigaction(SIGUSR2, &sa, &old) == 0);
-  const int saved_signal = lfkit::stress::g_perturbation.signal_number.exchange(SIGUSR2);
+  const step_signal sig(freeze_handler);
+  REQUIRE(sig.installed());
   std::uint64_t frozen_ops = 0, other_failures = 0, accounting_errors = 0;
   for (int is_push = 0; is_push < 2; ++is_push) {
     for (std::uint64_t k = 1;; ++k) {
@@ -846,8 +847,6 @@ TEST_CASE("lockfree_queue: a thread frozen at any step of a push/pop does not st
       REQUIRE(k < 2000);
     }
   }
-  sigaction(SIGUSR2, &old, nullptr);
-  lfkit::stress::g_perturbation.signal_number.store(saved_signal);
   INFO("operations frozen at a step: " << frozen_ops);
   CHECK(frozen_ops > 20);
   CHECK(other_failures == 0);

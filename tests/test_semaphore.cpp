@@ -24,6 +24,9 @@
 #include "lfkit/baseline/condvar_semaphore.hpp"
 #include "lfkit/semaphore.hpp"
 #include "perturbed_atomic.hpp"
+#include "support.hpp"
+
+using lfkit_test::scoped_handler;
 
 #if defined(LFKIT_PORTABLE_WAIT)
 static_assert(!lfkit::semaphore::release_is_signal_safe,
@@ -317,24 +320,6 @@ struct handler_ctx {
   }
 };
 
-class scoped_handler {
- public:
-  scoped_handler(int sig, void (*fn)(int), bool restart) : sig_(sig) {
-    struct sigaction sa{};
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = restart ? SA_RESTART : 0;
-    sa.sa_handler = fn;
-    REQUIRE(sigaction(sig_, &sa, &old_) == 0);
-  }
-  ~scoped_handler() { sigaction(sig_, &old_, nullptr); }
-  scoped_handler(const scoped_handler&) = delete;
-  scoped_handler& operator=(const scoped_handler&) = delete;
-
- private:
-  int sig_;
-  struct sigaction old_{};
-};
-
 }  // namespace
 
 TEMPLATE_TEST_CASE("semaphore: release() from a handler that interrupted the acquirer itself",
@@ -350,6 +335,7 @@ TEMPLATE_TEST_CASE("semaphore: release() from a handler that interrupted the acq
       ctx::ok.store(0);
       ctx::refused.store(0);
       scoped_handler h(SIGUSR2, &ctx::on_signal, restart);
+      REQUIRE(h.installed());
       std::atomic<bool> returned{false}, result{false};
       std::thread waiter([&] {
         if (timed) {
@@ -389,6 +375,7 @@ TEMPLATE_TEST_CASE("semaphore: handler releases at random points; max overflow r
   // A real-time signal: queued, so four sent in a row run four handlers back to back.
   const int sig = SIGRTMIN + 3;
   scoped_handler h(sig, &ctx::on_signal, true);
+  REQUIRE(h.installed());
   const int rounds = TestType::perturbed ? 300 : 3000;
   std::atomic<int> taken{0}, timeouts{0};
   std::atomic<bool> stop{false};
