@@ -33,11 +33,14 @@ namespace {
       "--minutes M]\n"
       "                    [--seed N] [--signal-rate PER_SECOND] [--freeze-us US] [--freeze-every "
       "S]\n"
-      "                    [--perturb 0-3] [--json FILE] [--quiet] [--strict-demos] [--list]\n"
+      "                    [--symmetric] [--perturb 0-3] [--json FILE] [--quiet] [--strict-demos]\n"
+      "                    [--list]\n"
       "  --structure   scenario names or globs, comma-separated (see --list); default all\n"
       "  --signal-rate interrupt signals per second sent to the workers (default 20000)\n"
       "  --freeze-us   freeze a worker this long in a signal handler every --freeze-every s\n"
       "                (default 0.1) and measure the others' progress meanwhile\n"
+      "  --symmetric   queue workers both push and pop (try_ ops only), so a frozen one does not\n"
+      "                cut the others' supply (for freeze measurements)\n"
       "  --perturb     1..3: lfkit structures use perturbed_atomic (spins, yields, sleeps,\n"
       "                signals raised at atomic steps)\n"
       "  --strict-demos judge the deliberately broken demos like any structure (they then fail)\n");
@@ -141,6 +144,7 @@ int main(int argc, char** argv) {
       opts.perturb = static_cast<unsigned>(parse_u64(value(), "--perturb"));
     else if (a == "--json") opts.json_path = value();
     else if (a == "--quiet") opts.quiet = true;
+    else if (a == "--symmetric") opts.symmetric = true;
     else if (a == "--strict-demos") opts.strict_demos = true;
     else if (a == "--list") list = true;
     else if (a == "--help" || a == "-h") usage(nullptr);
@@ -202,7 +206,7 @@ int main(int argc, char** argv) {
 
   std::printf("\n%-39s %-39s %3s %11s %8s %8s %8s %7s %7s %5s %6s %6s %5s %6s %5s  %s\n",
               "scenario", "structure", "thr", "ops", "sig.sent", "sig.hand", "h.ops", "h.fail",
-              "h.skip", "frz", "frz.avg", "frz.min", "<10%", "ctl<10", "viol", "verdict");
+              "h.skip", "frz", "frz.med", "frz.min", "<10%", "ctl<10", "viol", "verdict");
   int failed = 0;
   for (const auto& r : rows) {
     const char* verdict =
@@ -212,7 +216,7 @@ int main(int argc, char** argv) {
                 " %7" PRIu64 " %5" PRIu64 " %6s %6s %5s %6s %5" PRIu64 "  %s\n",
                 r.scenario.c_str(), r.structure.c_str(), r.threads, r.ops, r.signals_sent,
                 r.signals_handled, r.handler_ops, r.handler_ops_failed, r.handler_ops_skipped,
-                r.freezes, pct(r.freeze.mean_pct).c_str(), pct(r.freeze.worst_pct).c_str(),
+                r.freezes, pct(r.freeze.median_pct).c_str(), pct(r.freeze.worst_pct).c_str(),
                 pct(r.freeze.below10_pct).c_str(), pct(r.freeze.control_below10_pct).c_str(),
                 r.violations, verdict);
   }
@@ -223,7 +227,8 @@ int main(int argc, char** argv) {
       "(full, empty,\n"
       "busy); h.skip = handler operations not attempted because they would deadlock (baselines); "
       "frz = freezes;\n"
-      "frz.avg/frz.min = the other threads' throughput during a freeze as %% of just before (mean, "
+      "frz.med/frz.min = the other threads' throughput during a freeze as %% of just before "
+      "(median, "
       "worst);\n"
       "<10%% = share of freezes during which that throughput fell below 10%%; ctl<10 = the same "
       "share for\n"
@@ -241,6 +246,7 @@ int main(int argc, char** argv) {
         << ",\n  \"seconds\": " << opts.seconds << ",\n  \"signal_rate\": " << opts.signal_rate
         << ",\n  \"freeze_us\": " << opts.freeze_us
         << ",\n  \"freeze_every_s\": " << opts.freeze_every_s
+        << ",\n  \"symmetric\": " << (opts.symmetric ? "true" : "false")
         << ",\n  \"perturb\": " << opts.perturb
         << ",\n  \"passed\": " << (failed == 0 ? "true" : "false") << ",\n  \"scenarios\": [\n";
     for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -255,6 +261,7 @@ int main(int argc, char** argv) {
           << ", \"handler_ops_skipped\": " << r.handler_ops_skipped
           << ", \"freezes\": " << r.freezes << ", \"freezes_measured\": " << r.freeze.measured
           << ", \"freeze_progress_pct\": " << r.freeze.mean_pct
+          << ", \"freeze_progress_median_pct\": " << r.freeze.median_pct
           << ", \"freeze_progress_worst_pct\": " << r.freeze.worst_pct
           << ", \"freezes_below_10pct_pct\": " << r.freeze.below10_pct
           << ", \"control_windows\": " << r.freeze.control_measured

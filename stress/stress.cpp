@@ -141,6 +141,10 @@ freeze_stats injector::freezes() const {
   }
   f.mean_pct = 100.0 * sum / static_cast<double>(freeze_ratios_.size());
   f.worst_pct = 100.0 * worst;
+  std::vector<double> sorted = freeze_ratios_;
+  std::sort(sorted.begin(), sorted.end());
+  const std::size_t mid = sorted.size() / 2;
+  f.median_pct = 100.0 * (sorted.size() % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2);
   f.below10_pct = 100.0 * static_cast<double>(below) / static_cast<double>(freeze_ratios_.size());
   if (!control_ratios_.empty()) {
     double csum = 0;

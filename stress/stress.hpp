@@ -44,18 +44,22 @@ struct options {
   double signal_rate = 20000.0;   ///< interrupt signals per second sent to workers (0: none)
   unsigned freeze_us = 0;         ///< if > 0, some handlers sleep this long (a frozen thread)
   double freeze_every_s = 0.1;    ///< time between freezes when freeze_us > 0
-  unsigned perturb = 0;           ///< 0: off; 1..3: schedule perturbation level (perturbed_atomic)
-  bool quiet = false;             ///< no progress lines
-  bool strict_demos = false;      ///< judge deliberately broken demos like everything else
-  std::string json_path;          ///< write the report as JSON here too
+  /// Queue scenarios: every worker both pushes and pops (try_ ops only), so a frozen worker does
+  /// not cut the others' supply and a freeze measures the queue, not the split of the workers.
+  bool symmetric = false;
+  unsigned perturb = 0;       ///< 0: off; 1..3: schedule perturbation level (perturbed_atomic)
+  bool quiet = false;         ///< no progress lines
+  bool strict_demos = false;  ///< judge deliberately broken demos like everything else
+  std::string json_path;      ///< write the report as JSON here too
 };
 
 /// Statistics of the freeze experiment of one scenario.
 struct freeze_stats {
   std::uint64_t measured = 0;  ///< freezes whose windows were measured
   double mean_pct = -1;        ///< mean of per-freeze (others' ops/s during) / (ops/s before), %
-  double worst_pct = -1;       ///< the smallest of those ratios, %
-  double below10_pct = -1;     ///< % of measured freezes during which progress fell below 10%
+  double median_pct = -1;  ///< their median, % (a stalled window before a freeze inflates the mean)
+  double worst_pct = -1;   ///< the smallest of those ratios, %
+  double below10_pct = -1;  ///< % of measured freezes during which progress fell below 10%
   /// The same measurement without a freeze (alternating with the freezes): the noise floor of the
   /// machine (other processes, scheduling). A freeze effect is real when it exceeds this.
   std::uint64_t control_measured = 0;

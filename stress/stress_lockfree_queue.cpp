@@ -175,6 +175,8 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool bl
   const unsigned n_prod = T == 1     ? 1
                           : blocking ? 1 + static_cast<unsigned>((opts.seed / 4) % (T - 1))
                                      : T / 2;
+  // --symmetric: every worker both a producer and a consumer (see stress_mpmc_queue.cpp).
+  const bool mixed = opts.symmetric && !blocking && T > 1;
   lfkit::sharded_counter progress;
   std::vector<std::uint64_t> worker_ops(T, 0);
   const auto timeout = std::chrono::microseconds(500);
@@ -184,7 +186,8 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool bl
     producer_row& pr = *producers[i];
     consumer_row& cr = *consumers[i];
     std::uint64_t ops = 0;
-    bool producing = i < n_prod, consuming = T == 1 || i >= n_prod, draining = false;
+    bool producing = mixed || i < n_prod, consuming = mixed || T == 1 || i >= n_prod;
+    bool draining = false;
     auto done_ops = [&](std::uint64_t n) {
       ops += n;
       progress.add(n);
@@ -193,7 +196,7 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool bl
       if (producing) {
         const std::uint64_t next = pr.pushed.load(std::memory_order_relaxed);  // relaxed: own row
         const bool closed_before = ctx::closed_done.load();
-        unsigned kind = static_cast<unsigned>(r.next() % 16);
+        unsigned kind = static_cast<unsigned>(r.next() % (mixed ? 12 : 16));
         if (blocking && T != 1) kind = 12 + (kind & 3);
         if (kind >= 10 && kind < 12) {  // bulk: up to 4 consecutive items
           item batch[4];
@@ -240,7 +243,7 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool bl
           ok = call([&] { return q.pop(it); });
           if (!ok) consuming = false;  // closed and drained
         } else {
-          unsigned kind = static_cast<unsigned>(r.next() % 16);
+          unsigned kind = static_cast<unsigned>(r.next() % (mixed ? 12 : 16));
           if (blocking && T != 1) kind = 12 + (kind & 3);
           if (kind < 12 || T == 1) ok = call([&] { return q.try_pop(it); });
           else if (kind < 14) ok = call([&] { return q.pop(it); });
@@ -307,7 +310,7 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool bl
                 "); multiset hash %s; malformed %" PRIu64 ", unknown %" PRIu64
                 ", per-producer FIFO breaks %" PRIu64 ", pushes after close %" PRIu64
                 ", left after drain %" PRIu64,
-                capacity, n_prod, pushed, h_pushed, popped, h_popped,
+                capacity, mixed ? T : n_prod, pushed, h_pushed, popped, h_popped,
                 hash_ok ? "equal" : "DIFFERS (lost/duplicated items)", malformed, unknown, fifo,
                 after_close, left);
   row.detail = buf;

@@ -218,14 +218,18 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
   const unsigned n_prod = T == 1     ? 1
                           : blocking ? 1 + static_cast<unsigned>((opts.seed / 4) % (T - 1))
                                      : T / 2;
+  // --symmetric: every worker both a producer and a consumer, so that a frozen producer does not
+  // cut the others' supply (the freeze then measures the queue, not the harness); try_ ops only,
+  // as blocking ones could all wait on a full (or empty) queue with nobody on the other side.
+  const bool mixed = opts.symmetric && !blocking && T > 1;
   lfkit::sharded_counter progress;
   std::vector<std::uint64_t> worker_ops(T, 0);
   const auto timeout = std::chrono::microseconds(500);
 
   auto body = [&](unsigned i, const std::atomic<bool>& stop) {
     ls::rng r(opts.seed * 0x9E3779B97F4A7C15ull + i);
-    const bool producer = i < n_prod;
-    const bool consumer = T == 1 || i >= n_prod;
+    const bool producer = mixed || i < n_prod;
+    const bool consumer = mixed || T == 1 || i >= n_prod;
     producer_row& pr = *producer_rows[i];
     consumer_row& cr = *consumers[i];
     std::uint64_t ops = 0;
@@ -235,7 +239,7 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
         const std::uint64_t next = pr.pushed.load(std::memory_order_relaxed);  // relaxed: own row
         const item it = make_item(i, next);
         const bool closed_before = ctx::closed_done.load();
-        unsigned kind = static_cast<unsigned>(r.next() % 16);
+        unsigned kind = static_cast<unsigned>(r.next() % (mixed ? 12 : 16));
         if (blocking && T != 1) kind = 12 + (kind & 3);  // push or try_push_for only
         bool ok = false, bulk = false;
         if constexpr (requires(item* p) { q.try_push_n(p, std::size_t{1}); }) {
@@ -300,7 +304,7 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
           ok = call<Baseline>([&] { return q.pop(it); });
           if (!ok) consuming = false;  // closed and drained
         } else {
-          unsigned kind = static_cast<unsigned>(r.next() % 16);
+          unsigned kind = static_cast<unsigned>(r.next() % (mixed ? 12 : 16));
           if (blocking && T != 1) kind = 12 + (kind & 3);  // pop or try_pop_for only
           if (kind < 12 || T == 1) ok = call<Baseline>([&] { return q.try_pop(it); });
           else if (kind < 14) ok = call<Baseline>([&] { return q.pop(it); });
@@ -375,7 +379,7 @@ ls::result_row run_queue(const ls::options& opts, std::string structure, bool br
       " (handlers: %" PRIu64 "); multiset hash %s; malformed %" PRIu64 ", unknown %" PRIu64
       ", per-producer FIFO breaks %" PRIu64 ", pushes after close %" PRIu64
       ", left after drain %" PRIu64,
-      capacity, n_prod, pushed,
+      capacity, mixed ? T : n_prod, pushed,
       [&] {
         std::uint64_t n = 0;
         for (unsigned i = T; i < 2 * T; ++i) n += producer_rows[i]->pushed.load();
