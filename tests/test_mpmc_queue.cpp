@@ -856,7 +856,7 @@ TEST_CASE("concurrent close while producers and consumers run", "[queue][close]"
   }
   for (int c = 0; c < 3; ++c) {
     ts.emplace_back([&] {
-      std::uint64_t v;
+      std::uint64_t v = 0;  // GCC 12 -O3 warns maybe-uninitialized when pop's attempt is a call
       while (q.pop(v)) {
         popped_sum.fetch_add(v);
         popped_n.fetch_add(1);
