@@ -574,7 +574,8 @@ TEMPLATE_TEST_CASE("'never' deadlines on any clock wait instead of overflowing",
   CHECK_FALSE(q.try_push_until(2, minutes_tp::min()));
 }
 
-TEST_CASE("baseline: a bulk push that throws midway still wakes a sleeping consumer", "[queue]") {
+TEMPLATE_TEST_CASE("a bulk push that throws midway still wakes a sleeping consumer", "[queue]",
+                   lfkit_impl, mutex_impl) {
   // An input iterator whose second dereference throws: element 1 is pushed, then the read of
   // element 2 throws out of try_push_n. The consumer, asleep before the call, must be woken for
   // element 1 right away, not find it only when its 5 s deadline expires.
@@ -590,7 +591,7 @@ TEST_CASE("baseline: a bulk push that throws midway still wakes a sleeping consu
       return *this;
     }
   };
-  lfkit::baseline::mutex_queue<throwing> q(4);
+  typename TestType::template queue<throwing> q(4);
   std::atomic<bool> got{false};
   steady::time_point woke{};
   std::thread c([&] {

@@ -4,26 +4,29 @@
 //
 // Part of lfkit (header-only, C++20). Standard library and lfkit/detail/{deadline,wait_loop}.hpp.
 //
-// A queue derives publicly from queue_api<itself, T> (CRTP: no virtual calls, no data, every
-// wrapper inlines into the caller) and befriends it. It provides, privately:
-//   status push_attempt(Source& src, wait_kind) noexcept   one push, no wake: src.build(p)
-//                                                          constructs the element at p; a queue
-//                                                          that builds before its push can still
-//                                                          fail calls src.undo(p) to give it back
-//   status pop_attempt(Sink& sink, wait_kind) noexcept     one pop, no wake: sink(T&&) takes it
-//   wait_side push_side() / pop_side() noexcept          each side's wait_loop and sleep word
-//   static constexpr bool claims_runs                      with push_run(It&, n) / pop_run(It&, n)
-//                                                          (bulk, nothrow only) if true
-// (status = detail::queue_status.) Here: the try_, blocking, timed and bulk wrappers, where a
-// throwing T operation or iterator runs (outside the queue's claim: nothing is lost or left held
-// on a throw), and the wakes of the other side after a success.
+// A queue derives publicly from queue_api<itself, T> and befriends it (CRTP: no data, no virtual
+// call; every wrapper inlines into the caller, so each queue's code is what it was when it wrote
+// them out itself). It provides, privately:
+//   status push_attempt(Source& src, wait_kind) noexcept  one push, no wake. src.build(p)
+//       constructs the element at p; a queue that builds before its push can still fail
+//       (lockfree_queue: a close() racing its enqueue) calls src.undo(p), which gives the element
+//       back (moved into the caller's object it came from) and destroys it. mpmc_queue builds
+//       only after its claim and never calls undo (no code for it).
+//   status pop_attempt(Sink& sink, wait_kind) noexcept    one pop, no wake; sink(T&&) takes it
+//   wait_side<Atom> push_side() / pop_side() noexcept      each side's wait_loop and sleep word
+//   static constexpr bool claims_runs                      if true, also push_run(It&, n) and
+//       pop_run(It&, n): bulk ops that claim runs of slots (called only when nothing can throw)
+// (status: detail::queue_status.) Here: the try_, blocking, timed and bulk wrappers; where a
+// throwing T operation or iterator runs (before the queue's claim, or after its release: nothing
+// is lost or left held on a throw); the wakes of the other side after a success.
 //
-// Progress and async-signal-safety, per method below; "the try_ guarantee" is the queue's:
-//   mpmc_queue      lock-free claim, then a bounded busy-slot wait; a try_ op may also fail
-//                   *busy* (a slot held by a thread that has not finished: its preface)
-//   lockfree_queue  lock-free (never waits for another thread); fails only full/empty/closed
-// Async-signal-safe where stated: if the T operations used are, and the queue's preface (*)
-// condition holds (atomic_hooks<Atom>::wake_is_signal_safe).
+// Progress and async-signal-safety are stated per method below; "the try_ guarantee" is the
+// queue's (its preface's table):
+//   mpmc_queue      a lock-free claim, then a bounded busy-slot wait; a try_ op may also fail
+//                   *busy*: the slot is held by a thread that has not finished
+//   lockfree_queue  lock-free, never waits for another thread; fails only full/empty/closed
+// "Async-signal-safe" always assumes the T operations used are, and the preface's (*) condition
+// (atomic_hooks<Atom>::wake_is_signal_safe).
 #ifndef LFKIT_DETAIL_QUEUE_API_HPP
 #define LFKIT_DETAIL_QUEUE_API_HPP
 
@@ -169,8 +172,7 @@ class queue_api {
   ///   int buf[64];  std::size_t k = q.try_pop_n(buf, 64);
   template <class OutputIt>
   std::size_t try_pop_n(OutputIt out, std::size_t n) {
-    if constexpr (Derived::claims_runs && noexcept(*out = std::declval<T&&>()) &&
-                  noexcept(++out)) {
+    if constexpr (Derived::claims_runs && noexcept(*out = std::declval<T&&>()) && noexcept(++out)) {
       return derived().pop_run(out, n);
     } else {
       std::size_t done = 0;
