@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <pthread.h>
@@ -109,6 +110,9 @@ double thread_cpu_ms(pthread_t t) {
 // =============================================================================================
 // Construction
 // =============================================================================================
+
+static_assert(std::is_same_v<lfkit::mpmc_queue<short>::value_type, short> &&
+              std::is_same_v<lfkit::mpmc_queue<short>::size_type, std::size_t>);
 
 TEMPLATE_TEST_CASE("bad capacity throws invalid_argument naming the value", "[queue]", lfkit_impl,
                    mutex_impl) {

@@ -478,9 +478,6 @@ class lockfree_queue : public detail::queue_api<lockfree_queue<T, Atom>, T> {
   using status = detail::queue_status;
 
  public:
-  using value_type = T;
-  using size_type = std::size_t;
-
   /// Largest capacity accepted: tickets live in 63 bits and an entry holds cycle, safe bit and a
   /// (log2 n + 1)-bit index, so n <= 2^40 leaves >= 2^62 tickets (> 140 years at 10^9/s).
   static constexpr std::size_t max_capacity() noexcept {

@@ -137,11 +137,6 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
   friend api;
   using status = detail::queue_status;
 
- public:
-  using value_type = T;
-  using size_type = std::size_t;
-
- private:
   static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
   /// Positions live in 63 bits; with one_lap <= 2^41 they wrap after >= 2^62 operations.
   static constexpr std::size_t max_capacity_limit = std::size_t{1} << 40;

@@ -83,6 +83,9 @@ struct wake_on_exit {
 template <class Derived, class T>
 class queue_api {
  public:
+  using value_type = T;
+  using size_type = std::size_t;
+
   // ---- non-blocking ------------------------------------------------------------------------
 
   /// Pushes a copy of `v` if there is room; false if full, closed or busy (`v` untouched). A
