@@ -88,18 +88,19 @@ class queue_api {
 
   // ---- non-blocking ------------------------------------------------------------------------
 
-  /// Pushes a copy of `v` if there is room; false if full, closed or busy (`v` untouched). A
-  /// copy constructor that may throw runs first, outside the queue (a throw leaves it unchanged).
-  /// Progress: the try_ guarantee; async-signal-safe if T's copy constructor is.
+  /// Pushes a copy of `v` if there is room; false if full, closed or (mpmc_queue) busy, `v`
+  /// untouched. A copy constructor that may throw runs first, outside the queue (a throw leaves
+  /// the queue unchanged). Progress: the try_ guarantee; async-signal-safe if T's copy
+  /// constructor is.
   ///
   ///   std::string s = "x";  if (!q.try_push(s)) { /* full or closed */ }
   bool try_push(const T& v) {
     return with_args([&](auto&& src) noexcept { return push_now(src); }, v);
   }
 
-  /// Pushes `v` by moving it if there is room; on failure `v` holds its value (moved back if a
-  /// close() raced a lockfree_queue push after the move into its slot). Progress: the try_
-  /// guarantee; async-signal-safe if T's move operations are.
+  /// Pushes `v` by moving it if there is room (false as try_push(const T&)); on failure `v` holds
+  /// its value (moved back if a close() raced a lockfree_queue push after the move into its
+  /// slot). Progress: the try_ guarantee; async-signal-safe if T's move operations are.
   ///
   ///   auto p = std::make_unique<int>(1);  if (q.try_push(std::move(p))) { /* p is null now */ }
   bool try_push(T&& v) noexcept { return push_now(move_from(v)); }
@@ -116,7 +117,8 @@ class queue_api {
                      std::forward<Args>(args)...);
   }
 
-  /// Pops the oldest element into `out` (move-assigned); false if empty (closed or not) or busy.
+  /// Pops the oldest element into `out` (move-assigned); false if empty (closed or not) or
+  /// (mpmc_queue) busy.
   /// A move assignment that may throw runs after the slot is released, from a temporary (a throw
   /// then loses that element; the queue stays consistent). Progress: the try_ guarantee;
   /// async-signal-safe if T's move operations are.
