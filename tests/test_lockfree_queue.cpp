@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <pthread.h>
@@ -95,6 +96,9 @@ using lfkit_test::eventually;
 // =============================================================================================
 // Construction and single-threaded behaviour
 // =============================================================================================
+
+static_assert(std::is_same_v<lfkit::lockfree_queue<short>::value_type, short> &&
+              std::is_same_v<lfkit::lockfree_queue<short>::size_type, std::size_t>);
 
 TEST_CASE("lockfree_queue: bad capacity throws invalid_argument naming the value", "[lfq]") {
   using Q = lfkit::lockfree_queue<int>;

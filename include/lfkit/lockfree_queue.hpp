@@ -60,9 +60,9 @@
 //   try_push_n/try_pop_n (per        of its own steps unless other operations
 //   element)                         keep succeeding; never waits for another
 //                                    thread to finish anything
-//   push/pop                         blocking: a few attempts and yields,      no
-//                                    then sleeps (futex) until possible or
-//                                    closed
+//   push/pop                         blocking: spins (a learned limit),        no
+//                                    yields a few times, then sleeps (futex)
+//                                    until possible or closed
 //   try_push_for/_until,             blocking until the deadline               no
 //   try_pop_for/_until
 //   close                            lock-free (one RMW, two CAS loops) plus   yes (*)
@@ -96,9 +96,10 @@
 // ---------------------------------------------------------------------------------------------
 // One allocation per ring of 2n 8-byte entries (n = bit_ceil(capacity)) and one data array of
 // `capacity` slots of sizeof(T) (aligned to max(alignof(T), cache line)); the object itself is
-// 9 cache lines (1152 bytes: one line of tickets per side, the producers' free head and allocated
+// 10 cache lines (1280 bytes: one line of tickets per side, the producers' free head and allocated
 // tail, the consumers' allocated head and free tail; each ring's threshold and the two sleep
-// words on lines of their own; a read-mostly line per ring and one for the queue). Bytes per
+// words on lines of their own; a read-mostly line per ring and one for the queue; one for the
+// blocking ops' learned spin limits). Bytes per
 // slot: sizeof(T) + 32 when capacity is a power of two (two rings x 2 entries x 8 bytes), up to
 // sizeof(T) + 64 just above one.
 // memory_footprint() returns the exact total. (mpmc_queue: 8 + sizeof(T) rounded to alignof(T).)
@@ -107,8 +108,8 @@
 // Element types
 // ---------------------------------------------------------------------------------------------
 // T must be nothrow-move-constructible and nothrow-destructible (static_assert). Everything that
-// may throw (a copy constructor, a constructor from try_emplace's arguments) runs before an index
-// is taken; if it throws, the queue is untouched. Move-only and over-aligned types are supported.
+// may throw runs before an index is taken (detail/queue_api.hpp: the shared operations,
+// documented there); if it throws, the queue is untouched. Move-only and over-aligned types work.
 //
 // ---------------------------------------------------------------------------------------------
 // How it works (an SCQ index ring, written for lfkit)
@@ -184,7 +185,9 @@
 #include "lfkit/detail/atomic_hooks.hpp"
 #include "lfkit/detail/deadline.hpp"
 #include "lfkit/detail/platform.hpp"
+#include "lfkit/detail/queue_api.hpp"
 #include "lfkit/detail/sleep_word.hpp"
+#include "lfkit/detail/wait_loop.hpp"
 
 namespace lfkit {
 
@@ -444,13 +447,14 @@ class scq_ring {
 }  // namespace detail
 
 /// Bounded MPMC FIFO queue, lock-free in the strict sense, exact capacity. See the preface of this
-/// header for the semantics, the guarantees table and the memory layout.
+/// header for the semantics, the guarantees table and the memory layout; the shared operations
+/// are documented in detail::queue_api.
 ///
 /// `Atom` is the atomic policy: std::atomic in production; the stress tests substitute
 /// lfkit::stress::perturbed_atomic. Only its member functions are used; every fence, pause,
 /// yield, wait and wake goes through lfkit::atomic_hooks<Atom>.
 template <class T, template <class> class Atom = std::atomic>
-class lockfree_queue {
+class lockfree_queue : public detail::queue_api<lockfree_queue<T, Atom>, T> {
   static_assert(
       std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T> && !std::is_array_v<T>,
       "lfkit::lockfree_queue<T>: T must be a non-const, non-volatile, non-array object type");
@@ -469,17 +473,11 @@ class lockfree_queue {
   using hooks = atomic_hooks<Atom>;
   using ring = detail::scq_ring<Atom>;
   using side = detail::scq_side<Atom>;
+  using api = detail::queue_api<lockfree_queue, T>;
+  friend api;
+  using status = detail::queue_status;
 
  public:
-  using value_type = T;
-  using size_type = std::size_t;
-
-  /// Attempts a blocking operation makes, each followed by 1, 2, 4... pause hints, before it
-  /// yields (as mpmc_queue, which measured longer spins worse with more threads than cores).
-  static constexpr unsigned blocking_spins = 2;
-  /// sched_yield() calls, each followed by an attempt, between spinning and sleeping.
-  static constexpr unsigned blocking_yields = 4;
-
   /// Largest capacity accepted: tickets live in 63 bits and an entry holds cycle, safe bit and a
   /// (log2 n + 1)-bit index, so n <= 2^40 leaves >= 2^62 tickets (> 140 years at 10^9/s).
   static constexpr std::size_t max_capacity() noexcept {
@@ -497,7 +495,14 @@ class lockfree_queue {
   static_assert(sizeof(cell) == sizeof(T),
                 "a data slot is exactly one T: the rings carry the state");
 
-  enum class status { ok, unavailable, closed, timeout };
+  /// Both sides' blocking loops (learned spin limits), on a line of their own: written only by
+  /// blocking operations, and only when a limit changes (the sides' ticket lines belong to the
+  /// rings).
+  struct alignas(cache_line_size) wait_loops {
+    detail::wait_loop<Atom> push;
+    detail::wait_loop<Atom> pop;
+  };
+  static_assert(sizeof(wait_loops) == cache_line_size, "both learned limits on one line");
 
  public:
   /// A queue holding at most `capacity` elements, exactly. Throws std::invalid_argument naming
@@ -506,7 +511,7 @@ class lockfree_queue {
   ///
   ///   lfkit::lockfree_queue<std::string> q(3);   // q.capacity() == 3
   explicit lockfree_queue(std::size_t capacity)
-      : cap_(checked_capacity(capacity)),
+      : cap_(api::checked_capacity("lfkit::lockfree_queue", capacity)),
         order_(static_cast<unsigned>(
             std::countr_zero(std::bit_ceil(static_cast<std::uint64_t>(cap_))))),
         free_(order_, cap_, producers_, consumers_.tail),
@@ -536,184 +541,6 @@ class lockfree_queue {
     return sizeof(*this) + free_.entry_bytes() + alloc_.entry_bytes() + cap_ * sizeof(cell);
   }
 
-  // ---- non-blocking ----------------------------------------------------------------------
-
-  /// Pushes a copy of `v` if there is room. Returns false if full (see the preface) or closed;
-  /// `v` is never modified. The copy is made before an index is taken when T's copy constructor
-  /// may throw (it then propagates, the queue unchanged). Lock-free; async-signal-safe if T's copy
-  /// constructor is.
-  ///
-  ///   std::string s = "x";  if (!q.try_push(s)) { /* full or closed */ }
-  bool try_push(const T& v) {
-    if constexpr (std::is_nothrow_copy_constructible_v<T>) {
-      return notify_push(push_once([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(v); },
-                                   [](T* p) noexcept { std::destroy_at(p); }));
-    } else {
-      T copy(v);
-      return try_push(std::move(copy));
-    }
-  }
-
-  /// Pushes `v` by moving it if there is room. On failure `v` holds its value (if close() raced
-  /// the push after `v` was moved into its slot, it is moved back). Lock-free; async-signal-safe
-  /// if T's move operations are.
-  ///
-  ///   auto p = std::make_unique<int>(1);  if (q.try_push(std::move(p))) { /* p is null now */ }
-  bool try_push(T&& v) noexcept { return notify_push(push_moving(v)); }
-
-  /// Constructs an element from `args` and pushes it if there is room. If T's constructor from
-  /// `args` is noexcept the element is built in its slot; otherwise it is built first (an
-  /// exception then propagates, the queue unchanged) and moved in; if the push then fails, that
-  /// temporary is destroyed, so rvalue arguments may have been moved from. Lock-free;
-  /// async-signal-safe if the constructor is.
-  ///
-  ///   q.try_emplace(3, 'a');   // a std::string "aaa"
-  template <class... Args>
-  bool try_emplace(Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
-    if constexpr (std::is_nothrow_constructible_v<T, Args...>) {
-      return notify_push(push_once(
-          [&](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::forward<Args>(args)...); },
-          [](T* p) noexcept { std::destroy_at(p); }));
-    } else {
-      T tmp(std::forward<Args>(args)...);
-      return try_push(std::move(tmp));
-    }
-  }
-
-  /// Pops the oldest element into `out` (move-assigned) if there is one; false if the queue was
-  /// empty at some instant during the call (closed or not: see is_closed()). If T's move
-  /// assignment may throw, the element is first moved out and its index returned, then assigned
-  /// (if that throws the element is lost; the queue stays consistent). Lock-free;
-  /// async-signal-safe if T's move operations are.
-  ///
-  ///   int v;  while (q.try_pop(v)) use(v);
-  bool try_pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
-    if constexpr (std::is_nothrow_move_assignable_v<T>) {
-      return notify_pop(pop_once([&](T&& v) noexcept { out = std::move(v); }));
-    } else {
-      std::optional<T> tmp;
-      if (!notify_pop(pop_once([&](T&& v) noexcept { tmp.emplace(std::move(v)); }))) return false;
-      out = std::move(*tmp);
-      return true;
-    }
-  }
-
-  /// Pops the oldest element, or std::nullopt (same conditions as try_pop(T&)). Lock-free;
-  /// async-signal-safe if T's move constructor is.
-  ///
-  ///   if (auto v = q.try_pop()) use(*v);
-  std::optional<T> try_pop() noexcept {
-    std::optional<T> r;
-    notify_pop(pop_once([&](T&& v) noexcept { r.emplace(std::move(v)); }));
-    return r;
-  }
-
-  /// Pushes up to `n` elements taken from `first` (copied; std::make_move_iterator moves), in
-  /// order, one index each; returns how many were pushed, k (the first k were consumed). Stops at
-  /// the first full/closed. When T is nothrow-constructible from `*first`, element k is untouched
-  /// unless close() raced its push (then, with a move iterator, it has been moved from: there is
-  /// no general way to move it back through an iterator). Otherwise each element is built on the
-  /// caller's side first (an exception from `*first`, `++first` or the constructor propagates
-  /// after the earlier ones were pushed) and, if its push fails, destroyed (a move iterator's
-  /// element k is then moved from). Sleepers are woken once per call. Lock-free per element;
-  /// async-signal-safe if T's construction from `*first` is.
-  ///
-  ///   int xs[4] = {1, 2, 3, 4};  std::size_t k = q.try_push_n(xs, 4);
-  template <class InputIt>
-  std::size_t try_push_n(InputIt first, std::size_t n) {
-    using ref = std::iter_reference_t<InputIt>;
-    std::size_t done = 0;
-    wake_on_exit wake{not_empty_, done};  // also when `*first`, `++first` or a constructor throws
-    for (; done < n; ++done, ++first) {
-      status st;
-      ref r = *first;  // may throw: no index taken yet
-      if constexpr (std::is_nothrow_constructible_v<T, ref>) {
-        st =
-            push_once([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::forward<ref>(r)); },
-                      [](T* p) noexcept { std::destroy_at(p); });
-      } else {
-        T tmp(std::forward<ref>(r));  // may throw: no index taken yet
-        st = push_moving(tmp);
-      }
-      if (st != status::ok) break;
-    }
-    return done;
-  }
-
-  /// Pops up to `n` elements into `out` (assigned in FIFO order); returns how many. If assigning
-  /// to `*out` may throw, each element is moved out and its index returned first (an element
-  /// whose assignment throws is lost). Sleepers are woken once per call. Lock-free per element;
-  /// async-signal-safe if the assignments are.
-  ///
-  ///   int buf[64];  std::size_t k = q.try_pop_n(buf, 64);
-  template <class OutputIt>
-  std::size_t try_pop_n(OutputIt out, std::size_t n) {
-    std::size_t done = 0;
-    wake_on_exit wake{not_full_, done};  // also when an assignment throws
-    for (; done < n; ++done, ++out) {
-      if constexpr (noexcept(*out = std::declval<T&&>())) {
-        if (pop_once([&](T&& v) noexcept { *out = std::move(v); }) != status::ok) break;
-      } else {
-        std::optional<T> v;
-        if (pop_once([&](T&& x) noexcept { v.emplace(std::move(x)); }) != status::ok) break;
-        *out = std::move(*v);
-      }
-    }
-    return done;
-  }
-
-  // ---- blocking ----------------------------------------------------------------------------
-
-  /// Pushes `v`, sleeping while the queue is full. Returns false only if the queue is closed
-  /// (`v` then holds its value); on success `v` was moved from. Blocking; not async-signal-safe.
-  ///
-  ///   while (auto job = next_job()) if (!q.push(std::move(*job))) break;   // closed: stop
-  bool push(T&& v) { return push_wait(v, detail::deadline::none()) == status::ok; }
-
-  /// Pushes a copy of `v`, sleeping while full; false only if closed. Blocking; not
-  /// async-signal-safe.
-  bool push(const T& v) {
-    T copy(v);
-    return push(std::move(copy));
-  }
-
-  /// Pops the oldest element into `out`, sleeping while the queue is empty. Returns false only
-  /// when the queue is closed and drained. Blocking; not async-signal-safe.
-  ///
-  ///   int v;  while (q.pop(v)) use(v);   // ends after close() once everything is consumed
-  bool pop(T& out) { return pop_wait(out, detail::deadline::none()) == status::ok; }
-
-  // ---- timed -------------------------------------------------------------------------------
-
-  /// Like push(T&&) but gives up after `timeout` (NaN, zero or negative: one attempt; huge or
-  /// infinite: none). `v` holds its value on failure. Blocking until the deadline.
-  ///
-  ///   if (!q.try_push_for(std::move(x), std::chrono::milliseconds(5))) drop(x);
-  template <class Rep, class Period>
-  bool try_push_for(T&& v, const std::chrono::duration<Rep, Period>& timeout) {
-    return push_wait(v, detail::deadline_after(timeout)) == status::ok;
-  }
-
-  /// Like push(T&&) but gives up at `deadline` (any clock). Blocking until the deadline.
-  template <class Clock, class Duration>
-  bool try_push_until(T&& v, const std::chrono::time_point<Clock, Duration>& deadline) {
-    return push_wait(v, detail::deadline_at(deadline)) == status::ok;
-  }
-
-  /// Like pop() but gives up after `timeout`. Blocking until the deadline.
-  ///
-  ///   int v;  if (q.try_pop_for(v, std::chrono::milliseconds(100))) use(v); else idle();
-  template <class Rep, class Period>
-  bool try_pop_for(T& out, const std::chrono::duration<Rep, Period>& timeout) {
-    return pop_wait(out, detail::deadline_after(timeout)) == status::ok;
-  }
-
-  /// Like pop() but gives up at `deadline` (any clock). Blocking until the deadline.
-  template <class Clock, class Duration>
-  bool try_pop_until(T& out, const std::chrono::time_point<Clock, Duration>& deadline) {
-    return pop_wait(out, detail::deadline_at(deadline)) == status::ok;
-  }
-
   // ---- closing and observing -----------------------------------------------------------------
 
   /// Closes the queue: later pushes fail, pops drain and then fail, every sleeper is woken.
@@ -737,83 +564,31 @@ class lockfree_queue {
     return s > cap_ ? cap_ : static_cast<std::size_t>(s);
   }
 
-  /// size_approx() == 0. Wait-free, async-signal-safe.
-  [[nodiscard]] bool empty_approx() const noexcept { return size_approx() == 0; }
-
  private:
   static constexpr std::size_t data_align = alignof(T) > cache_line_size ? alignof(T)
                                                                          : cache_line_size;
-
-  static std::size_t checked_capacity(std::size_t capacity) {
-    if (capacity == 0) {
-      throw std::invalid_argument(
-          "lfkit::lockfree_queue: capacity 0 is invalid (must be at least 1)");
-    }
-    if (capacity > max_capacity()) {
-      throw std::invalid_argument("lfkit::lockfree_queue: capacity " + std::to_string(capacity) +
-                                  " is above max_capacity() = " + std::to_string(max_capacity()));
-    }
-    return capacity;
-  }
 
   T* element(std::uint64_t i) noexcept {
     return std::launder(reinterpret_cast<T*>(data_[i].storage));
   }
   T* place(std::uint64_t i) noexcept { return reinterpret_cast<T*>(data_[i].storage); }
 
-  /// Wakes `word`'s sleepers at scope exit if `done` > 0: a bulk call wakes once, also when it
-  /// leaves by an exception after some elements went through.
-  struct wake_on_exit {
-    detail::sleep_word<Atom>& word;
-    const std::size_t& done;
-    wake_on_exit(detail::sleep_word<Atom>& w, const std::size_t& d) noexcept : word(w), done(d) {}
-    wake_on_exit(const wake_on_exit&) = delete;
-    wake_on_exit& operator=(const wake_on_exit&) = delete;
-    ~wake_on_exit() {
-      if (done > 0) word.notify();
-    }
-  };
-
-  bool notify_push(status st) noexcept {
-    if (st != status::ok) return false;
-    not_empty_.notify();
-    return true;
-  }
-  bool notify_pop(status st) noexcept {
-    if (st != status::ok) return false;
-    not_full_.notify();
-    return true;
-  }
-
-  /// One push attempt: take a free index (else full, or closed), construct, enqueue the index. If
-  /// close() marked the ticket, undo (give the element back), return the index. No wakes.
-  template <class Construct, class Undo>
-  status push_once(Construct&& construct, Undo&& undo) noexcept {
+  /// One push attempt: take a free index (else full, or closed), build the element in its slot,
+  /// enqueue the index. If close() marked the ticket, undo (give the element back), return the
+  /// index. No wakes but that one.
+  template <class Source>
+  status push_once(Source& src) noexcept {
     // No closed check up front: the allocated ring's ticket sees the mark (3) and the push is
     // undone, and a full queue looks at it below. (Reading the producers' tail line first cost
     // every push a shared-then-exclusive transfer of that line.)
     const std::uint64_t i = free_.dequeue();  // acquire inside (2)
     if (i == ring::none) return alloc_.closed() ? status::closed : status::unavailable;
-    construct(place(i));
+    src.build(place(i));
     if (alloc_.enqueue(i, true) == ring::put_result::ok) return status::ok;  // (1)
-    undo(element(i));
+    src.undo(element(i));
     free_.enqueue(i, false);  // (2)
     not_full_.notify();       // the index was free a moment ago: a sleeper may have missed it
     return status::closed;
-  }
-
-  /// push_once moving from `v`, moving it back if close() raced the push.
-  status push_moving(T& v) noexcept {
-    return push_once([&](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::move(v)); },
-                     [&](T* p) noexcept {
-                       if constexpr (std::is_nothrow_move_assignable_v<T>) {
-                         v = std::move(*p);
-                       } else {
-                         std::destroy_at(std::addressof(v));
-                         ::new (static_cast<void*>(std::addressof(v))) T(std::move(*p));
-                       }
-                       std::destroy_at(p);
-                     });
   }
 
   /// One pop attempt: dequeue an index (else empty, or closed if closed before an empty verdict),
@@ -835,56 +610,19 @@ class lockfree_queue {
     return status::ok;
   }
 
-  /// The shared blocking loop: attempt until ok/closed; spin, yield a few times, then announce on
-  /// `word`, re-try, and sleep.
-  template <class Attempt>
-  status wait_loop(detail::sleep_word<Atom>& word, Attempt&& attempt, const detail::deadline& dl) {
-    if (dl.expired()) {
-      const status st = attempt();
-      return st == status::unavailable ? status::timeout : st;
-    }
-    for (;;) {
-      for (unsigned round = 0; round < blocking_spins; ++round) {
-        const status st = attempt();
-        if (st != status::unavailable) return st;
-        for (unsigned k = 0; k < (1u << round); ++k) hooks::pause();
-      }
-      for (unsigned y = 0; y < blocking_yields; ++y) {
-        hooks::yield();
-        const status st = attempt();
-        if (st != status::unavailable) return st;
-      }
-      if (dl.expired()) return status::timeout;
-      const std::uint32_t w = word.announce();  // (S1)
-      const status st = attempt();
-      if (st != status::unavailable) return st;
-      word.wait(w, dl);
-    }
-  }
+  // ---- queue_api's primitives (attempts never wait for another thread: the kind is moot) -----
 
-  status push_wait(T& v, const detail::deadline& dl) {
-    const status st = wait_loop(not_full_, [&]() noexcept { return push_moving(v); }, dl);
-    if (st == status::ok) not_empty_.notify();
-    return st;
+  template <class Source>
+  status push_attempt(Source& src, detail::wait_kind) noexcept {
+    return push_once(src);
   }
-
-  status pop_wait(T& out, const detail::deadline& dl) {
-    if constexpr (std::is_nothrow_move_assignable_v<T>) {
-      auto deliver = [&](T&& v) noexcept { out = std::move(v); };
-      const status st = wait_loop(not_empty_, [&]() noexcept { return pop_once(deliver); }, dl);
-      if (st == status::ok) not_full_.notify();
-      return st;
-    } else {
-      std::optional<T> tmp;
-      auto deliver = [&](T&& v) noexcept { tmp.emplace(std::move(v)); };
-      const status st = wait_loop(not_empty_, [&]() noexcept { return pop_once(deliver); }, dl);
-      if (st == status::ok) {
-        not_full_.notify();
-        out = std::move(*tmp);
-      }
-      return st;
-    }
+  template <class Deliver>
+  status pop_attempt(Deliver& deliver, detail::wait_kind) noexcept {
+    return pop_once(deliver);
   }
+  detail::wait_side<Atom> push_side() noexcept { return {waits_.push, not_full_}; }
+  detail::wait_side<Atom> pop_side() noexcept { return {waits_.pop, not_empty_}; }
+  static constexpr bool claims_runs = false;  // bulk ops: one index per element
 
   // ---- data -------------------------------------------------------------------------------------
   // Read-only after construction (the rings' own read-only fields sit beside their pointers).
@@ -898,6 +636,7 @@ class lockfree_queue {
   ring alloc_;      // indices of slots holding elements, FIFO; tail bit 63: closed
   detail::sleep_word<Atom> not_empty_;  // consumers sleep here
   detail::sleep_word<Atom> not_full_;   // producers sleep here
+  wait_loops waits_;
 };
 
 }  // namespace lfkit

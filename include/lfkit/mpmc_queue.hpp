@@ -53,8 +53,9 @@
 //
 // Memory: 5 cache lines, plus capacity packed slots (an 8-byte stamp and the T: 16 bytes for a T
 // of at most 8) in one line-aligned allocation. T must be nothrow-move-constructible and
-// -destructible (a throw after a claim would leave the slot claimed for ever); what may throw (a
-// copy, try_emplace's constructor) runs before the claim. Move-only and over-aligned T work.
+// -destructible (a throw after a claim would leave the slot claimed for ever); what may throw runs
+// before the claim (detail/queue_api.hpp: the shared operations, documented there). Move-only
+// and over-aligned T work.
 //
 // Algorithm. A *position* is `lap * one_lap + index`, one_lap = bit_ceil(cap + 1), index < cap;
 // advance() goes to index + 1 or the next lap's index 0. tail_ is the next position to push to
@@ -65,33 +66,27 @@
 // out, store h + one_lap (release); stamp <= h: empty if tail_ == h, else busy. A larger stamp
 // means a stale counter: reload. When a slot is not ready, the call's `waiter` decides: look
 // again, back off and re-try, or give up (measurements: bench/README.md, "Queue tuning").
-// Sleeping: each side has a detail::sleep_word (Dekker with asymmetric fences). A thread about to
-// sleep announces itself (asleep bit, heavy fence), re-tries, then sleeps; every success notifies
-// the other side (light fence, load of its bit; a wake only if set). A wake wakes the whole side,
-// so a timed waiter that leaves cannot swallow a wakeup meant for another.
+// Blocking ops run detail::wait_loop (learned spin, yields, then sleep on the side's sleep word);
+// every success wakes the other side's sleepers, with a system call only if one announced itself.
 #ifndef LFKIT_MPMC_QUEUE_HPP
 #define LFKIT_MPMC_QUEUE_HPP
 
 #include <atomic>
 #include <bit>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <iterator>
 #include <limits>
 #include <memory>
 #include <new>
-#include <optional>
-#include <stdexcept>
-#include <string>
 #include <type_traits>
 #include <utility>
 
 #include "lfkit/detail/atomic_hooks.hpp"
 #include "lfkit/detail/backoff.hpp"
-#include "lfkit/detail/deadline.hpp"
 #include "lfkit/detail/platform.hpp"
+#include "lfkit/detail/queue_api.hpp"
 #include "lfkit/detail/sleep_word.hpp"
+#include "lfkit/detail/wait_loop.hpp"
 
 namespace lfkit {
 
@@ -113,21 +108,17 @@ struct queue_tuning {
   /// Then sched_yield()s, each followed by a re-try: a holder still busy after the back-offs is
   /// descheduled, and a yield gives it the CPU back (never reached without oversubscription).
   static constexpr unsigned busy_yields = 8;
-  /// Blocking ops: the spin before yielding is learned at run time (detail::adaptive_spin),
-  /// from 0 (one pause) up to this many pause hints; then blocking_yields sched_yield()s, each
-  /// followed by an attempt, before sleeping.
-  static constexpr std::uint32_t max_blocking_spin = 512;
-  static constexpr unsigned blocking_yields = 4;
   // A failing try_ op waits at most (busy_retries + 1) * looks + busy_retries * max_busy_backoff
   // = 152 pause hints, then busy_yields sched_yield()s (the preface's figure).
 };
 }  // namespace detail
 
-/// Bounded MPMC FIFO queue with exact capacity (see the preface). `Atom` is the atomic policy:
-/// std::atomic, or the stress tests' perturbed_atomic, or the model checker's; only its member
-/// functions and lfkit::atomic_hooks<Atom> are used.
+/// Bounded MPMC FIFO queue with exact capacity (see the preface; the shared operations are
+/// documented in detail::queue_api). `Atom` is the atomic policy: std::atomic, or the stress
+/// tests' perturbed_atomic, or the model checker's; only its member functions and
+/// lfkit::atomic_hooks<Atom> are used.
 template <class T, template <class> class Atom = std::atomic>
-class mpmc_queue {
+class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
   static_assert(std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T> &&
                     !std::is_array_v<T>,
                 "lfkit::mpmc_queue<T>: T must be a non-const, non-volatile, non-array object type");
@@ -142,12 +133,10 @@ class mpmc_queue {
 
   using hooks = atomic_hooks<Atom>;
   using tuning = detail::queue_tuning;
+  using api = detail::queue_api<mpmc_queue, T>;
+  friend api;
+  using status = detail::queue_status;
 
- public:
-  using value_type = T;
-  using size_type = std::size_t;
-
- private:
   static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
   /// Positions live in 63 bits; with one_lap <= 2^41 they wrap after >= 2^62 operations.
   static constexpr std::size_t max_capacity_limit = std::size_t{1} << 40;
@@ -164,19 +153,17 @@ class mpmc_queue {
                 "a small element's slot must be exactly 16 bytes: the ring's throughput rests on "
                 "packed slots (padding each to a line cost ~4x)");
 
-  /// One side's counter, alone on its line, with that side's learned blocking spin limit (a line
-  /// the side writes anyway).
+  /// One side's counter, alone on its line, with that side's blocking loop (its learned spin
+  /// limit: a line the side writes anyway).
   struct alignas(cache_line_size) padded_u64 {
     Atom<std::uint64_t> value{0};
-    detail::adaptive_spin<Atom> spin{0, tuning::max_blocking_spin};
+    detail::wait_loop<Atom> wait;
   };
   static_assert(sizeof(padded_u64) == cache_line_size, "one hot counter per line");
   /// One side's sleep word, alone on its line: read by every success of the other side, written
   /// only when this side sleeps.
   using sleep_side = detail::sleep_word<Atom>;
   static_assert(sizeof(sleep_side) == cache_line_size, "one sleep word per line");
-
-  enum class status { ok, unavailable, busy, closed };
 
  public:
   /// Largest capacity the constructor accepts (also bounded by addressable memory).
@@ -191,7 +178,7 @@ class mpmc_queue {
   ///
   ///   lfkit::mpmc_queue<std::string> q(3);   // q.capacity() == 3
   explicit mpmc_queue(std::size_t capacity)
-      : cap_(checked_capacity(capacity)),
+      : cap_(api::checked_capacity("lfkit::mpmc_queue", capacity)),
         one_lap_(std::bit_ceil(static_cast<std::uint64_t>(capacity) + 1)),
         index_mask_(one_lap_ - 1) {
     slots_ = static_cast<slot*>(::operator new(cap_ * sizeof(slot), std::align_val_t{slot_align}));
@@ -221,130 +208,6 @@ class mpmc_queue {
 
   /// The capacity given to the constructor. Wait-free, async-signal-safe.
   [[nodiscard]] std::size_t capacity() const noexcept { return cap_; }
-
-  // ---- non-blocking: lock-free claim + bounded busy-slot wait (preface) ----------------------
-
-  /// Pushes a copy of `v` if there is room; false if full, closed or busy (`v` untouched). A copy
-  /// constructor that may throw runs before the claim.
-  ///
-  ///   std::string s = "x";  if (!q.try_push(s)) { /* full or closed */ }
-  bool try_push(const T& v) {
-    return with_copy(v, [&](auto construct) noexcept { return try_push_impl(construct); });
-  }
-
-  /// Pushes `v` by moving it if there is room; `v` is moved from only on success.
-  ///
-  ///   auto p = std::make_unique<int>(1);  if (q.try_push(std::move(p))) { /* p is null now */ }
-  bool try_push(T&& v) noexcept { return try_push_impl(move_from(v)); }
-
-  /// Constructs an element from `args` and pushes it if there is room. A constructor that may
-  /// throw runs first, on the caller's side (a throw leaves the queue unchanged; the element is
-  /// destroyed if the push fails, and rvalue arguments may then have been moved from).
-  ///
-  ///   q.try_emplace(3, 'a');   // a std::string "aaa"
-  template <class... Args>
-  bool try_emplace(Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
-    if constexpr (std::is_nothrow_constructible_v<T, Args...>) {
-      return try_push_impl(
-          [&](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::forward<Args>(args)...); });
-    } else {
-      T tmp(std::forward<Args>(args)...);
-      return try_push(std::move(tmp));
-    }
-  }
-
-  /// Pops the oldest element into `out` (move-assigned); false if empty (closed or not: see
-  /// drained()) or busy. A move assignment that may throw runs after the slot is released (a
-  /// throw then loses that element; the queue stays consistent).
-  ///
-  ///   int v;  while (q.try_pop(v)) use(v);
-  bool try_pop(T& out) noexcept(std::is_nothrow_move_assignable_v<T>) {
-    return into(out, [&](auto deliver) noexcept { return try_pop_impl(deliver); });
-  }
-
-  /// Pops the oldest element, or std::nullopt (as try_pop(T&)); T need not be default-constructible.
-  ///
-  ///   if (auto v = q.try_pop()) use(*v);
-  std::optional<T> try_pop() noexcept {
-    std::optional<T> r;
-    try_pop_impl([&](T&& v) noexcept { r.emplace(std::move(v)); });
-    return r;
-  }
-
-  /// Pushes up to `n` elements from `first` (copied; std::make_move_iterator moves), claiming runs
-  /// of free slots with one CAS each; returns k, the number pushed (the first k of the range). Stops
-  /// at the first full / closed / busy condition. If constructing T from `*first` or advancing
-  /// `first` may throw, elements are built on the caller's side and pushed one by one.
-  ///
-  ///   int xs[4] = {1, 2, 3, 4};  std::size_t k = q.try_push_n(xs, 4);
-  template <class InputIt>
-  std::size_t try_push_n(InputIt first, std::size_t n) {
-    using ref = std::iter_reference_t<InputIt>;
-    if constexpr (std::is_nothrow_constructible_v<T, ref> && noexcept(*first) &&
-                  noexcept(++first)) {
-      return push_bulk(first, n);
-    } else {
-      std::size_t done = 0;
-      for (; done < n; ++done, ++first) {
-        ref r = *first;  // outside any claim: may throw
-        if (!try_emplace(std::forward<ref>(r))) break;
-      }
-      return done;
-    }
-  }
-
-  /// Pops up to `n` elements into `out` in FIFO order, claiming runs of ready slots with one CAS
-  /// each; returns how many. If assigning to `*out` or advancing `out` may throw, one at a time.
-  ///
-  ///   int buf[64];  std::size_t k = q.try_pop_n(buf, 64);
-  template <class OutputIt>
-  std::size_t try_pop_n(OutputIt out, std::size_t n) {
-    if constexpr (noexcept(*out = std::declval<T&&>()) && noexcept(++out)) {
-      return pop_bulk(out, n);
-    } else {
-      std::size_t done = 0;
-      for (std::optional<T> v; done < n && (v = try_pop()); ++done, ++out) *out = std::move(*v);
-      return done;
-    }
-  }
-
-  // ---- blocking and timed: not async-signal-safe (may wait for the thread a handler stopped) ---
-
-  /// Pushes `v`, sleeping while full; false only if closed (then `v` is untouched).
-  ///
-  ///   while (auto job = next_job()) if (!q.push(std::move(*job))) break;   // closed: stop
-  bool push(T&& v) { return push_wait(move_from(v), detail::deadline::none()); }
-  bool push(const T& v) {
-    return with_copy(v, [&](auto c) { return push_wait(c, detail::deadline::none()); });
-  }
-
-  /// Pops the oldest element into `out`, sleeping while empty; false only when closed and drained.
-  ///
-  ///   int v;  while (q.pop(v)) use(v);   // ends after close() once everything is consumed
-  bool pop(T& out) { return pop_wait(out, detail::deadline::none()); }
-
-  /// push(T&&) / pop() giving up after `timeout` or at `deadline` (any clock; converted once):
-  /// false if it stayed full / empty, or closed (`v` untouched). Zero, negative or NaN: one try_
-  /// op; durations beyond ~95 years wait for ever.
-  ///
-  ///   if (!q.try_push_for(std::move(x), std::chrono::milliseconds(5))) drop(x);
-  ///   int v;  if (q.try_pop_for(v, std::chrono::milliseconds(100))) use(v); else idle();
-  template <class Rep, class Period>
-  bool try_push_for(T&& v, const std::chrono::duration<Rep, Period>& timeout) {
-    return push_wait(move_from(v), detail::deadline_after(timeout));
-  }
-  template <class Clock, class Duration>
-  bool try_push_until(T&& v, const std::chrono::time_point<Clock, Duration>& deadline) {
-    return push_wait(move_from(v), detail::deadline_at(deadline));
-  }
-  template <class Rep, class Period>
-  bool try_pop_for(T& out, const std::chrono::duration<Rep, Period>& timeout) {
-    return pop_wait(out, detail::deadline_after(timeout));
-  }
-  template <class Clock, class Duration>
-  bool try_pop_until(T& out, const std::chrono::time_point<Clock, Duration>& deadline) {
-    return pop_wait(out, detail::deadline_at(deadline));
-  }
 
   // ---- closing and observing -------------------------------------------------------------------
 
@@ -398,54 +261,9 @@ class mpmc_queue {
     return n > cap_ ? cap_ : static_cast<std::size_t>(n);
   }
 
-  /// size_approx() == 0. Wait-free, async-signal-safe.
-  [[nodiscard]] bool empty_approx() const noexcept { return size_approx() == 0; }
-
  private:
   static constexpr std::size_t slot_align = alignof(slot) > cache_line_size ? alignof(slot)
                                                                             : cache_line_size;
-
-  static std::size_t checked_capacity(std::size_t capacity) {
-    if (capacity == 0) {
-      throw std::invalid_argument("lfkit::mpmc_queue: capacity 0 is invalid (must be at least 1)");
-    }
-    if (capacity > max_capacity()) {
-      throw std::invalid_argument("lfkit::mpmc_queue: capacity " + std::to_string(capacity) +
-                                  " is too large (maximum " + std::to_string(max_capacity()) +
-                                  " for this element type)");
-    }
-    return capacity;
-  }
-
-  static auto move_from(T& v) noexcept {
-    return [&v](T* p) noexcept { ::new (static_cast<void*>(p)) T(std::move(v)); };
-  }
-
-  /// `push(construct)` with a nothrow constructor of a copy of `v`: a copy that may throw is made
-  /// first, outside any claim.
-  template <class Push>
-  static bool with_copy(const T& v, Push&& push) {
-    if constexpr (std::is_nothrow_copy_constructible_v<T>) {
-      return push([&v](T* p) noexcept { ::new (static_cast<void*>(p)) T(v); });
-    } else {
-      T copy(v);
-      return push(move_from(copy));
-    }
-  }
-
-  /// `pop(deliver)` delivering into `out`; a move assignment that may throw runs after the slot
-  /// is released, from a temporary.
-  template <class Pop>
-  static bool into(T& out, Pop&& pop) {
-    if constexpr (std::is_nothrow_move_assignable_v<T>) {
-      return pop([&out](T&& v) noexcept { out = std::move(v); });
-    } else {
-      std::optional<T> tmp;
-      if (!pop([&tmp](T&& v) noexcept { tmp.emplace(std::move(v)); })) return false;
-      out = std::move(*tmp);
-      return true;
-    }
-  }
 
   slot& slot_at(std::uint64_t pos) const noexcept { return slots_[pos & index_mask_]; }
 
@@ -467,13 +285,12 @@ class mpmc_queue {
   ///    busy_retries times, then yields and re-tries, at most busy_yields times, then fails; the
   ///    pause lets the other side of a stream get ahead, after which both run through whole
   ///    lines; the yield lets a descheduled holder finish. A blocking op gives the attempt up at
-  ///    once and lets wait_loop spin, yield or sleep.
+  ///    once and lets detail::wait_loop spin, yield or sleep.
   class waiter {
    public:
-    enum kind : bool { try_op, blocking };
-    waiter(const mpmc_queue& q, kind k) noexcept
+    waiter(const mpmc_queue& q, detail::wait_kind k) noexcept
         : q_(q),
-          blocking_(k == blocking),
+          blocking_(k == detail::wait_kind::blocking),
           streaming_(!blocking_ && q.cap_ >= tuning::streaming_ring_min) {}
 
     /// Before the verdict: whether the slot became ready while looking (not for streaming try_ ops).
@@ -523,8 +340,8 @@ class mpmc_queue {
 
   // ---- the core: one push / one pop, read top to bottom ---------------------------------------
 
-  template <class Construct>
-  status push_once(Construct& construct, waiter& w) noexcept {
+  template <class Source>
+  status push_once(Source& src, waiter& w) noexcept {
     // Orders (pop_once mirrors them). The CAS succeeds seq_cst and the other side's counter is
     // read seq_cst: a full/empty verdict is linearizable at that load, by the single total order
     // of these (plain loads and locked CASes on x86). This side's own counter is only a starting
@@ -539,7 +356,7 @@ class mpmc_queue {
       if (stamp == tail) {  // free for `tail` (never once closed: stamps stay below bit 63)
         if (tail_.value.compare_exchange_weak(tail, advance(tail), std::memory_order_seq_cst,
                                               std::memory_order_acquire)) {
-          construct(s.place());
+          src.build(s.place());
           // release: publishes the element to the consumer of `tail` (its acquire stamp load).
           s.stamp.store(tail + 1, std::memory_order_release);
           return status::ok;
@@ -590,81 +407,21 @@ class mpmc_queue {
     }
   }
 
-  template <class Construct>
-  bool try_push_impl(Construct&& construct) noexcept {
-    waiter w(*this, waiter::try_op);
-    if (push_once(construct, w) != status::ok) return false;
-    not_empty_.notify();
-    return true;
-  }
+  // ---- queue_api's primitives ----------------------------------------------------------------
 
+  template <class Source>
+  status push_attempt(Source& src, detail::wait_kind k) noexcept {
+    waiter w(*this, k);
+    return push_once(src, w);
+  }
   template <class Deliver>
-  bool try_pop_impl(Deliver&& deliver) noexcept {
-    waiter w(*this, waiter::try_op);
-    if (pop_once(deliver, w) != status::ok) return false;
-    not_full_.notify();
-    return true;
+  status pop_attempt(Deliver& deliver, detail::wait_kind k) noexcept {
+    waiter w(*this, k);
+    return pop_once(deliver, w);
   }
-
-  // ---- blocking --------------------------------------------------------------------------------
-
-  /// `attempt(waiter&)` until ok or closed: spin (pause runs of 1, 2, 4, ... up to the limit
-  /// learned in own.spin, at least one pause so that a limit learned as 0 can grow again), yield a few
-  /// times, then announce on `side` and sleep. On success wakes `other`'s sleepers. An expired
-  /// deadline makes it one try_ op.
-  template <class Attempt>
-  bool wait_loop(padded_u64& own, sleep_side& side, sleep_side& other, Attempt&& attempt,
-                 const detail::deadline& dl) {
-    auto once = [&](typename waiter::kind k) {
-      waiter w(*this, k);
-      return attempt(w);
-    };
-    auto settled = [](status st) { return st == status::ok || st == status::closed; };
-    const bool expired = dl.expired();
-    status st = once(expired ? waiter::try_op : waiter::blocking);
-    while (!settled(st) && !expired) {
-      const std::uint32_t limit = own.spin.limit();
-      std::uint32_t used = 0;
-      for (std::uint32_t run = 1; !settled(st) && (used == 0 || used < limit);
-           run = run < 64 ? run * 2 : run) {
-        detail::pause_n<Atom>(run);
-        used += run;
-        st = once(waiter::blocking);
-      }
-      own.spin.record(used, settled(st));
-      for (unsigned y = 0; !settled(st) && y < tuning::blocking_yields; ++y) {
-        hooks::yield();
-        st = once(waiter::blocking);
-      }
-      if (settled(st)) break;
-      if (dl.expired()) return false;
-      // Announce (asleep bit + heavy fence), re-try, then sleep: Dekker with the other side's
-      // notify() (light fence + load of the bit), so a success racing with us is never missed.
-      const std::uint32_t word = side.announce();
-      st = once(waiter::blocking);
-      if (settled(st)) break;
-      side.wait(word, dl);  // woken, timed out, or the word changed: spin again
-      st = once(waiter::blocking);
-    }
-    if (st != status::ok) return false;
-    other.notify();
-    return true;
-  }
-
-  template <class Construct>
-  bool push_wait(Construct&& construct, const detail::deadline& dl) {
-    return wait_loop(
-        tail_, not_full_, not_empty_, [&](waiter& w) noexcept { return push_once(construct, w); },
-        dl);
-  }
-
-  bool pop_wait(T& out, const detail::deadline& dl) {
-    return into(out, [&](auto deliver) {
-      return wait_loop(
-          head_, not_empty_, not_full_, [&](waiter& w) noexcept { return pop_once(deliver, w); },
-          dl);
-    });
-  }
+  detail::wait_side<Atom> push_side() noexcept { return {tail_.wait, not_full_}; }
+  detail::wait_side<Atom> pop_side() noexcept { return {head_.wait, not_empty_}; }
+  static constexpr bool claims_runs = true;  // push_run / pop_run below
 
   // ---- bulk ------------------------------------------------------------------------------------
 
@@ -702,19 +459,18 @@ class mpmc_queue {
   }
 
   template <class InputIt>
-  std::size_t push_bulk(InputIt& first, std::size_t n) noexcept {
-    auto construct = [&](T* p) noexcept { ::new (static_cast<void*>(p)) T(*first); };
+  std::size_t push_run(InputIt& first, std::size_t n) noexcept {
     auto take = [&](slot& s, std::uint64_t pos) noexcept {
-      construct(s.place());
+      ::new (static_cast<void*>(s.place())) T(*first);
       ++first;
       s.stamp.store(pos + 1, std::memory_order_release);  // release: as push_once
     };
-    auto one = [&]() noexcept { return try_push_impl(construct) && (++first, true); };
+    auto one = [&]() noexcept { return this->try_emplace(*first) && (++first, true); };
     return bulk(tail_, 0, n, take, one, not_empty_);
   }
 
   template <class OutputIt>
-  std::size_t pop_bulk(OutputIt& out, std::size_t n) noexcept {
+  std::size_t pop_run(OutputIt& out, std::size_t n) noexcept {
     auto deliver = [&](T&& v) noexcept { *out = std::move(v); };
     auto take = [&](slot& s, std::uint64_t pos) noexcept {
       T* e = s.element();
@@ -723,7 +479,7 @@ class mpmc_queue {
       std::destroy_at(e);
       s.stamp.store(pos + one_lap_, std::memory_order_release);  // release: as pop_once
     };
-    auto one = [&]() noexcept { return try_pop_impl(deliver) && (++out, true); };
+    auto one = [&]() noexcept { return this->pop_now(deliver) && (++out, true); };
     return bulk(head_, 1, n, take, one, not_full_);
   }
 
