@@ -135,14 +135,23 @@
 // every enqueue ticket taken after that sees it and abandons (the push then returns its index to
 // the free ring and its element to the caller).
 //
-// Synchronises-with pairs (every RMW on ring words is seq_cst; plain loads acquire):
+// Ordering pairs (the ring's entry, ticket and threshold accesses are seq_cst unless the site
+// says otherwise, with the reason):
 //   (1) push: construct the element in slot i, then the allocated-ring entry CAS (seq_cst, a
-//       release) -> pop: the acquire load (or acquire CAS failure) of that entry that sees index
-//       i, then read slot i.
+//       release) -> pop: the fetch_or that consumes that entry (it reads the CAS or a later RMW
+//       of its release sequence), then read slot i.
 //   (2) pop: move the element out of slot i and destroy it, then the free-ring entry CAS ->
-//       push: the acquire load of that entry that sees i, then construct in slot i.
+//       push: the fetch_or that consumes that entry, then construct in slot i.
 //   (3) close(): fetch_or on the allocated tail -> is_closed()'s acquire load, and every enqueue
 //       ticket's fetch_add (an RMW later in the tail's modification order).
+//   (4) SCQ's safe bit (the head <= t test): a dequeuer's ticket (fetch_add on head) then its
+//       loads of the entry, against the fetch_or that consumes an older cycle's index there,
+//       then an enqueuer's CAS failure (acquire) that reads that consumed, unsafe entry, then its
+//       head load. All but the failure are seq_cst, so either the dequeuer sees the entry
+//       consumed (and invalidates it) or sees the enqueuer's index, or the enqueuer sees head
+//       past its ticket and takes another. With acquire entry loads the dequeuer could read the
+//       entry as still occupied, leave it, and the enqueuer strand its index there (the model's
+//       "safe bit" scenario shows it).
 //   (S1)/(S2) sleep words: see lfkit/detail/sleep_word.hpp (Dekker with asymmetric fences).
 //
 // ---------------------------------------------------------------------------------------------
@@ -270,20 +279,25 @@ class scq_ring {
       // decides on that value whether to try again.
       std::uint64_t e = make(tc - 1, true, bottom_);
       for (;;) {
-        // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx. Failure: acquire,
-        // pairs with the CAS/fetch_or that last wrote the entry (a consumed entry's index must not
-        // be reused before its consumer's fetch_or; the data pairs are (1) and (2)).
+        // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx. Release would do
+        // for that; seq_cst as in SCQ's proof, whose threshold argument the model does not run
+        // out (and the same lock cmpxchg / casal on x86 / ARMv8). Failure: acquire (4), pairs
+        // with the consuming fetch_or, so the head <= t test below sees every ticket taken
+        // before that consume. (Relacy reads a failed CAS as the newest value and a seq_cst load
+        // as the newest seq_cst write, so the model cannot show this one.)
         if (ent.compare_exchange_weak(e, make(tc, true, idx), std::memory_order_seq_cst,
                                       std::memory_order_acquire)) {
-          // seq_cst: a plain word every dequeuer reads first; stored only when it changes.
+          // seq_cst: a plain word every dequeuer reads first; stored only when it changes. The
+          // store is checked (empty verdicts across 2 queues); the load is SCQ's threshold
+          // argument (a stale reset value skips the store), which the model does not run out.
           if (threshold_.v.load(std::memory_order_seq_cst) != threshold_reset_) {
             threshold_.v.store(threshold_reset_, std::memory_order_seq_cst);
           }
           return put_result::ok;
         }
         if (cycle(e) >= tc || (e & bottom_) != bottom_) break;
-        if ((e & safe_bit_) == 0 && head_->load(std::memory_order_seq_cst) > t)  // seq_cst: SCQ's
-          break;                                                                 // head <= t test
+        if ((e & safe_bit_) == 0 && head_->load(std::memory_order_seq_cst) > t)  // seq_cst (4)
+          break;
       }
       // The entry is occupied, newer, or unsafe with head past t: take a new ticket.
     }
@@ -297,12 +311,13 @@ class scq_ring {
     if (threshold < 0) return none;
     if (looks_empty()) return none;
     for (;;) {
-      // seq_cst: the ticket.
+      // seq_cst (4): the ticket.
       const std::uint64_t h = head_->fetch_add(1, std::memory_order_seq_cst);
       const std::uint64_t hc = h >> (order_ + 1);
       Atom<std::uint64_t>& ent = entries_[h & entries_mask_];
-      // acquire (1)/(2): pairs with the enqueuer's CAS; what it wrote to the slot is visible.
-      std::uint64_t e = ent.load(std::memory_order_acquire);
+      // seq_cst (4): after the ticket in the single total order. (Acquire would do for the data:
+      // the fetch_or below acquires (1)/(2).)
+      std::uint64_t e = ent.load(std::memory_order_seq_cst);
       unsigned looks = 0;
       for (;;) {
         const std::uint64_t ec = cycle(e);
@@ -313,14 +328,16 @@ class scq_ring {
           // before invalidating the entry (see enqueuer_looks). Bounded: never a real wait.
           ++looks;
           atomic_hooks<Atom>::pause();
-          e = ent.load(std::memory_order_acquire);  // acquire: as above
+          // seq_cst (4), as above. (After a pause Relacy shows a thread nothing older than what
+          // it saw before the pause, so the model cannot show this load stale.)
+          e = ent.load(std::memory_order_seq_cst);
           continue;
         }
         if (ec == hc) {
           // Ours: mark consumed (index := ⊥, keep cycle and safe). An RMW, as a dequeuer of a
           // later cycle may clear the safe bit meanwhile; nothing else can change the entry
           // before this, so e's index is the one taken (and the unused result lets x86 use a
-          // plain `lock or` instead of a CAS loop). seq_cst: an ordinary ring RMW.
+          // plain `lock or` instead of a CAS loop). seq_cst (4): the consume.
           ent.fetch_or(bottom_, std::memory_order_seq_cst);
           return e & bottom_;
         }
@@ -328,9 +345,11 @@ class scq_ring {
         const std::uint64_t next =
             (e & bottom_) == bottom_ ? make(hc, (e & safe_bit_) != 0, bottom_) : (e & ~safe_bit_);
         if (next == e) break;
-        // seq_cst: invalidation; failure reloads e (acquire: as above) and looks again.
+        // Invalidation. Failure reloads e and looks again: seq_cst (4), as the load above (a
+        // failed CAS is a load; Relacy reads it as the newest value, so the model cannot show
+        // it). Success: seq_cst as GCC rejects a failure order stronger than the success order.
         if (ent.compare_exchange_weak(e, next, std::memory_order_seq_cst,
-                                      std::memory_order_acquire))
+                                      std::memory_order_seq_cst))
           break;
       }
       // seq_cst: SCQ's tail <= h + 1 test.
