@@ -323,7 +323,7 @@ class scq_ring {
         const std::uint64_t ec = cycle(e);
         if (ec < hc && (e & bottom_) == bottom_ && looks < enqueuer_looks &&
             (looks > 0 ||
-             (tail_->load(std::memory_order_seq_cst) & ~closed_bit) > h)) {  // seq_cst: as below
+             (tail_->load(std::memory_order_relaxed) & ~closed_bit) > h)) {  // relaxed: a hint
           // Still empty, but an enqueuer holds ticket h: give it a few pauses to land its CAS
           // before invalidating the entry (see enqueuer_looks). Bounded: never a real wait.
           ++looks;
@@ -352,15 +352,19 @@ class scq_ring {
                                       std::memory_order_seq_cst))
           break;
       }
-      // seq_cst: SCQ's tail <= h + 1 test.
+      // seq_cst: SCQ's tail <= h + 1 test; the empty verdict holds at this load's place in the
+      // single total order. An observer of a stale tail here needs a third thread's enqueue in
+      // flight on ticket h, and the looks' pauses (Relacy yields) then show the newest tail.
       const std::uint64_t raw = tail_->load(std::memory_order_seq_cst);
       if ((raw & ~closed_bit) <= h + 1) {
         catch_up(raw, h + 1);
-        threshold_.v.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: see the load above
+        // seq_cst: SCQ's threshold argument (failed rounds counted after the last reset in the
+        // single total order); needs 3n failed rounds while an index waits: no model scenario.
+        threshold_.v.fetch_sub(1, std::memory_order_seq_cst);
         return none;
       }
-      if (threshold_.v.fetch_sub(1, std::memory_order_seq_cst) <= 0)
-        return none;  // seq_cst: as above
+      if (threshold_.v.fetch_sub(1, std::memory_order_seq_cst) <= 0)  // seq_cst: as above
+        return none;
     }
   }
 
@@ -373,8 +377,10 @@ class scq_ring {
   /// consumer's tickets and tail catch-ups kept invalidating the producer's entries (~0.4 M
   /// items/s instead of ~5); a variant reading the tail on every call measured slower try ops.
   [[nodiscard]] bool looks_empty() noexcept {
-    // seq_cst: head first, then tail, so the tail value is not older than the head value.
-    const std::uint64_t h = head_->load(std::memory_order_seq_cst);
+    // acquire: pairs with the fetch_add (seq_cst) that wrote h, so that write precedes the tail
+    // load below in the single total order: there tail <= h <= head, the verdict's instant.
+    // (Relacy's total order is its interleaving: a relaxed load here is never later there.)
+    const std::uint64_t h = head_->load(std::memory_order_acquire);
     // relaxed: a hint, any value is safe (the ticket's own acquire load decides): an entry at
     // h's cycle means ticket h was used (enqueued, or passed by its dequeuer): take a ticket.
     if (cycle(entries_[h & entries_mask_].load(std::memory_order_relaxed)) == h >> (order_ + 1))
@@ -382,7 +388,8 @@ class scq_ring {
     // relaxed: a hint, any value is safe. Only tail values are stored and tail never decreases,
     // so seen > h implies tail > h (not empty); the empty verdict always uses a fresh tail load.
     if (seen_->load(std::memory_order_relaxed) > h) return false;
-    const std::uint64_t t = tail_->load(std::memory_order_seq_cst) & ~closed_bit;  // as above
+    // seq_cst: the empty verdict against enqueuers' tickets (store buffering across queues).
+    const std::uint64_t t = tail_->load(std::memory_order_seq_cst) & ~closed_bit;
     if (t <= h) return true;
     seen_->store(t, std::memory_order_relaxed);  // relaxed: the hint, see above
     return false;
@@ -400,10 +407,9 @@ class scq_ring {
   /// tail - head, at least 0: the number of indices held, plus tickets of enqueues still in
   /// flight or abandoned that no dequeuer has passed yet. Wait-free.
   [[nodiscard]] std::uint64_t spread() const noexcept {
-    // acquire: a statistic; head first so that the tail read is not older than it.
-    const std::uint64_t h = head_->load(std::memory_order_acquire);
-    const std::uint64_t t =
-        tail_->load(std::memory_order_acquire) & ~closed_bit;  // acquire: as above
+    // relaxed: a statistic; any values do (clamped to 0 .. capacity by the caller).
+    const std::uint64_t h = head_->load(std::memory_order_relaxed);
+    const std::uint64_t t = tail_->load(std::memory_order_relaxed) & ~closed_bit;  // relaxed: too
     return t > h ? t - h : 0;
   }
   /// Calls f(index) for every index held (no concurrent operation allowed; the destructor).
@@ -427,15 +433,20 @@ class scq_ring {
 
   /// A dequeuer that found tail <= its ticket + 1 moves tail up to `to` (keeping the closed mark)
   /// unless someone moved it at least that far. Lock-free: a CAS fails only when tail changed.
+  /// Liveness only: the tickets it skips were never given out, and an enqueuer with a ticket a
+  /// dequeuer passed fails at that entry anyway (invalidated, or unsafe with head past it).
   void catch_up(std::uint64_t raw, std::uint64_t to) noexcept {
     while ((raw & ~closed_bit) < to) {
-      // seq_cst: a ring RMW; failure reloads raw (seq_cst: as the tail load in dequeue()).
-      if (tail_->compare_exchange_weak(raw, to | (raw & closed_bit), std::memory_order_seq_cst,
-                                       std::memory_order_seq_cst)) {
+      // relaxed: liveness only (above); an RMW, so it keeps close()'s release sequence (3) and
+      // enqueuers' tickets read it. A load that misses it sees a smaller tail, whose verdict is
+      // the same (no ticket between the two was given out). Failure: relaxed, a retry hint.
+      if (tail_->compare_exchange_weak(raw, to | (raw & closed_bit), std::memory_order_relaxed,
+                                       std::memory_order_relaxed)) {
         return;
       }
-      // Someone else moved tail or head meanwhile: aim at the current head.
-      to = head_->load(std::memory_order_seq_cst);  // seq_cst: as above
+      // Someone else moved tail or head meanwhile: aim at the current head. relaxed: any head
+      // value read is at most the current head, a safe target.
+      to = head_->load(std::memory_order_relaxed);
     }
   }
 
