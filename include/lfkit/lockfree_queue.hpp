@@ -397,8 +397,10 @@ class scq_ring {
 
   /// Sets the closed mark. Lock-free (one RMW); async-signal-safe.
   void close() noexcept {
-    // seq_cst (3): every later ticket sees it; also ordered before close()'s wakes.
-    tail_->fetch_or(closed_bit, std::memory_order_seq_cst);
+    // release (3): pairs with closed()'s acquire load. Every later ticket sees the mark whatever
+    // this order (an RMW reads the latest tail), and the sleepers are ordered after it by the
+    // release CAS of force_wake() (S2) that follows in lockfree_queue::close().
+    tail_->fetch_or(closed_bit, std::memory_order_release);
   }
   [[nodiscard]] bool closed() const noexcept {
     // acquire (3): pairs with close()'s RMW.
