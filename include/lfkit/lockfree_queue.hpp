@@ -136,14 +136,23 @@
 // every enqueue ticket taken after that sees it and abandons (the push then returns its index to
 // the free ring and its element to the caller).
 //
-// Synchronises-with pairs (every RMW on ring words is seq_cst; plain loads acquire):
+// Ordering pairs (the ring's entry, ticket and threshold accesses are seq_cst unless the site
+// says otherwise, with the reason):
 //   (1) push: construct the element in slot i, then the allocated-ring entry CAS (seq_cst, a
-//       release) -> pop: the acquire load (or acquire CAS failure) of that entry that sees index
-//       i, then read slot i.
+//       release) -> pop: the fetch_or that consumes that entry (it reads the CAS or a later RMW
+//       of its release sequence), then read slot i.
 //   (2) pop: move the element out of slot i and destroy it, then the free-ring entry CAS ->
-//       push: the acquire load of that entry that sees i, then construct in slot i.
+//       push: the fetch_or that consumes that entry, then construct in slot i.
 //   (3) close(): fetch_or on the allocated tail -> is_closed()'s acquire load, and every enqueue
 //       ticket's fetch_add (an RMW later in the tail's modification order).
+//   (4) SCQ's safe bit (the head <= t test): a dequeuer's ticket (fetch_add on head) then its
+//       loads of the entry, against the fetch_or that consumes an older cycle's index there,
+//       then an enqueuer's CAS failure (acquire) that reads that consumed, unsafe entry, then its
+//       head load. All but the failure are seq_cst, so either the dequeuer sees the entry
+//       consumed (and invalidates it) or sees the enqueuer's index, or the enqueuer sees head
+//       past its ticket and takes another. With acquire entry loads the dequeuer could read the
+//       entry as still occupied, leave it, and the enqueuer strand its index there (the model's
+//       "safe bit" scenario shows it).
 //   (S1)/(S2) sleep words: see lfkit/detail/sleep_word.hpp (Dekker with asymmetric fences).
 //
 // ---------------------------------------------------------------------------------------------
@@ -273,20 +282,25 @@ class scq_ring {
       // decides on that value whether to try again.
       std::uint64_t e = make(tc - 1, true, bottom_);
       for (;;) {
-        // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx. Failure: acquire,
-        // pairs with the CAS/fetch_or that last wrote the entry (a consumed entry's index must not
-        // be reused before its consumer's fetch_or; the data pairs are (1) and (2)).
+        // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx. Release would do
+        // for that; seq_cst as in SCQ's proof, whose threshold argument the model does not run
+        // out (and the same lock cmpxchg / casal on x86 / ARMv8). Failure: acquire (4), pairs
+        // with the consuming fetch_or, so the head <= t test below sees every ticket taken
+        // before that consume. (Relacy reads a failed CAS as the newest value and a seq_cst load
+        // as the newest seq_cst write, so the model cannot show this one.)
         if (ent.compare_exchange_weak(e, make(tc, true, idx), std::memory_order_seq_cst,
                                       std::memory_order_acquire)) {
-          // seq_cst: a plain word every dequeuer reads first; stored only when it changes.
+          // seq_cst: a plain word every dequeuer reads first; stored only when it changes. The
+          // store is checked (empty verdicts across 2 queues); the load is SCQ's threshold
+          // argument (a stale reset value skips the store), which the model does not run out.
           if (threshold_.v.load(std::memory_order_seq_cst) != threshold_reset_) {
             threshold_.v.store(threshold_reset_, std::memory_order_seq_cst);
           }
           return put_result::ok;
         }
         if (cycle(e) >= tc || (e & bottom_) != bottom_) break;
-        if ((e & safe_bit_) == 0 && head_->load(std::memory_order_seq_cst) > t)  // seq_cst: SCQ's
-          break;                                                                 // head <= t test
+        if ((e & safe_bit_) == 0 && head_->load(std::memory_order_seq_cst) > t)  // seq_cst (4)
+          break;
       }
       // The entry is occupied, newer, or unsafe with head past t: take a new ticket.
     }
@@ -300,30 +314,33 @@ class scq_ring {
     if (threshold < 0) return none;
     if (looks_empty()) return none;
     for (;;) {
-      // seq_cst: the ticket.
+      // seq_cst (4): the ticket.
       const std::uint64_t h = head_->fetch_add(1, std::memory_order_seq_cst);
       const std::uint64_t hc = h >> (order_ + 1);
       Atom<std::uint64_t>& ent = entries_[h & entries_mask_];
-      // acquire (1)/(2): pairs with the enqueuer's CAS; what it wrote to the slot is visible.
-      std::uint64_t e = ent.load(std::memory_order_acquire);
+      // seq_cst (4): after the ticket in the single total order. (Acquire would do for the data:
+      // the fetch_or below acquires (1)/(2).)
+      std::uint64_t e = ent.load(std::memory_order_seq_cst);
       unsigned looks = 0;
       for (;;) {
         const std::uint64_t ec = cycle(e);
         if (ec < hc && (e & bottom_) == bottom_ && looks < enqueuer_looks &&
             (looks > 0 ||
-             (tail_->load(std::memory_order_seq_cst) & ~closed_bit) > h)) {  // seq_cst: as below
+             (tail_->load(std::memory_order_relaxed) & ~closed_bit) > h)) {  // relaxed: a hint
           // Still empty, but an enqueuer holds ticket h: give it a few pauses to land its CAS
           // before invalidating the entry (see enqueuer_looks). Bounded: never a real wait.
           ++looks;
           atomic_hooks<Atom>::pause();
-          e = ent.load(std::memory_order_acquire);  // acquire: as above
+          // seq_cst (4), as above. (After a pause Relacy shows a thread nothing older than what
+          // it saw before the pause, so the model cannot show this load stale.)
+          e = ent.load(std::memory_order_seq_cst);
           continue;
         }
         if (ec == hc) {
           // Ours: mark consumed (index := ⊥, keep cycle and safe). An RMW, as a dequeuer of a
           // later cycle may clear the safe bit meanwhile; nothing else can change the entry
           // before this, so e's index is the one taken (and the unused result lets x86 use a
-          // plain `lock or` instead of a CAS loop). seq_cst: an ordinary ring RMW.
+          // plain `lock or` instead of a CAS loop). seq_cst (4): the consume.
           ent.fetch_or(bottom_, std::memory_order_seq_cst);
           return e & bottom_;
         }
@@ -331,20 +348,26 @@ class scq_ring {
         const std::uint64_t next =
             (e & bottom_) == bottom_ ? make(hc, (e & safe_bit_) != 0, bottom_) : (e & ~safe_bit_);
         if (next == e) break;
-        // seq_cst: invalidation; failure reloads e (acquire: as above) and looks again.
+        // Invalidation. Failure reloads e and looks again: seq_cst (4), as the load above (a
+        // failed CAS is a load; Relacy reads it as the newest value, so the model cannot show
+        // it). Success: seq_cst as GCC rejects a failure order stronger than the success order.
         if (ent.compare_exchange_weak(e, next, std::memory_order_seq_cst,
-                                      std::memory_order_acquire))
+                                      std::memory_order_seq_cst))
           break;
       }
-      // seq_cst: SCQ's tail <= h + 1 test.
+      // seq_cst: SCQ's tail <= h + 1 test; the empty verdict holds at this load's place in the
+      // single total order. An observer of a stale tail here needs a third thread's enqueue in
+      // flight on ticket h, and the looks' pauses (Relacy yields) then show the newest tail.
       const std::uint64_t raw = tail_->load(std::memory_order_seq_cst);
       if ((raw & ~closed_bit) <= h + 1) {
         catch_up(raw, h + 1);
-        threshold_.v.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: see the load above
+        // seq_cst: SCQ's threshold argument (failed rounds counted after the last reset in the
+        // single total order); needs 3n failed rounds while an index waits: no model scenario.
+        threshold_.v.fetch_sub(1, std::memory_order_seq_cst);
         return none;
       }
-      if (threshold_.v.fetch_sub(1, std::memory_order_seq_cst) <= 0)
-        return none;  // seq_cst: as above
+      if (threshold_.v.fetch_sub(1, std::memory_order_seq_cst) <= 0)  // seq_cst: as above
+        return none;
     }
   }
 
@@ -357,8 +380,10 @@ class scq_ring {
   /// consumer's tickets and tail catch-ups kept invalidating the producer's entries (~0.4 M
   /// items/s instead of ~5); a variant reading the tail on every call measured slower try ops.
   [[nodiscard]] bool looks_empty() noexcept {
-    // seq_cst: head first, then tail, so the tail value is not older than the head value.
-    const std::uint64_t h = head_->load(std::memory_order_seq_cst);
+    // acquire: pairs with the fetch_add (seq_cst) that wrote h, so that write precedes the tail
+    // load below in the single total order: there tail <= h <= head, the verdict's instant.
+    // (Relacy's total order is its interleaving: a relaxed load here is never later there.)
+    const std::uint64_t h = head_->load(std::memory_order_acquire);
     // relaxed: a hint, any value is safe (the ticket's own acquire load decides): an entry at
     // h's cycle means ticket h was used (enqueued, or passed by its dequeuer): take a ticket.
     if (cycle(entries_[h & entries_mask_].load(std::memory_order_relaxed)) == h >> (order_ + 1))
@@ -366,7 +391,8 @@ class scq_ring {
     // relaxed: a hint, any value is safe. Only tail values are stored and tail never decreases,
     // so seen > h implies tail > h (not empty); the empty verdict always uses a fresh tail load.
     if (seen_->load(std::memory_order_relaxed) > h) return false;
-    const std::uint64_t t = tail_->load(std::memory_order_seq_cst) & ~closed_bit;  // as above
+    // seq_cst: the empty verdict against enqueuers' tickets (store buffering across queues).
+    const std::uint64_t t = tail_->load(std::memory_order_seq_cst) & ~closed_bit;
     if (t <= h) return true;
     seen_->store(t, std::memory_order_relaxed);  // relaxed: the hint, see above
     return false;
@@ -374,8 +400,10 @@ class scq_ring {
 
   /// Sets the closed mark. Lock-free (one RMW); async-signal-safe.
   void close() noexcept {
-    // seq_cst (3): every later ticket sees it; also ordered before close()'s wakes.
-    tail_->fetch_or(closed_bit, std::memory_order_seq_cst);
+    // release (3): pairs with closed()'s acquire load. Every later ticket sees the mark whatever
+    // this order (an RMW reads the latest tail), and the sleepers are ordered after it by the
+    // release CAS of force_wake() (S2) that follows in lockfree_queue::close().
+    tail_->fetch_or(closed_bit, std::memory_order_release);
   }
   [[nodiscard]] bool closed() const noexcept {
     // acquire (3): pairs with close()'s RMW.
@@ -384,10 +412,9 @@ class scq_ring {
   /// tail - head, at least 0: the number of indices held, plus tickets of enqueues still in
   /// flight or abandoned that no dequeuer has passed yet. Wait-free.
   [[nodiscard]] std::uint64_t spread() const noexcept {
-    // acquire: a statistic; head first so that the tail read is not older than it.
-    const std::uint64_t h = head_->load(std::memory_order_acquire);
-    const std::uint64_t t =
-        tail_->load(std::memory_order_acquire) & ~closed_bit;  // acquire: as above
+    // relaxed: a statistic; any values do (clamped to 0 .. capacity by the caller).
+    const std::uint64_t h = head_->load(std::memory_order_relaxed);
+    const std::uint64_t t = tail_->load(std::memory_order_relaxed) & ~closed_bit;  // relaxed: too
     return t > h ? t - h : 0;
   }
   /// Calls f(index) for every index held (no concurrent operation allowed; the destructor).
@@ -411,15 +438,20 @@ class scq_ring {
 
   /// A dequeuer that found tail <= its ticket + 1 moves tail up to `to` (keeping the closed mark)
   /// unless someone moved it at least that far. Lock-free: a CAS fails only when tail changed.
+  /// Liveness only: the tickets it skips were never given out, and an enqueuer with a ticket a
+  /// dequeuer passed fails at that entry anyway (invalidated, or unsafe with head past it).
   void catch_up(std::uint64_t raw, std::uint64_t to) noexcept {
     while ((raw & ~closed_bit) < to) {
-      // seq_cst: a ring RMW; failure reloads raw (seq_cst: as the tail load in dequeue()).
-      if (tail_->compare_exchange_weak(raw, to | (raw & closed_bit), std::memory_order_seq_cst,
-                                       std::memory_order_seq_cst)) {
+      // relaxed: liveness only (above); an RMW, so it keeps close()'s release sequence (3) and
+      // enqueuers' tickets read it. A load that misses it sees a smaller tail, whose verdict is
+      // the same (no ticket between the two was given out). Failure: relaxed, a retry hint.
+      if (tail_->compare_exchange_weak(raw, to | (raw & closed_bit), std::memory_order_relaxed,
+                                       std::memory_order_relaxed)) {
         return;
       }
-      // Someone else moved tail or head meanwhile: aim at the current head.
-      to = head_->load(std::memory_order_seq_cst);  // seq_cst: as above
+      // Someone else moved tail or head meanwhile: aim at the current head. relaxed: any head
+      // value read is at most the current head, a safe target.
+      to = head_->load(std::memory_order_relaxed);
     }
   }
 

@@ -582,8 +582,13 @@ class snapshot {
       // another thread (a guard moved there): that thread's reads through the guard then
       // happen-before our reuse of the slot, and so before any writer's scan that reads the value
       // we store next. (Only this thread and its handlers turn a free slot into a used one.)
-      // Model: random search misses the window; a context-bound (2) search of the moved-guard
-      // scenario finds the race (7.4M iterations, ~5 min: beyond the suite's budget).
+      // Model: the suite cannot show it. protect()'s light fence follows this load, and Relacy
+      // runs it as a seq_cst fence, which is also an acquire fence there (with membarrier it is a
+      // compiler barrier): it orders the reuse after the release it read, unless a writer's scan
+      // reads the new slot value before that fence. A scenario forcing the reuse (thread 0 and
+      // the writer start after the release, told by a relaxed flag) missed that window in 20000
+      // random iterations; a context-bound (2) search of the moved-guard scenario found it (7.4M
+      // iterations, ~5 min, earlier measurement): beyond the suite's budget.
       if (s->load(std::memory_order_acquire) != 0) [[unlikely]] {
         s = find_free_slot(rec);
         if (s == nullptr) return load_fallback();
@@ -737,7 +742,8 @@ class snapshot {
 
   [[gnu::noinline]] static Atom<std::uintptr_t>* find_free_slot(record* rec) noexcept {
     for (auto& s : rec->slot) {
-      // acquire: as (10), for slots 1..7; the model misses it as it does (10).
+      // acquire: as (10), for slots 1..7. The suite cannot show it, for the reason given at (10)
+      // (the light fence that follows is an acquire fence in Relacy).
       if (s.load(std::memory_order_acquire) == 0) return &s;
     }
     return nullptr;

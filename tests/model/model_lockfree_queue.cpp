@@ -9,7 +9,9 @@
 // consumer and 1 producer / 2 consumers at capacities 1 and 2: every element popped was pushed,
 // exactly once, in each producer's order, and what is left drains; a try_pop() after the same
 // thread's successful push never fails (only pushes race with it); blocking push/pop against
-// close(): every sleeper returns; full and empty verdicts across two queues (store buffering).
+// close(): every sleeper returns; full and empty verdicts across two queues (store buffering);
+// one ring (scq_ring) lapped while a dequeuer is held before its consume (stall_atomic): SCQ's
+// safe bit and head <= t test, pair (4) in lockfree_queue.hpp.
 // Broken variant that must be caught: the blocking scenarios with
 // wakes that wake nobody (lost_wake_atomic): a deadlock.
 #include "model_prelude.hpp"
@@ -327,6 +329,89 @@ struct sb_verdicts : with_occupancy, rl::test_suite<sb_verdicts<Full, Warm>, 2> 
   void after() { RL_ASSERT(ok[0] || ok[1]); }
 };
 
+/// The stall point of stall_atomic: thread `who` stops at its first fetch_or (a dequeuer about to
+/// consume an entry) until `open` is set, and sets `reached` on arrival.
+struct stall_gate {
+  relacy_atomic<int> reached{0}, open{0};
+  unsigned who = 0;
+  bool passed = false;  // bookkeeping of the stalled fiber only
+};
+stall_gate* g_stall = nullptr;
+
+/// relacy_atomic<T> whose fetch_or stops at the stall point above: a thread held between taking
+/// its ticket and consuming its entry for as long as a scenario needs (a random or bounded search
+/// rarely keeps a thread still while another laps a ring).
+template <class T>
+class stall_atomic : public relacy_atomic<T> {
+ public:
+  using relacy_atomic<T>::relacy_atomic;
+  T fetch_or(T d, std::memory_order o = std::memory_order_seq_cst,
+             lfkit::model::where w = lfkit::model::where::current())
+    requires std::is_integral_v<T>
+  {
+    stall_gate* g = g_stall;
+    if (g != nullptr && !g->passed && rl::thread_index() == g->who) {
+      g->reached.store(1, std::memory_order_release);
+      while (g->open.load(std::memory_order_acquire) == 0) rl::yield(1, lfkit::model::info(w));
+      g->passed = true;
+    }
+    return relacy_atomic<T>::fetch_or(d, o, w);
+  }
+};
+
+}  // namespace
+
+/// As atomic_hooks<relacy_atomic> (the rings use only pause()).
+template <>
+struct lfkit::atomic_hooks<stall_atomic> : lfkit::atomic_hooks<lfkit::model::relacy_atomic> {};
+
+namespace {
+
+/// SCQ's safe bit (n = 2: 4 entries, tickets from 4; the ring holds index 0 at entry 0). Thread 0
+/// dequeues and stalls before consuming entry 0 (ticket 4, cycle 1). Thread 1 laps the ring with
+/// enqueue/dequeue pairs of index 1: at ticket 8 (cycle 2) its enqueuer skips the occupied entry 0
+/// and its dequeuer clears entry 0's safe bit. Then thread 0 consumes entry 0 ({1, unsafe, ⊥}),
+/// thread 2 enqueues with ticket 12 (entry 0, cycle 3) and thread 1 dequeues again: the enqueuer
+/// may use the unsafe entry only while head <= 12, so either the dequeuer with ticket 12 sees its
+/// index, or the enqueuer sees head past 12 and moves on. Both missing each other strands index
+/// 1: a dequeuer reading entry 0 as still occupied (it must read it in the single total order
+/// after the consume: (4) in scq_ring::dequeue), or an enqueuer reading head as 12 after the
+/// dequeuer's ticket (the head <= t test, (4) in scq_ring::enqueue).
+struct safe_bit_lap : rl::test_suite<safe_bit_lap, 3> {
+  using ring_t = lfkit::detail::scq_ring<stall_atomic>;
+  stall_gate gate;
+  lfkit::detail::scq_side<stall_atomic> deq, enq;
+  ring_t r{1, 1, deq, enq.tail};
+  unsigned got = 0;
+  safe_bit_lap() {
+    gate.who = 0;
+    g_stall = &gate;
+  }
+  ~safe_bit_lap() { g_stall = nullptr; }
+  void thread(unsigned i) {
+    if (i == 0) {
+      RL_ASSERT(r.dequeue() == 0);
+    } else if (i == 1) {
+      while (gate.reached.load(std::memory_order_acquire) == 0) rl::yield(1, RL_INFO);
+      for (unsigned k = 0; k < 6; ++k) {  // tickets 5 .. 11 (8 skipped by the enqueuer)
+        RL_ASSERT(r.enqueue(1, false) == ring_t::put_result::ok);
+        RL_ASSERT(r.dequeue() == 1);
+      }
+      gate.open.store(1, std::memory_order_release);
+      // No yield from here: a yield would let Relacy show this thread only the newest values.
+      for (unsigned k = 0; k < 12 && got == 0; ++k)
+        if (r.dequeue() != ring_t::none) ++got;
+    } else {
+      while (gate.open.load(std::memory_order_acquire) == 0) rl::yield(1, RL_INFO);
+      RL_ASSERT(r.enqueue(1, false) == ring_t::put_result::ok);
+    }
+  }
+  void after() {
+    unsigned left = 0;
+    while (left < 4 && r.dequeue() != ring_t::none) ++left;
+    RL_ASSERT(got + left == 1);  // thread 2's index is found exactly once
+  }
+};
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -351,6 +436,7 @@ int main(int argc, char** argv) {
   s.pass<close_wakes_poppers<relacy_atomic>>("lfqueue close wakes 2 sleeping poppers", random);
   s.pass<close_wakes_pusher>("lfqueue close wakes a sleeping pusher", random);
   s.pass<closed_publishes>("lfqueue is_closed() publishes what preceded close()", bound);
+  s.pass<safe_bit_lap>("lfqueue ring: safe bit, enqueue vs dequeue after a lap", random);
   s.caught<blocking_close<lost_wake_atomic>>("BROKEN lfqueue: lost wake, blocking + close", random,
                                              rl::test_result_deadlock);
   s.caught<pop_sleeps_until_push<lost_wake_atomic>>("BROKEN lfqueue: lost wake, pop vs push",
