@@ -60,8 +60,8 @@
 //   try_push_n/try_pop_n (per        of its own steps unless other operations
 //   element)                         keep succeeding; never waits for another
 //                                    thread to finish anything
-//   push/pop                         blocking: spins (a learned limit),        no
-//                                    yields a few times, then sleeps (futex)
+//   push/pop                         blocking: one pause, a few yields, then   no
+//                                    sleeps (futex)
 //                                    until possible or closed
 //   try_push_for/_until,             blocking until the deadline               no
 //   try_pop_for/_until
@@ -96,10 +96,9 @@
 // ---------------------------------------------------------------------------------------------
 // One allocation per ring of 2n 8-byte entries (n = bit_ceil(capacity)) and one data array of
 // `capacity` slots of sizeof(T) (aligned to max(alignof(T), cache line)); the object itself is
-// 10 cache lines (1280 bytes: one line of tickets per side, the producers' free head and allocated
+// 9 cache lines (1152 bytes: one line of tickets per side, the producers' free head and allocated
 // tail, the consumers' allocated head and free tail; each ring's threshold and the two sleep
-// words on lines of their own; a read-mostly line per ring and one for the queue; one for the
-// blocking ops' learned spin limits). Bytes per
+// words on lines of their own; a read-mostly line per ring and one for the queue). Bytes per
 // slot: sizeof(T) + 32 when capacity is a power of two (two rings x 2 entries x 8 bytes), up to
 // sizeof(T) + 64 just above one.
 // memory_footprint() returns the exact total. (mpmc_queue: 8 + sizeof(T) rounded to alignof(T).)
@@ -527,14 +526,11 @@ class lockfree_queue : public detail::queue_api<lockfree_queue<T, Atom>, T> {
   static_assert(sizeof(cell) == sizeof(T),
                 "a data slot is exactly one T: the rings carry the state");
 
-  /// Both sides' blocking loops (learned spin limits), on a line of their own: written only by
-  /// blocking operations, and only when a limit changes (the sides' ticket lines belong to the
-  /// rings).
-  struct alignas(cache_line_size) wait_loops {
+  /// Both sides' blocking loops: stateless (two bytes), kept with the read-only fields.
+  struct wait_loops {
     detail::wait_loop<Atom> push;
     detail::wait_loop<Atom> pop;
   };
-  static_assert(sizeof(wait_loops) == cache_line_size, "both learned limits on one line");
 
  public:
   /// A queue holding at most `capacity` elements, exactly. Throws std::invalid_argument naming
@@ -661,6 +657,7 @@ class lockfree_queue : public detail::queue_api<lockfree_queue<T, Atom>, T> {
   cell* data_ = nullptr;
   const std::size_t cap_;
   const unsigned order_;
+  wait_loops waits_;  // stateless
   // Written on every operation (declared before the rings, which point into them).
   side producers_;  // free ring's head and seen, allocated ring's tail (bit 63: closed)
   side consumers_;  // allocated ring's head and seen, free ring's tail
@@ -668,7 +665,6 @@ class lockfree_queue : public detail::queue_api<lockfree_queue<T, Atom>, T> {
   ring alloc_;      // indices of slots holding elements, FIFO; tail bit 63: closed
   detail::sleep_word<Atom> not_empty_;  // consumers sleep here
   detail::sleep_word<Atom> not_full_;   // producers sleep here
-  wait_loops waits_;
 };
 
 }  // namespace lfkit

@@ -35,8 +35,8 @@
 //   try_push/try_emplace/try_pop(_n)        lock-free claim (a CAS fails only    yes (*)
 //                                           when another thread succeeded), then
 //                                           the bounded busy-slot wait above
-//   push/pop                                blocking: spins (a learned limit),   no
-//                                           yields a few times, then sleeps;
+//   push/pop                                blocking: one pause, a few yields,   no
+//                                           then sleeps;
 //                                           waits for a stalled slot holder
 //   try_push_for/_until, try_pop_for/_until blocking until the deadline          no
 //   close                                   lock-free, then one wake per side    yes (*)
@@ -66,7 +66,7 @@
 // out, store h + one_lap (release); stamp <= h: empty if tail_ == h, else busy. A larger stamp
 // means a stale counter: reload. When a slot is not ready, the call's `waiter` decides: look
 // again, back off and re-try, or give up (measurements: bench/README.md, "Queue tuning").
-// Blocking ops run detail::wait_loop (learned spin, yields, then sleep on the side's sleep word);
+// Blocking ops run detail::wait_loop (a pause, yields, then sleep on the side's sleep word);
 // every success wakes the other side's sleepers, with a system call only if one announced itself.
 #ifndef LFKIT_MPMC_QUEUE_HPP
 #define LFKIT_MPMC_QUEUE_HPP
@@ -153,8 +153,7 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
                 "a small element's slot must be exactly 16 bytes: the ring's throughput rests on "
                 "packed slots (padding each to a line cost ~4x)");
 
-  /// One side's counter, alone on its line, with that side's blocking loop (its learned spin
-  /// limit: a line the side writes anyway).
+  /// One side's counter, alone on its line, with that side's blocking loop (stateless).
   struct alignas(cache_line_size) padded_u64 {
     Atom<std::uint64_t> value{0};
     detail::wait_loop<Atom> wait;

@@ -46,7 +46,7 @@
 
 namespace lfkit::detail {
 
-/// One queue side as queue_api sees it: its blocking loop (learned spin) and its sleep word.
+/// One queue side as queue_api sees it: its blocking loop and its sleep word.
 template <template <class> class Atom>
 struct wait_side {
   wait_loop<Atom>& loop;

@@ -1,22 +1,22 @@
 // SPDX-License-Identifier: BSL-1.0
-// lfkit/detail/wait_loop.hpp — the blocking loop of lfkit's bounded queues: spin for a learned
-// number of pause hints, yield a few times, announce, re-try, sleep.
+// lfkit/detail/wait_loop.hpp — the blocking loop of lfkit's bounded queues: one pause, a few
+// yields, then announce, re-try and sleep.
 //
 // Part of lfkit (header-only, C++20). Standard library and lfkit/detail/{atomic_hooks,backoff,
 // deadline,sleep_word}.hpp.
 //
-//   detail::wait_loop<Atom> loop;                 // one per queue side: its learned spin limit
+//   detail::wait_loop<Atom> loop;                 // one per queue side (no state of its own)
 //   loop.run(not_full, not_empty,                 // sleep on `not_full`, wake `not_empty`
 //            [&](detail::wait_kind k) noexcept { return push_attempt(src, k); }, dl);
 //
 // run() calls `attempt(kind)`, one non-blocking attempt of the queue's own, until it returns ok
 // or closed (the queue's verdict; unavailable and busy mean "not yet"):
-//   1. spin: pause runs of 1, 2, 4, ... up to max_run hints, an attempt after each, until the
-//      learned limit (detail::adaptive_spin) is spent — at least one run, so that a limit learned
-//      as 0 can grow again; the episode is recorded (caught or not);
-//   2. yield `yields` times, an attempt after each;
-//   3. announce on the sleep word (asleep bit + heavy fence), re-try, then sleep until woken, the
+//   1. one pause hint, then `yields` sched_yield()s, an attempt after each;
+//   2. announce on the sleep word (asleep bit + heavy fence), re-try, then sleep until woken, the
 //      word changes or the deadline passes; an attempt, and again from 1.
+// No spin beyond that pause: a waiter that polls the other side's lines runs in lock-step with it,
+// one element per cache-line transfer, where one that goes away lets it fill or drain a run of
+// slots (measurements, and the learned spin this replaced: bench/README.md, "Queue tuning").
 // An already expired deadline makes it one attempt of kind try_op, i.e. the queue's try_ op. On
 // success it wakes the other side's sleepers (sleep_word::notify: a load, and a wake only if one
 // announced itself). Announce + re-try against notify is Dekker's pattern (sleep_word.hpp), so a
@@ -49,22 +49,14 @@ enum class queue_status : unsigned char {
 /// waits itself: the attempt gives up on a slot that is not ready at once).
 enum class wait_kind : bool { try_op, blocking };
 
-/// One queue side's blocking loop (see the file comment) with the spin limit its waiters learned.
-/// Not copyable; 8 bytes, written only when the limit changes: keep it on a line the side writes
-/// anyway.
+/// One queue side's blocking loop (see the file comment). It holds no state; the queues keep one
+/// per side as the place that names the side's loop (measured: the same loop as a free function
+/// template, out of line at one call site, ran blocking 3P1C at about 0.35x, bench/README.md).
 template <template <class> class Atom = std::atomic>
 class wait_loop {
-  /// The schedule (measurements: bench/README.md, "Queue tuning").
-  struct schedule {
-    /// Cap of the learned spin, in pause hints (~13 us at 25 ns a pause); it starts at 0 (one
-    /// pause run), which suits fewer cores than threads, and grows only while spinning catches
-    /// the other side (idle cores).
-    static constexpr std::uint32_t max_spin = 512;
-    /// Longest pause run between two attempts while spinning: later runs stay this long.
-    static constexpr std::uint32_t max_run = 64;
-    /// sched_yield()s, each followed by an attempt, between spinning and sleeping.
-    static constexpr unsigned yields = 4;
-  };
+  /// sched_yield()s, each followed by an attempt, between the pause and sleeping: each hands the
+  /// CPU to a thread of the other side when threads outnumber cores.
+  static constexpr unsigned yields = 4;
 
  public:
   wait_loop() noexcept = default;
@@ -82,16 +74,8 @@ class wait_loop {
     const bool expired = dl.expired();
     queue_status st = attempt(expired ? wait_kind::try_op : wait_kind::blocking);
     while (!settled(st) && !expired) {
-      const std::uint32_t limit = spin_.limit();
-      std::uint32_t used = 0;
-      for (std::uint32_t r = 1; !settled(st) && (used == 0 || used < limit);
-           r = r < schedule::max_run ? r * 2 : r) {
-        pause_n<Atom>(r);
-        used += r;
-        st = attempt(wait_kind::blocking);
-      }
-      spin_.record(used, settled(st));
-      for (unsigned y = 0; !settled(st) && y < schedule::yields; ++y) {
+      pause_n<Atom>(1);
+      for (unsigned y = 0; !settled(st) && y < yields; ++y) {
         atomic_hooks<Atom>::yield();
         st = attempt(wait_kind::blocking);
       }
@@ -100,16 +84,13 @@ class wait_loop {
       const std::uint32_t word = sleepers.announce();  // (S1): then re-try before sleeping
       st = attempt(wait_kind::blocking);
       if (settled(st)) break;
-      sleepers.wait(word, dl);  // woken, timed out, or the word changed: spin again
+      sleepers.wait(word, dl);  // woken, timed out, or the word changed: again from the pause
       st = attempt(wait_kind::blocking);
     }
     if (st != queue_status::ok) return false;
     other.notify();
     return true;
   }
-
- private:
-  adaptive_spin<Atom> spin_{0, schedule::max_spin};
 };
 
 }  // namespace lfkit::detail
