@@ -34,6 +34,7 @@ extern "C" void on_interrupt(int) {
   if (handler_op op = g_handler_op.load(std::memory_order_acquire)) op();
   g_signals_handled.fetch_add(1,
                               std::memory_order_relaxed);  // relaxed: a statistic read after join
+  if (std::atomic<unsigned>* p = t_interrupts_pending.load()) p->fetch_sub(1);
   errno = saved;
 }
 
@@ -236,8 +237,16 @@ void injector::run() {
     for (; due_sent < due && !stop_.load(); ++due_sent) {
       const std::size_t w = r.next() % handles.size();
       if (!workers_.active(w)) continue;
+      // One interrupt in flight per worker: skip one whose last handler has not finished.
+      std::atomic<unsigned>& pending = workers_.pending(w);
+      if (pending.load() != 0) continue;
+      pending.fetch_add(1);
       // EAGAIN: the real-time signal queue is full (RLIMIT_SIGPENDING); not counted as sent.
-      if (pthread_kill(handles[w], interrupt_signal()) == 0) sent_.fetch_add(1);
+      if (pthread_kill(handles[w], interrupt_signal()) == 0) {
+        sent_.fetch_add(1);
+      } else {
+        pending.fetch_sub(1);
+      }
     }
   }
   if (freezer.joinable()) freezer.join();

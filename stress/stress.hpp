@@ -143,6 +143,11 @@ void install_handlers();
 /// worker's body returned). Constant-initialised static TLS, atomic so that the handler reading it
 /// on the same thread is well defined.
 inline constinit thread_local std::atomic<int> t_worker_index{-1};
+/// The calling worker's count of interrupts sent and not yet handled (a slot of its worker_set),
+/// or null outside a worker. The injector keeps at most one in flight per worker: a handler slower
+/// than the signal rate (perturbed steps, a bounded busy-slot wait) would otherwise leave its
+/// thread a growing queue of real-time signals and never let it back into its own code.
+inline constinit thread_local std::atomic<std::atomic<unsigned>*> t_interrupts_pending{nullptr};
 
 /// Set by workers around every call into the structure under test (and, for baselines, around the
 /// destruction of anything it handed out). Baseline handlers that find it set know that the thread
@@ -168,18 +173,22 @@ struct in_op_scope {
 /// Worker threads of the current scenario, for the injector to aim at.
 class worker_set {
  public:
-  explicit worker_set(unsigned n) : handles_(n), active_(n), ready_(0) {}
+  explicit worker_set(unsigned n) : handles_(n), active_(n), pending_(n), ready_(0) {}
   /// Called by worker i first thing.
   void enter(unsigned i) {
     handles_[i] = pthread_self();
+    t_interrupts_pending.store(&pending_[i]);
     active_[i].store(true);
     ready_.fetch_add(1);
   }
   /// Called by worker i when its body returned: no more signals are aimed at it.
   void leave(unsigned i) {
     active_[i].store(false);
+    t_interrupts_pending.store(nullptr);
     finished_.fetch_add(1);
   }
+  /// Worker i's interrupts sent and not yet handled (see t_interrupts_pending).
+  [[nodiscard]] std::atomic<unsigned>& pending(std::size_t i) { return pending_[i]; }
   [[nodiscard]] bool all_ready() const { return ready_.load() == handles_.size(); }
   [[nodiscard]] bool all_finished() const { return finished_.load() == handles_.size(); }
   [[nodiscard]] bool active(std::size_t i) const { return active_[i].load(); }
@@ -188,6 +197,7 @@ class worker_set {
  private:
   std::vector<pthread_t> handles_;
   std::vector<std::atomic<bool>> active_;
+  std::vector<std::atomic<unsigned>> pending_;
   std::atomic<std::size_t> ready_;
   std::atomic<std::size_t> finished_{0};
 };
