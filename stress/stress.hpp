@@ -8,8 +8,9 @@
 //
 // Three kinds of interrupt, all seeded:
 //   * interrupts: a real-time signal (SIGRTMIN+1: queued, so signals sent are signals handled,
-//     unlike SIGUSR1 which coalesces) sent with pthread_kill to random workers at --signal-rate;
-//     the handler runs the scenario's handler_op (uses the structure mid-operation);
+//     unlike SIGUSR1 which coalesces) sent with pthread_kill to random workers at --signal-rate,
+//     at most one in flight per worker; the handler runs the scenario's handler_op (uses the
+//     structure mid-operation);
 //   * freezes: every --freeze-every seconds one worker gets SIGRTMIN+2 and its handler sleeps
 //     --freeze-us (a thread stopped at an arbitrary instruction); the injector measures the other
 //     workers' throughput during the freeze against the window just before it;
