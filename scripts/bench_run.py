@@ -189,6 +189,27 @@ def build_pin_shim():
     return so
 
 
+def line_round_trip(prefix):
+    """Runs scripts/line_probe.c (built here with cc, like the pinning shim): how long a cache line
+    takes between CPUs of this machine and back. Returns its JSON, or {"error": ...}; never fails
+    the run."""
+    exe = os.path.join(BUILD_DIR, "lfkit_line_probe")
+    src = os.path.join(HERE, "line_probe.c")
+    try:
+        if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+            cc = shutil.which("cc") or shutil.which("gcc")
+            if not cc:
+                return {"error": "no C compiler (cc/gcc) to build scripts/line_probe.c"}
+            os.makedirs(BUILD_DIR, exist_ok=True)
+            r = subprocess.run([cc, "-O2", "-pthread", src, "-o", exe], capture_output=True, text=True)
+            if r.returncode != 0:
+                return {"error": f"building scripts/line_probe.c failed: {r.stderr.strip()[:300]}"}
+        r = subprocess.run(prefix + [exe], capture_output=True, text=True, timeout=60)
+        return json.loads(r.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        return {"error": f"scripts/line_probe.c: {e}"}
+
+
 def default_folder_name():
     """<host>-<YYYY-MM-DD>-<commit 12>[-dirty]: one folder per run of one revision."""
     host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname().split(".")[0]) or "host"
@@ -323,6 +344,13 @@ def main(argv):
     log(f"     results: {show(out)}   first estimate: ~{hms(estimate)}"
         + (f" (budget {hms(budget['budget_s'])})" if budget["budget_s"] else ""))
 
+    # Before the benchmarks, on the same CPUs (--cpus), while nothing else of ours runs.
+    round_trip = line_round_trip(prefix)
+    if round_trip.get("round_trip_ns"):
+        log("     cache-line round trip: " + ", ".join(
+            f"CPU {p['cpus'][0]}-{p['cpus'][1]} {p['ns']:.0f} ns" for p in round_trip["round_trip_ns"]))
+    elif round_trip.get("error"):
+        log(f"!! {round_trip['error']}")
     runlog = open(os.path.join(out, "run.log"), "w")
     runlog.write(f"# {cmdline}\n")
     contexts, entries, failures = {}, {n: [] for n in names}, {n: [] for n in names}
@@ -405,6 +433,7 @@ def main(argv):
     # ---- machine.json ----
     info = machine_info.collect(BUILD_DIR)
     info["label"] = a.label or machine_info.label(info)
+    info["cache_line_round_trip"] = round_trip
     info["run"] = {
         "command": cmdline,
         "cwd": os.getcwd(),

@@ -226,6 +226,14 @@ def write_summary(folder, groups, contexts, machine):
     out = [f"# lfkit benchmarks — {os.path.basename(os.path.abspath(folder))}", ""]
     out.append(f"- **Machine:** {machine.get('label', '?')}; kernel {machine.get('kernel', '?').split(' #')[0]}")
     out.append(f"- **Build:** {comp.get('version', '?')}, {bt} `{flags}`; Google Benchmark {gbv}")
+    trips = (machine.get("cache_line_round_trip") or {}).get("round_trip_ns") or []
+    if trips:
+        out.append("- **Cache-line round trip** (scripts/line_probe.c, before the benchmarks): "
+                   + ", ".join(f"CPU {t['cpus'][0]}↔{t['cpus'][1]} {t['ns']:.0f} ns" for t in trips)
+                   + ". In a shared ring most operations of the mixed-role workloads (queue_pairwise, "
+                   "queue_5050) wait for a line from the other CPU, so this figure sets their scale; "
+                   "designs with a sub-queue per producer (moodycamel) move fewer lines.")
+
     rev = (git.get("revision") or "?")[:12]
     out.append(f"- **lfkit:** {rev}{' + uncommitted changes' if git.get('dirty') else ''}"
                f" ({git.get('subject', '')})")

@@ -136,5 +136,56 @@ class BinariesAgree(unittest.TestCase):
             self.assertEqual(readers, [f"{r}R" for r in benchlib.grid(n)["readers"]], n)
 
 
+class LineProbe(unittest.TestCase):
+    """scripts/line_probe.c (machine.json's cache_line_round_trip): builds, pins, measures."""
+
+    def run_probe(self, prefix=(), extra=("500",), status=0):
+        import json
+        import shutil
+        import tempfile
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if not cc:
+            self.skipTest("no C compiler")
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "line_probe.c")
+        with tempfile.TemporaryDirectory() as d:
+            exe = os.path.join(d, "line_probe")
+            r = subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", src, "-o", exe],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = subprocess.run([*prefix, exe, *extra], capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, status, r.stdout + r.stderr)
+            return json.loads(r.stdout)
+
+    def test_pairs_of_allowed_cpus(self):
+        allowed = sorted(os.sched_getaffinity(0))
+        out = self.run_probe()
+        pairs = [t["cpus"] for t in out["round_trip_ns"]]
+        if len(allowed) < 2:
+            self.assertEqual(pairs, [])
+            return
+        self.assertEqual(pairs[0], [allowed[0], allowed[1]])
+        self.assertEqual(len(pairs), len({tuple(p) for p in pairs}))  # no pair twice
+        for a, b in pairs:
+            self.assertEqual(a, allowed[0])
+            self.assertIn(b, allowed[1:])
+        for t in out["round_trip_ns"]:
+            # Two handoffs through another CPU's cache: more than a few ns; less than 0.1 s even
+            # on a loaded machine (a waiting thread yields).
+            self.assertGreater(t["ns"], 5, t)
+            self.assertLess(t["ns"], 1e8, t)
+        self.assertEqual(out["round_trips"], 500)
+
+    def test_bad_argument(self):
+        out = self.run_probe(extra=("0",), status=2)
+        self.assertIn("'0'", out["error"])
+
+    def test_one_cpu_gives_no_pair(self):
+        import shutil
+        if not shutil.which("taskset"):
+            self.skipTest("no taskset")
+        cpu = str(sorted(os.sched_getaffinity(0))[0])
+        self.assertEqual(self.run_probe(("taskset", "-c", cpu))["round_trip_ns"], [])
+
+
 if __name__ == "__main__":
     unittest.main()
