@@ -189,10 +189,10 @@ def build_pin_shim():
     return so
 
 
-def line_round_trip(prefix):
+def line_round_trip(prefix, trips=None):
     """Runs scripts/line_probe.c (built here with cc, like the pinning shim): how long a cache line
-    takes between CPUs of this machine and back. Returns its JSON, or {"error": ...}; never fails
-    the run."""
+    takes between CPUs of this machine and back (`trips` round trips per sample, default the
+    probe's). Returns its JSON, or {"error": ...}; never fails the run."""
     exe = os.path.join(BUILD_DIR, "lfkit_line_probe")
     src = os.path.join(HERE, "line_probe.c")
     try:
@@ -204,7 +204,8 @@ def line_round_trip(prefix):
             r = subprocess.run([cc, "-O2", "-pthread", src, "-o", exe], capture_output=True, text=True)
             if r.returncode != 0:
                 return {"error": f"building scripts/line_probe.c failed: {r.stderr.strip()[:300]}"}
-        r = subprocess.run(prefix + [exe], capture_output=True, text=True, timeout=60)
+        r = subprocess.run(prefix + [exe] + ([str(trips)] if trips else []), capture_output=True,
+                           text=True, timeout=60)
         return json.loads(r.stdout)
     except (OSError, subprocess.SubprocessError, ValueError) as e:
         return {"error": f"scripts/line_probe.c: {e}"}
@@ -351,6 +352,10 @@ def main(argv):
             f"CPU {p['cpus'][0]}-{p['cpus'][1]} {p['ns']:.0f} ns" for p in round_trip["round_trip_ns"]))
     elif round_trip.get("error"):
         log(f"!! {round_trip['error']}")
+    # Again, shorter, before every benchmark process: a VM's host may move its vCPUs during the
+    # run (on the reference guest line transfers then change speed ~4x, and every shared-state
+    # workload with them); the spread of these figures shows whether that happened.
+    probes = []
     runlog = open(os.path.join(out, "run.log"), "w")
     runlog.write(f"# {cmdline}\n")
     contexts, entries, failures = {}, {n: [] for n in names}, {n: [] for n in names}
@@ -370,6 +375,9 @@ def main(argv):
                         "--benchmark_display_aggregates_only=true",
                         f"--benchmark_min_time={a.min_time:g}",
                         f"--benchmark_out={jf}", "--benchmark_out_format=json"]
+        probe = line_round_trip(prefix, 20000)
+        if probe.get("round_trip_ns"):
+            probes.append({"set": f"{b} {title}", "ns": probe["round_trip_ns"][0]["ns"]})
         sys.stdout.write(f"[{i:>{width}}/{len(sets)}] {b} {title} ({len(members)}) ")
         sys.stdout.flush()
         runlog.write(f"\n$ {' '.join(shlex.quote(c) for c in cmd)}\n")
@@ -433,7 +441,7 @@ def main(argv):
     # ---- machine.json ----
     info = machine_info.collect(BUILD_DIR)
     info["label"] = a.label or machine_info.label(info)
-    info["cache_line_round_trip"] = round_trip
+    info["cache_line_round_trip"] = dict(round_trip, before_each_benchmark=probes)
     info["run"] = {
         "command": cmdline,
         "cwd": os.getcwd(),

@@ -226,13 +226,25 @@ def write_summary(folder, groups, contexts, machine):
     out = [f"# lfkit benchmarks — {os.path.basename(os.path.abspath(folder))}", ""]
     out.append(f"- **Machine:** {machine.get('label', '?')}; kernel {machine.get('kernel', '?').split(' #')[0]}")
     out.append(f"- **Build:** {comp.get('version', '?')}, {bt} `{flags}`; Google Benchmark {gbv}")
-    trips = (machine.get("cache_line_round_trip") or {}).get("round_trip_ns") or []
+    rt = machine.get("cache_line_round_trip") or {}
+    trips = rt.get("round_trip_ns") or []
     if trips:
-        out.append("- **Cache-line round trip** (scripts/line_probe.c, before the benchmarks): "
-                   + ", ".join(f"CPU {t['cpus'][0]}↔{t['cpus'][1]} {t['ns']:.0f} ns" for t in trips)
-                   + ". In a shared ring most operations of the mixed-role workloads (queue_pairwise, "
-                   "queue_5050) wait for a line from the other CPU, so this figure sets their scale; "
-                   "designs with a sub-queue per producer (moodycamel) move fewer lines.")
+        line = ("- **Cache-line round trip** (scripts/line_probe.c, before the benchmarks): "
+                + ", ".join(f"CPU {t['cpus'][0]}↔{t['cpus'][1]} {t['ns']:.0f} ns" for t in trips))
+        each = sorted(p["ns"] for p in rt.get("before_each_benchmark") or [])
+        if each:
+            line += (f"; before each of the {len(each)} benchmark processes (first pair) min "
+                     f"{each[0]:.0f}, median {each[len(each) // 2]:.0f}, max {each[-1]:.0f} ns")
+        line += (". Shared-state workloads (a ring's counters and slots in queue_pairwise and "
+                 "queue_5050) wait for such a transfer on most operations and follow this figure; "
+                 "designs with a sub-queue per producer (moodycamel) move fewer lines. A round trip of "
+                 "microseconds suggests the two threads rarely ran at the same time (on the reference "
+                 "guest it came with shared-state workloads running several times faster).")
+        if each and each[-1] > 1.5 * each[0]:
+            line += (f" **The machine changed under the run** (the per-process figures are "
+                     f"{each[-1] / each[0]:.1f}× apart; on a VM the host moves or time-shares its vCPUs): "
+                     "repetitions from different phases disagree (bimodal cells, high CV).")
+        out.append(line)
 
     rev = (git.get("revision") or "?")[:12]
     out.append(f"- **lfkit:** {rev}{' + uncommitted changes' if git.get('dirty') else ''}"
