@@ -114,6 +114,7 @@ class Result:
         self.error = None
         self.runs = 0           # repetitions found in the JSON (iteration entries)
         self.stalled_runs = 0   # of those, how many hit the time limit (counter stalled = 1)
+        self.per_rep = {}       # repetition_index -> metrics of that repetition
         self.order = 0     # position in the binary's output (registration order)
         self.seconds_as_ns = set()  # metrics converted from seconds (see fix_seconds_counters)
 
@@ -162,6 +163,7 @@ def load_json(path):
                 target.update(m)
         else:
             iters.setdefault(rn, []).append(m)
+            r.per_rep[e.get("repetition_index", len(r.per_rep))] = m
             r.runs += 1
             if m.get("stalled"):
                 r.stalled_runs += 1

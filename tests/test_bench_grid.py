@@ -136,6 +136,40 @@ class BinariesAgree(unittest.TestCase):
             self.assertEqual(readers, [f"{r}R" for r in benchlib.grid(n)["readers"]], n)
 
 
+class QueueGoalPerRound(unittest.TestCase):
+    """summary.md's queue-goal table pairs lfkit with the best peer round by round."""
+
+    def test_per_round_column(self):
+        import json
+        import tempfile
+        # Round 0 both fast, rounds 1-2 both slow (a machine phase), round 3 lfkit slow only.
+        lf = [40.0, 10.0, 10.0, 10.0]
+        peer = [50.0, 8.0, 8.0, 40.0]
+        entries = []
+        for impl, vals in (("lfkit", lf), ("peer_x", peer)):
+            for k, v in enumerate(vals):
+                entries.append({"name": f"queue_pairwise/{impl}/2T/real_time",
+                                "run_name": f"queue_pairwise/{impl}/2T/real_time", "run_type": "iteration",
+                                "repetitions": 4, "repetition_index": k, "threads": 1, "iterations": 1,
+                                "real_time": 1.0, "cpu_time": 1.0, "time_unit": "ms",
+                                "items_per_second": v * 1e6})
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "bench_mpmc_queue.json"), "w") as f:
+                json.dump({"context": {"num_cpus": 2}, "benchmarks": entries}, f)
+            r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                                             "scripts", "report.py"), "--no-plots", d],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(d, "summary.md")) as f:
+                rows = [x for x in f.read().splitlines() if x.startswith("| queue_pairwise | 2T |")]
+        self.assertEqual(len(rows), 1, rows)
+        cells = [c.strip() for c in rows[0].strip("|").split("|")]
+        # Medians: lfkit 10, peer 24 -> 0.42x; per round 0.8, 1.25, 1.25, 0.25 -> median 1.02x, 2 of 4
+        # rounds below 0.9x.
+        self.assertTrue(cells[4].startswith("0.42×"), cells)
+        self.assertEqual(cells[5], "1.02×, 2/4", cells)
+
+
 class LineProbe(unittest.TestCase):
     """scripts/line_probe.c (machine.json's cache_line_round_trip): builds, pins, measures."""
 
