@@ -135,6 +135,11 @@ def log(msg=""):
 BUILD_DIR = os.path.join(REPO, "build", "release")
 
 
+# Binaries whose implementations another binary also registers (in the same processes as the
+# baselines and peers they are compared with): the suite runs only the latter.
+SUBSUMED = {"bench_lockfree_queue": "bench_mpmc_queue"}
+
+
 def bench_sources():
     return sorted(os.path.splitext(os.path.basename(p))[0]
                   for p in glob.glob(os.path.join(REPO, "bench", "bench_*.cpp")))
@@ -264,6 +269,11 @@ def main(argv):
         names = [n for n in names if n in a.binary]
     if not names:
         sys.exit("scripts/bench: no bench/bench_*.cpp sources")
+    for alone, within in SUBSUMED.items():
+        if alone in names and within in names:
+            names.remove(alone)
+            log(f"     {alone} not run: its implementation runs inside {within}, in the same "
+                "processes as the others it is compared with")
     build_failed = [] if a.no_build else build(a, names)
     names = [n for n in names if n not in build_failed]
     missing = [n for n in names if not os.access(os.path.join(BUILD_DIR, "bench", n), os.X_OK)]

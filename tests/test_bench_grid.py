@@ -127,6 +127,10 @@ class BinariesAgree(unittest.TestCase):
             self.assertEqual(cfgs("queue_try"), g["queue_configs"], n)
             self.assertEqual(cfgs("queue_try_cap16"), g["queue_main"], n)
             self.assertEqual(cfgs("queue_pairwise"), [f"{2 * int(c.split('P')[0])}T" for c in g["queue_main"]])
+            # lockfree_queue runs in the same processes as mpmc_queue and the peers (scripts/bench
+            # skips bench_lockfree_queue when it runs bench_mpmc_queue): every group, every config.
+            lf = sorted(x.replace("/lfkit_lockfree/", "/lfkit/") for x in names if "/lfkit_lockfree/" in x)
+            self.assertEqual(lf, sorted(x for x in names if "/lfkit/" in x), n)
 
     def test_snapshot_readers(self):
         for n in (2, 64):
