@@ -221,6 +221,45 @@ def queue_goal(groups, main=None):
             f"{fmt_ratio(max(ratios))} over {len(ratios)} cells.**"]
 
 
+def lockfree_goal(groups, cpus):
+    """lockfree_queue against mpmc_queue (and, oversubscribed, the best peer) in every queue group
+    where both ran in one binary (issue 11: >= 0.8x mpmc_queue where threads do not outnumber the
+    CPUs; >= 1.0x mpmc_queue and every peer where they do)."""
+    rows = []
+    for gname, g in groups.items():
+        if not gname.startswith("queue_") or "lfkit_lockfree" not in g["impls"] or "lfkit" not in g["impls"]:
+            continue
+        m = primary_metrics(gname, g["metrics"])[0]
+        for c in g["configs"]:
+            lf, mp = g["cell"].get(("lfkit_lockfree", c)), g["cell"].get(("lfkit", c))
+            if lf is None or mp is None or lf.binary != mp.binary or lf.error or mp.error:
+                continue
+            x = oriented_ratio(m, lf.median.get(m), mp.median.get(m))
+            if x is None:
+                continue
+            over = bool(cpus) and g["threads"][c] > cpus
+            paired = per_round_ratios(m, lf, mp)
+            rounds = f"{fmt_ratio(statistics.median(paired))}" if paired else "—"
+            bi, bv = best_of(g, c, "peer", m)
+            xp = oriented_ratio(m, lf.median.get(m), bv) if bi else None
+            need = 1.0 if over else 0.8
+            met = x >= need and (not over or xp is None or xp >= 1.0)
+            rows.append(f"| {gname} | {c}{'†' if over else ''} | {fmt_metric(m, lf.median[m])} | "
+                        f"{fmt_metric(m, mp.median[m])} | {fmt_ratio(x)} | {rounds} | "
+                        + (f"{fmt_ratio(xp)} {short(bi)}" if xp is not None else "—")
+                        + f" | {'yes' if met else '**no**'} |")
+    if not rows:
+        return []
+    met = sum(r.endswith("| yes |") for r in rows)
+    return ["", "## lockfree_queue against mpmc_queue", "",
+            "Both in the same processes. Goal (issue 11): at least 0.8× `mpmc_queue` where threads do "
+            "not outnumber the CPUs; at least 1.0× `mpmc_queue` and every peer where they do (`†`). "
+            "*Per round* as in the queue goal above.", "",
+            "| workload | config | lockfree_queue | mpmc_queue | lockfree / mpmc | per round | "
+            "lockfree / best peer | goal met |", "|---|---|---:|---:|---:|---:|---:|---|"] + rows + [
+            "", f"**Goal met in {met} of {len(rows)} cells.**"]
+
+
 def noise_stats(groups):
     cvs = []
     for gname, g in groups.items():
@@ -358,6 +397,7 @@ def write_summary(folder, groups, contexts, machine):
             out.append(f"| {gname} | {m} | {impl} | {d.get('baseline', '—')} | {d.get('peer', '—')} |")
 
     out += queue_goal(groups)
+    out += lockfree_goal(groups, cpus)
 
     for gname, g, body in sections:
         out += ["", f"## {gname} ({', '.join(g['binaries'])})"]

@@ -143,14 +143,12 @@ class BinariesAgree(unittest.TestCase):
 class QueueGoalPerRound(unittest.TestCase):
     """summary.md's queue-goal table pairs lfkit with the best peer round by round."""
 
-    def test_per_round_column(self):
+    def summary_rows(self, series, prefix):
+        """report.py's summary.md rows starting with `prefix` for queue_pairwise/<impl>/2T values."""
         import json
         import tempfile
-        # Round 0 both fast, rounds 1-2 both slow (a machine phase), round 3 lfkit slow only.
-        lf = [40.0, 10.0, 10.0, 10.0]
-        peer = [50.0, 8.0, 8.0, 40.0]
         entries = []
-        for impl, vals in (("lfkit", lf), ("peer_x", peer)):
+        for impl, vals in series:
             for k, v in enumerate(vals):
                 entries.append({"name": f"queue_pairwise/{impl}/2T/real_time",
                                 "run_name": f"queue_pairwise/{impl}/2T/real_time", "run_type": "iteration",
@@ -165,13 +163,27 @@ class QueueGoalPerRound(unittest.TestCase):
                                capture_output=True, text=True, timeout=120)
             self.assertEqual(r.returncode, 0, r.stderr)
             with open(os.path.join(d, "summary.md")) as f:
-                rows = [x for x in f.read().splitlines() if x.startswith("| queue_pairwise | 2T |")]
+                return [[c.strip() for c in x.strip("|").split("|")] for x in f.read().splitlines()
+                        if x.startswith(prefix)]
+
+    def test_per_round_column(self):
+        # Round 0 both fast, rounds 1-2 both slow (a machine phase), round 3 lfkit slow only.
+        rows = self.summary_rows((("lfkit", [40.0, 10.0, 10.0, 10.0]), ("peer_x", [50.0, 8.0, 8.0, 40.0])),
+                                 "| queue_pairwise | 2T |")
         self.assertEqual(len(rows), 1, rows)
-        cells = [c.strip() for c in rows[0].strip("|").split("|")]
+        cells = rows[0]
         # Medians: lfkit 10, peer 24 -> 0.42x; per round 0.8, 1.25, 1.25, 0.25 -> median 1.02x, 2 of 4
         # rounds below 0.9x.
         self.assertTrue(cells[4].startswith("0.42×"), cells)
         self.assertEqual(cells[5], "1.02×, 2/4", cells)
+
+    def test_lockfree_table(self):
+        rows = self.summary_rows((("lfkit", [40.0, 10.0, 10.0, 10.0]), ("lfkit_lockfree", [20.0, 5.0, 9.0, 5.0]),
+                                  ("peer_x", [50.0, 8.0, 8.0, 40.0])), "| queue_pairwise | 2T |")
+        # The queue-goal row, then the lockfree row: 7 / 10 = 0.70x of mpmc_queue by medians, per
+        # round 0.5, 0.5, 0.9, 0.5 -> 0.50x; 7 / 24 = 0.29x the peer; 2 threads on 2 CPUs: goal 0.8x.
+        self.assertEqual(len(rows), 2, rows)
+        self.assertEqual(rows[1][2:], ["7 M/s", "10 M/s", "0.70×", "0.50×", "0.29× x", "**no**"], rows[1])
 
 
 class LineProbe(unittest.TestCase):
