@@ -25,6 +25,7 @@
 
 #include "lfkit/lockfree_queue.hpp"
 #include "perturbed_atomic.hpp"
+#include "queue_contract.hpp"
 #include "support.hpp"
 
 #if defined(LFKIT_PORTABLE_WAIT)
@@ -36,6 +37,8 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 using lfkit::stress::perturbation_scope;
+using queue_contract::mode;
+using queue_contract::run_mpmc;
 
 struct lfkit_impl {
   template <class T>
@@ -452,127 +455,8 @@ TEST_CASE("lockfree_queue: an idle blocked consumer and producer cost ~no CPU", 
 // Concurrency: exactly once, per-producer FIFO
 // =============================================================================================
 
-namespace {
-
-enum class mode { try_ops, blocking, bulk, timed };
-
-template <class Q>
-void run_mpmc(std::size_t capacity, int producers, int consumers, std::uint64_t per_producer,
-              mode m) {
-  Q q(capacity);
-  const std::uint64_t total = per_producer * static_cast<std::uint64_t>(producers);
-  std::vector<std::vector<std::uint64_t>> seen(static_cast<std::size_t>(consumers));
-  std::atomic<std::uint64_t> consumed{0};
-  std::atomic<int> order_errors{0}, push_failures{0};
-  std::vector<std::thread> ts;
-  for (int p = 0; p < producers; ++p) {
-    ts.emplace_back([&, p] {
-      const std::uint64_t tag = static_cast<std::uint64_t>(p) << 40;
-      std::uint64_t i = 0;
-      while (i < per_producer) {
-        switch (m) {
-          case mode::try_ops:
-            if (q.try_push(tag | i)) ++i;
-            else std::this_thread::yield();
-            break;
-          case mode::blocking:
-            if (!q.push(tag | i)) push_failures.fetch_add(1);
-            ++i;
-            break;
-          case mode::timed:
-            if (q.try_push_for(tag | i, 1ms)) ++i;
-            break;
-          case mode::bulk: {
-            std::uint64_t buf[16];
-            const std::size_t n =
-                static_cast<std::size_t>(std::min<std::uint64_t>(16, per_producer - i));
-            for (std::size_t k = 0; k < n; ++k) buf[k] = tag | (i + k);
-            const std::size_t done = q.try_push_n(buf, n);
-            i += done;
-            if (done == 0) std::this_thread::yield();
-            break;
-          }
-        }
-      }
-    });
-  }
-  for (int c = 0; c < consumers; ++c) {
-    ts.emplace_back([&, c] {
-      std::vector<std::uint64_t>& mine = seen[static_cast<std::size_t>(c)];
-      std::vector<std::uint64_t> last(static_cast<std::size_t>(producers), ~std::uint64_t{0});
-      auto note = [&](std::uint64_t v) {
-        const auto p = static_cast<std::size_t>(v >> 40);
-        const std::uint64_t s = v & ((std::uint64_t{1} << 40) - 1);
-        if (p >= last.size() || (last[p] != ~std::uint64_t{0} && s <= last[p]))
-          order_errors.fetch_add(1);
-        if (p < last.size()) last[p] = s;
-        mine.push_back(v);
-        consumed.fetch_add(1);
-      };
-      std::uint64_t v;
-      for (;;) {
-        switch (m) {
-          case mode::try_ops:
-            if (q.try_pop(v)) note(v);
-            else std::this_thread::yield();
-            break;
-          case mode::blocking:
-            if (q.pop(v)) note(v);
-            else return;
-            break;
-          case mode::timed:
-            if (q.try_pop_for(v, 1ms)) note(v);
-            break;
-          case mode::bulk: {
-            std::uint64_t buf[16];
-            const std::size_t n = q.try_pop_n(buf, 16);
-            for (std::size_t k = 0; k < n; ++k) note(buf[k]);
-            if (n == 0) std::this_thread::yield();
-            break;
-          }
-        }
-        if (m != mode::blocking && consumed.load() >= total) return;
-      }
-    });
-  }
-  for (int p = 0; p < producers; ++p) ts[static_cast<std::size_t>(p)].join();
-  if (m == mode::blocking) q.close();
-  for (std::size_t i = static_cast<std::size_t>(producers); i < ts.size(); ++i) ts[i].join();
-
-  std::vector<std::uint64_t> all;
-  for (auto& s : seen) all.insert(all.end(), s.begin(), s.end());
-  std::sort(all.begin(), all.end());
-  CHECK(push_failures.load() == 0);
-  CHECK(order_errors.load() == 0);
-  REQUIRE(all.size() == total);
-  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());
-  std::size_t k = 0;
-  bool all_present = true;
-  for (int p = 0; p < producers; ++p) {
-    for (std::uint64_t i = 0; i < per_producer; ++i, ++k) {
-      if (all[k] != ((static_cast<std::uint64_t>(p) << 40) | i)) all_present = false;
-    }
-  }
-  CHECK(all_present);
-  CHECK(q.size_approx() == 0);
-}
-
-}  // namespace
-
 TEST_CASE("lockfree_queue: concurrent MPMC: exactly once, per-producer FIFO", "[lfq][mpmc]") {
-  using Q = lfkit::lockfree_queue<std::uint64_t>;
-  SECTION("try ops, 4P4C, capacity 64") { run_mpmc<Q>(64, 4, 4, 50000, mode::try_ops); }
-  SECTION("try ops, 2P2C, capacity 1") { run_mpmc<Q>(1, 2, 2, 20000, mode::try_ops); }
-  SECTION("blocking, 3P2C, capacity 7") { run_mpmc<Q>(7, 3, 2, 50000, mode::blocking); }
-  SECTION("blocking, 1P4C, capacity 2") { run_mpmc<Q>(2, 1, 4, 30000, mode::blocking); }
-  SECTION("blocking, 8P8C, capacity 16 (oversubscribed)") {
-    run_mpmc<Q>(16, 8, 8, 20000, mode::blocking);
-  }
-  SECTION("blocking, 16P16C, capacity 3 (many threads)") {
-    run_mpmc<Q>(3, 16, 16, 3000, mode::blocking);
-  }
-  SECTION("timed, 2P3C, capacity 5") { run_mpmc<Q>(5, 2, 3, 20000, mode::timed); }
-  SECTION("bulk, 3P3C, capacity 33") { run_mpmc<Q>(33, 3, 3, 50000, mode::bulk); }
+  queue_contract::mpmc_sections<lfkit::lockfree_queue<std::uint64_t>>(/*many_threads=*/true);
 }
 
 TEST_CASE("lockfree_queue: concurrent MPMC under schedule perturbation", "[lfq][mpmc]") {

@@ -34,6 +34,7 @@ static_assert(LFKIT_USE_FUTEX == 0,
               "this build tests the portable sleep path: the queue must not use futex(2)");
 #endif
 #include "perturbed_atomic.hpp"
+#include "queue_contract.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -41,6 +42,8 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 using lfkit::stress::perturbation_scope;
+using queue_contract::mode;
+using queue_contract::run_mpmc;
 using lfkit_test::eventually;
 using lfkit_test::gate;
 using lfkit_test::gated_atomic;
@@ -697,129 +700,10 @@ TEMPLATE_TEST_CASE("an idle blocked consumer and producer cost ~no CPU", "[queue
 // Concurrency: exactly once, per-producer FIFO
 // =============================================================================================
 
-namespace {
-
-enum class mode { try_ops, blocking, bulk, timed };
-
-/// P producers push (producer << 40 | seq); C consumers pop until every item is accounted for.
-/// Checks: each item exactly once, and each consumer sees each producer's items in increasing
-/// order (per-producer FIFO).
-template <class Q>
-void run_mpmc(std::size_t capacity, int producers, int consumers, std::uint64_t per_producer,
-              mode m) {
-  Q q(capacity);
-  const std::uint64_t total = per_producer * static_cast<std::uint64_t>(producers);
-  std::vector<std::vector<std::uint64_t>> seen(static_cast<std::size_t>(consumers));
-  std::atomic<std::uint64_t> consumed{0};
-  std::atomic<int> order_errors{0};
-  std::atomic<int> push_failures{0};
-  std::vector<std::thread> ts;
-  for (int p = 0; p < producers; ++p) {
-    ts.emplace_back([&, p] {
-      const std::uint64_t tag = static_cast<std::uint64_t>(p) << 40;
-      std::uint64_t i = 0;
-      while (i < per_producer) {
-        switch (m) {
-          case mode::try_ops:
-            if (q.try_push(tag | i)) ++i;
-            else std::this_thread::yield();
-            break;
-          case mode::blocking:
-            if (!q.push(tag | i)) push_failures.fetch_add(1);
-            ++i;
-            break;
-          case mode::timed:
-            if (q.try_push_for(tag | i, 1ms)) ++i;
-            break;
-          case mode::bulk: {
-            std::uint64_t buf[16];
-            const std::size_t n =
-                static_cast<std::size_t>(std::min<std::uint64_t>(16, per_producer - i));
-            for (std::size_t k = 0; k < n; ++k) buf[k] = tag | (i + k);
-            const std::size_t done = q.try_push_n(buf, n);
-            i += done;
-            if (done == 0) std::this_thread::yield();
-            break;
-          }
-        }
-      }
-    });
-  }
-  for (int c = 0; c < consumers; ++c) {
-    ts.emplace_back([&, c] {
-      std::vector<std::uint64_t>& mine = seen[static_cast<std::size_t>(c)];
-      std::vector<std::uint64_t> last(static_cast<std::size_t>(producers), ~std::uint64_t{0});
-      auto note = [&](std::uint64_t v) {
-        const auto p = static_cast<std::size_t>(v >> 40);
-        const std::uint64_t s = v & ((std::uint64_t{1} << 40) - 1);
-        if (p >= last.size() || (last[p] != ~std::uint64_t{0} && s <= last[p]))
-          order_errors.fetch_add(1);
-        if (p < last.size()) last[p] = s;
-        mine.push_back(v);
-        consumed.fetch_add(1);
-      };
-      std::uint64_t v;
-      for (;;) {
-        switch (m) {
-          case mode::try_ops:
-            if (q.try_pop(v)) note(v);
-            else std::this_thread::yield();
-            break;
-          case mode::blocking:
-            if (q.pop(v)) note(v);
-            else return;  // closed and drained
-            break;
-          case mode::timed:
-            if (q.try_pop_for(v, 1ms)) note(v);
-            break;
-          case mode::bulk: {
-            std::uint64_t buf[16];
-            const std::size_t n = q.try_pop_n(buf, 16);
-            for (std::size_t k = 0; k < n; ++k) note(buf[k]);
-            if (n == 0) std::this_thread::yield();
-            break;
-          }
-        }
-        if (m != mode::blocking && consumed.load() >= total) return;
-      }
-    });
-  }
-  for (int p = 0; p < producers; ++p) ts[static_cast<std::size_t>(p)].join();
-  if (m == mode::blocking) q.close();
-  for (std::size_t i = static_cast<std::size_t>(producers); i < ts.size(); ++i) ts[i].join();
-
-  std::vector<std::uint64_t> all;
-  for (auto& s : seen) all.insert(all.end(), s.begin(), s.end());
-  std::sort(all.begin(), all.end());
-  CHECK(push_failures.load() == 0);
-  CHECK(order_errors.load() == 0);
-  REQUIRE(all.size() == total);
-  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());  // no duplicates
-  std::size_t k = 0;
-  bool all_present = true;
-  for (int p = 0; p < producers; ++p) {
-    for (std::uint64_t i = 0; i < per_producer; ++i, ++k) {
-      if (all[k] != ((static_cast<std::uint64_t>(p) << 40) | i)) all_present = false;
-    }
-  }
-  CHECK(all_present);
-  CHECK(q.size_approx() == 0);
-}
-
-}  // namespace
-
 TEMPLATE_TEST_CASE("concurrent MPMC: exactly once, per-producer FIFO", "[queue][mpmc]", lfkit_impl,
                    mutex_impl) {
-  using Q = typename TestType::template queue<std::uint64_t>;
-  SECTION("try ops, 4P4C, capacity 64") { run_mpmc<Q>(64, 4, 4, 50000, mode::try_ops); }
-  SECTION("try ops, 2P2C, capacity 1") { run_mpmc<Q>(1, 2, 2, 20000, mode::try_ops); }
-  SECTION("blocking, 3P2C, capacity 7") { run_mpmc<Q>(7, 3, 2, 50000, mode::blocking); }
-  SECTION("blocking, 1P4C, capacity 2") { run_mpmc<Q>(2, 1, 4, 30000, mode::blocking); }
-  SECTION("blocking, 8P8C, capacity 16 (oversubscribed)") {
-    run_mpmc<Q>(16, 8, 8, 20000, mode::blocking);
-  }
-  SECTION("timed, 2P3C, capacity 5") { run_mpmc<Q>(5, 2, 3, 20000, mode::timed); }
-  SECTION("bulk, 3P3C, capacity 33") { run_mpmc<Q>(33, 3, 3, 50000, mode::bulk); }
+  queue_contract::mpmc_sections<typename TestType::template queue<std::uint64_t>>(
+      /*many_threads=*/false);
 }
 
 TEST_CASE("concurrent MPMC under schedule perturbation (perturbed_atomic)", "[queue][mpmc]") {
