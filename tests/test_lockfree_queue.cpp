@@ -84,14 +84,6 @@ struct alignas(256) overaligned {
   }
 };
 
-double thread_cpu_ms(pthread_t t) {
-  clockid_t cid;
-  if (pthread_getcpuclockid(t, &cid) != 0) return -1;
-  timespec ts{};
-  clock_gettime(cid, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-}
-
 using lfkit_test::eventually;
 
 }  // namespace
@@ -305,150 +297,21 @@ TEMPLATE_TEST_CASE("lockfree_queue: bulk push and pop", "[lfq]", lfkit_impl, per
 TEMPLATE_TEST_CASE("lockfree_queue: close wakes blocked producers and consumers; drain",
                    "[lfq][close]", lfkit_impl, perturbed_impl) {
   using Q = typename TestType::template queue<int>;
-  {
-    Q q(2);
-    REQUIRE(q.try_push(1));
-    REQUIRE(q.try_push(2));
-    std::atomic<int> returned{0}, returned_true{0};
-    std::vector<std::thread> ts;
-    for (int i = 0; i < 3; ++i) {
-      ts.emplace_back([&, i] {
-        const bool r = (i == 2) ? q.try_push_for(10, 60s) : q.push(10 + i);
-        returned.fetch_add(1);
-        if (r) returned_true.fetch_add(1);
-      });
-    }
-    std::this_thread::sleep_for(100ms);
-    CHECK(returned.load() == 0);
-    q.close();
-    CHECK(eventually([&] { return returned.load() == 3; }));
-    for (auto& t : ts) t.join();
-    CHECK(returned_true.load() == 0);
-    int x;
-    REQUIRE(q.pop(x));
-    CHECK(x == 1);
-    REQUIRE(q.try_pop(x));
-    CHECK(x == 2);
-    CHECK_FALSE(q.pop(x));
-    CHECK_FALSE(q.try_pop_for(x, 1s));
-  }
-  {
-    Q q(4);
-    std::atomic<int> returned{0}, returned_true{0};
-    std::vector<std::thread> ts;
-    for (int i = 0; i < 3; ++i) {
-      ts.emplace_back([&, i] {
-        int x;
-        const bool r = (i == 2) ? q.try_pop_for(x, 60s) : q.pop(x);
-        returned.fetch_add(1);
-        if (r) returned_true.fetch_add(1);
-      });
-    }
-    std::this_thread::sleep_for(100ms);
-    CHECK(returned.load() == 0);
-    q.close();
-    CHECK(eventually([&] { return returned.load() == 3; }));
-    for (auto& t : ts) t.join();
-    CHECK(returned_true.load() == 0);
-    CHECK_FALSE(q.try_push(5));
-    CHECK(q.is_closed());
-  }
-  {
-    Q q(100);
-    for (int i = 0; i < 100; ++i) REQUIRE(q.try_push(i));
-    q.close();
-    std::atomic<long> sum{0};
-    std::atomic<int> count{0};
-    std::vector<std::thread> ts;
-    for (int c = 0; c < 3; ++c) {
-      ts.emplace_back([&] {
-        int x;
-        while (q.pop(x)) {
-          sum.fetch_add(x);
-          count.fetch_add(1);
-        }
-      });
-    }
-    for (auto& t : ts) t.join();
-    CHECK(count.load() == 100);
-    CHECK(sum.load() == 99 * 100 / 2);
-  }
+  queue_contract::close_wakes_blocked_producers<Q>();
+  queue_contract::close_wakes_blocked_consumers<Q>();
+  queue_contract::close_then_drain<Q>();
 }
 
 TEMPLATE_TEST_CASE("lockfree_queue: timeouts, NaN and 'never' deadlines", "[lfq][timeout]",
                    lfkit_impl, perturbed_impl) {
   using Q = typename TestType::template queue<int>;
-  Q q(1);
-  int x;
-  auto t0 = steady::now();
-  CHECK_FALSE(q.try_pop_for(x, 50ms));
-  CHECK(steady::now() - t0 >= 50ms);
-  t0 = steady::now();
-  CHECK_FALSE(q.try_pop_until(x, std::chrono::system_clock::now() + 30ms));
-  CHECK(steady::now() - t0 >= 25ms);
-  REQUIRE(q.try_push(1));
-  t0 = steady::now();
-  CHECK_FALSE(q.try_push_for(2, 40ms));
-  CHECK(steady::now() - t0 >= 40ms);
-  CHECK_FALSE(q.try_push_until(3, steady::now() + 20ms));
-  CHECK_FALSE(q.try_push_for(4, 0ms));
-  CHECK_FALSE(
-      q.try_push_for(4, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
-  CHECK(q.try_pop_for(x, -5ms));
-  CHECK(x == 1);
-  CHECK_FALSE(
-      q.try_pop_for(x, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
-  using minutes_tp = std::chrono::time_point<std::chrono::system_clock, std::chrono::minutes>;
-  CHECK_FALSE(q.try_pop_until(x, minutes_tp::min()));
-  for (int which = 0; which < 3; ++which) {
-    std::atomic<bool> got{false};
-    std::thread c([&] {
-      int v = 0;
-      bool ok = false;
-      if (which == 0) ok = q.try_pop_until(v, minutes_tp::max());
-      else if (which == 1) ok = q.try_pop_for(v, std::chrono::hours::max());
-      else
-        ok = q.try_pop_for(v,
-                           std::chrono::duration<double>(std::numeric_limits<double>::infinity()));
-      got.store(ok && v == 7);
-    });
-    std::this_thread::sleep_for(50ms);
-    REQUIRE(q.try_push(7));  // a non-blocking push wakes a sleeping consumer
-    c.join();
-    INFO("deadline kind " << which);
-    CHECK(got.load());
-  }
+  queue_contract::timeouts_elapse<Q>();
+  queue_contract::never_deadlines_wait<Q>();
+  queue_contract::nan_deadlines_expire<Q>();
 }
 
 TEST_CASE("lockfree_queue: an idle blocked consumer and producer cost ~no CPU", "[lfq][blocking]") {
-  lfkit::lockfree_queue<int> q(1);
-  std::atomic<bool> popped{false};
-  std::thread c([&] {
-    int x;
-    popped.store(q.pop(x));
-  });
-  std::this_thread::sleep_for(20ms);
-  const double before = thread_cpu_ms(c.native_handle());
-  std::this_thread::sleep_for(200ms);
-  const double after = thread_cpu_ms(c.native_handle());
-  REQUIRE(before >= 0);
-  CHECK(after - before < 20.0);
-  CHECK_FALSE(popped.load());
-  REQUIRE(q.try_push(1));
-  c.join();
-  CHECK(popped.load());
-  REQUIRE(q.try_push(2));
-  std::atomic<bool> pushed{false};
-  std::thread p([&] { pushed.store(q.push(3)); });
-  std::this_thread::sleep_for(20ms);
-  const double pb = thread_cpu_ms(p.native_handle());
-  std::this_thread::sleep_for(200ms);
-  const double pa = thread_cpu_ms(p.native_handle());
-  CHECK(pa - pb < 20.0);
-  CHECK_FALSE(pushed.load());
-  q.close();
-  p.join();
-  CHECK_FALSE(pushed.load());
+  queue_contract::idle_waiters_cost_no_cpu<lfkit::lockfree_queue<int>>();
 }
 
 // =============================================================================================

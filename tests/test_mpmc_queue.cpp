@@ -100,14 +100,6 @@ struct alignas(256) overaligned {
   }
 };
 
-double thread_cpu_ms(pthread_t t) {
-  clockid_t cid;
-  if (pthread_getcpuclockid(t, &cid) != 0) return -1;
-  timespec ts{};
-  clock_gettime(cid, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-}
-
 }  // namespace
 
 // =============================================================================================
@@ -412,115 +404,22 @@ TEMPLATE_TEST_CASE("bulk push of move-only elements moves only what was pushed",
 
 TEMPLATE_TEST_CASE("close wakes producers blocked on a full queue", "[queue][close]", lfkit_impl,
                    perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(2);
-  REQUIRE(q.try_push(1));
-  REQUIRE(q.try_push(2));
-  std::atomic<int> returned{0}, returned_true{0};
-  std::vector<std::thread> ts;
-  for (int i = 0; i < 3; ++i) {
-    ts.emplace_back([&, i] {
-      bool r = (i == 2) ? q.try_push_for(10, 60s) : q.push(10 + i);
-      returned.fetch_add(1);
-      if (r) returned_true.fetch_add(1);
-    });
-  }
-  std::this_thread::sleep_for(100ms);
-  CHECK(returned.load() == 0);  // really blocked
-  q.close();
-  CHECK(eventually([&] { return returned.load() == 3; }));
-  for (auto& t : ts) t.join();
-  CHECK(returned_true.load() == 0);
-  CHECK(q.is_closed());
-  int x;
-  REQUIRE(q.pop(x));  // pops drain after close
-  CHECK(x == 1);
-  REQUIRE(q.try_pop(x));
-  CHECK(x == 2);
-  CHECK_FALSE(q.pop(x));
-  CHECK_FALSE(q.try_pop_for(x, 1s));  // closed: immediately false
+  queue_contract::close_wakes_blocked_producers<typename TestType::template queue<int>>();
 }
 
 TEMPLATE_TEST_CASE("close wakes consumers blocked on an empty queue", "[queue][close]", lfkit_impl,
                    perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(4);
-  std::atomic<int> returned{0}, returned_true{0};
-  std::vector<std::thread> ts;
-  for (int i = 0; i < 3; ++i) {
-    ts.emplace_back([&, i] {
-      int x;
-      bool r = (i == 2) ? q.try_pop_for(x, 60s) : q.pop(x);
-      returned.fetch_add(1);
-      if (r) returned_true.fetch_add(1);
-    });
-  }
-  std::this_thread::sleep_for(100ms);
-  CHECK(returned.load() == 0);
-  q.close();
-  CHECK(eventually([&] { return returned.load() == 3; }));
-  for (auto& t : ts) t.join();
-  CHECK(returned_true.load() == 0);
-  CHECK_FALSE(q.try_push(5));
+  queue_contract::close_wakes_blocked_consumers<typename TestType::template queue<int>>();
 }
 
 TEMPLATE_TEST_CASE("close with items left: blocked-free consumers drain then stop",
                    "[queue][close]", lfkit_impl, perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(100);
-  for (int i = 0; i < 100; ++i) REQUIRE(q.try_push(i));
-  q.close();
-  std::atomic<long> sum{0};
-  std::atomic<int> count{0};
-  std::vector<std::thread> ts;
-  for (int c = 0; c < 3; ++c) {
-    ts.emplace_back([&] {
-      int x;
-      while (q.pop(x)) {
-        sum.fetch_add(x);
-        count.fetch_add(1);
-      }
-    });
-  }
-  for (auto& t : ts) t.join();
-  CHECK(count.load() == 100);
-  CHECK(sum.load() == 99 * 100 / 2);
+  queue_contract::close_then_drain<typename TestType::template queue<int>>();
 }
 
 TEMPLATE_TEST_CASE("timeouts return false after at least the timeout", "[queue][timeout]",
                    lfkit_impl, perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(1);
-  int x;
-  auto t0 = steady::now();
-  CHECK_FALSE(q.try_pop_for(x, 50ms));
-  CHECK(steady::now() - t0 >= 50ms);
-
-  t0 = steady::now();
-  CHECK_FALSE(q.try_pop_until(x, std::chrono::system_clock::now() + 30ms));
-  CHECK(steady::now() - t0 >= 25ms);  // another clock: converted once, allow its rounding
-
-  t0 = steady::now();
-  CHECK_FALSE(q.try_pop_until(x, t0 + 40ms));
-  CHECK(steady::now() - t0 >= 40ms);
-
-  REQUIRE(q.try_push(1));
-  t0 = steady::now();
-  CHECK_FALSE(q.try_push_for(2, 50ms));
-  CHECK(steady::now() - t0 >= 50ms);
-  t0 = steady::now();
-  CHECK_FALSE(q.try_push_until(3, t0 + 20ms));
-  CHECK(steady::now() - t0 >= 20ms);
-
-  // Zero and negative timeouts are an attempt, not a wait.
-  CHECK_FALSE(q.try_push_for(4, 0ms));
-  CHECK(q.try_pop_for(x, -5ms));
-  CHECK(x == 1);
-  CHECK_FALSE(q.try_pop_for(x, 0ms));
-  // Timed ops succeed when possible.
-  CHECK(q.try_push_for(5, 10ms));
-  CHECK(q.try_pop_until(x, steady::now() + 10ms));
-  CHECK(x == 5);
+  queue_contract::timeouts_elapse<typename TestType::template queue<int>>();
 }
 
 TEMPLATE_TEST_CASE("a timed waiter is woken by a push before its deadline", "[queue][timeout]",
@@ -545,40 +444,7 @@ TEMPLATE_TEST_CASE("a timed waiter is woken by a push before its deadline", "[qu
 
 TEMPLATE_TEST_CASE("'never' deadlines on any clock wait instead of overflowing", "[queue][timeout]",
                    lfkit_impl, mutex_impl) {
-  // time_point::max() of a coarse duration and duration::max() overflow a naive conversion to
-  // steady_clock nanoseconds (and used to make the call return false at once). Each call below
-  // must wait until the push 100 ms later and then succeed.
-  using Q = typename TestType::template queue<int>;
-  using minutes_tp = std::chrono::time_point<std::chrono::system_clock, std::chrono::minutes>;
-  using seconds_tp = std::chrono::time_point<steady, std::chrono::seconds>;
-  for (int which = 0; which < 4; ++which) {
-    Q q(1);
-    std::atomic<bool> got{false};
-    std::thread c([&] {
-      int x = 0;
-      bool ok = false;
-      switch (which) {
-        case 0: ok = q.try_pop_until(x, minutes_tp::max()); break;
-        case 1: ok = q.try_pop_until(x, seconds_tp::max()); break;
-        case 2: ok = q.try_pop_for(x, std::chrono::hours::max()); break;
-        default: ok = q.try_pop_for(x, std::chrono::duration<double>(1e300)); break;
-      }
-      got.store(ok && x == 7);
-    });
-    std::this_thread::sleep_for(100ms);
-    REQUIRE(q.try_push(7));
-    c.join();
-    INFO("deadline kind " << which);
-    CHECK(got.load());
-  }
-  // And a deadline far in the past, or a NaN duration, is simply expired.
-  Q q(1);
-  int x = 0;
-  CHECK_FALSE(q.try_pop_until(x, minutes_tp::min()));
-  CHECK_FALSE(
-      q.try_pop_for(x, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
-  REQUIRE(q.try_push(1));
-  CHECK_FALSE(q.try_push_until(2, minutes_tp::min()));
+  queue_contract::never_deadlines_wait<typename TestType::template queue<int>>();
 }
 
 TEMPLATE_TEST_CASE("a bulk push that throws midway still wakes a sleeping consumer", "[queue]",
@@ -664,36 +530,7 @@ TEMPLATE_TEST_CASE("ping-pong through capacity-1 queues loses no wakeup", "[queu
 
 TEMPLATE_TEST_CASE("an idle blocked consumer and producer cost ~no CPU", "[queue][blocking]",
                    lfkit_impl, mutex_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(1);
-  std::atomic<bool> popped{false};
-  std::thread c([&] {
-    int x;
-    popped.store(q.pop(x));
-  });
-  std::this_thread::sleep_for(20ms);  // past its spin phase
-  const double before = thread_cpu_ms(c.native_handle());
-  std::this_thread::sleep_for(200ms);
-  const double after = thread_cpu_ms(c.native_handle());
-  REQUIRE(before >= 0);
-  CHECK(after - before < 20.0);
-  CHECK_FALSE(popped.load());
-  REQUIRE(q.try_push(1));
-  c.join();
-  CHECK(popped.load());
-
-  REQUIRE(q.try_push(2));  // now full: a producer blocks
-  std::atomic<bool> pushed{false};
-  std::thread p([&] { pushed.store(q.push(3)); });
-  std::this_thread::sleep_for(20ms);
-  const double pb = thread_cpu_ms(p.native_handle());
-  std::this_thread::sleep_for(200ms);
-  const double pa = thread_cpu_ms(p.native_handle());
-  CHECK(pa - pb < 20.0);
-  CHECK_FALSE(pushed.load());
-  q.close();
-  p.join();
-  CHECK_FALSE(pushed.load());
+  queue_contract::idle_waiters_cost_no_cpu<typename TestType::template queue<int>>();
 }
 
 // =============================================================================================
@@ -907,31 +744,5 @@ TEST_CASE("lfkit: drained() is true only when closed and empty", "[queue][close]
 
 TEMPLATE_TEST_CASE("NaN durations and time points time out at once", "[queue][timeout]", lfkit_impl,
                    perturbed_impl, mutex_impl) {
-  // A NaN reaching an integer conversion is UB (issue 14 item 6); the deadline layer treats NaN
-  // as "already expired": one attempt, then false. The UBSan build checks there is no UB.
-  using Q = typename TestType::template queue<int>;
-  Q q(1);
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  const std::chrono::duration<double> nan_seconds(nan);
-  const std::chrono::duration<double, std::milli> nan_ms(nan);
-  using double_steady = std::chrono::time_point<steady, std::chrono::duration<double>>;
-  using double_system =
-      std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<double>>;
-  int x = 0;
-  const auto t0 = steady::now();
-  CHECK_FALSE(q.try_pop_for(x, nan_seconds));
-  CHECK_FALSE(q.try_pop_for(x, nan_ms));
-  CHECK_FALSE(q.try_pop_until(x, double_steady(nan_seconds)));
-  CHECK_FALSE(q.try_pop_until(x, double_system(nan_seconds)));
-  REQUIRE(q.try_push(1));
-  CHECK_FALSE(q.try_push_for(2, nan_seconds));
-  CHECK_FALSE(q.try_push_until(3, double_steady(nan_seconds)));
-  CHECK_FALSE(q.try_push_until(4, double_system(nan_seconds)));
-  CHECK(steady::now() - t0 < 1s);  // at once: no call waited
-  // A NaN deadline is still one attempt: it succeeds when possible.
-  CHECK(q.try_pop_for(x, nan_seconds));
-  CHECK(x == 1);
-  CHECK(q.try_push_until(5, double_system(nan_seconds)));
-  CHECK(q.try_pop_until(x, double_steady(nan_seconds)));
-  CHECK(x == 5);
+  queue_contract::nan_deadlines_expire<typename TestType::template queue<int>>();
 }
