@@ -85,6 +85,241 @@ inline double thread_cpu_ms(pthread_t t) {
 }
 
 // =============================================================================================
+// Single-threaded behaviour and element types
+// =============================================================================================
+
+/// For each capacity: capacity() is exact, exactly that many try_push succeed, FIFO out, then
+/// empty. `extra(q, cap)` adds a structure's own checks on the drained queue.
+template <class Q, class Extra>
+void exact_capacity(std::initializer_list<std::size_t> capacities, Extra extra) {
+  for (std::size_t cap : capacities) {
+    Q q(cap);
+    CHECK(q.capacity() == cap);
+    std::size_t pushed = 0;
+    while (q.try_push(static_cast<int>(pushed))) ++pushed;
+    CHECK(pushed == cap);
+    CHECK(q.size_approx() == cap);
+    int x = -1;
+    for (std::size_t i = 0; i < cap; ++i) {
+      REQUIRE(q.try_pop(x));
+      CHECK(x == static_cast<int>(i));
+    }
+    CHECK_FALSE(q.try_pop(x));
+    CHECK(q.empty_approx());
+    extra(q, cap);
+  }
+}
+
+/// Move-only elements; a push that fails (full, timed out, closed) leaves the object untouched.
+template <class Impl>
+void move_only_elements() {
+  using Q = typename Impl::template queue<std::unique_ptr<int>>;
+  Q q(2);
+  auto a = std::make_unique<int>(1);
+  auto b = std::make_unique<int>(2);
+  auto c = std::make_unique<int>(3);
+  REQUIRE(q.try_push(std::move(a)));
+  CHECK(a == nullptr);
+  REQUIRE(q.push(std::move(b)));
+  CHECK(b == nullptr);
+  CHECK_FALSE(q.try_push(std::move(c)));  // full
+  REQUIRE(c != nullptr);
+  CHECK(*c == 3);
+  CHECK_FALSE(q.try_push_for(std::move(c), 10ms));  // full, timed
+  REQUIRE(c != nullptr);
+  std::unique_ptr<int> out;
+  REQUIRE(q.try_pop(out));
+  CHECK(*out == 1);
+  REQUIRE(q.try_push(std::make_unique<int>(4)));
+  auto second = q.try_pop();  // the optional-returning form
+  REQUIRE(second.has_value());
+  CHECK(**second == 2);
+  q.close();
+  CHECK_FALSE(q.try_push(std::move(c)));  // closed
+  CHECK_FALSE(q.push(std::move(c)));      // closed, blocking
+  CHECK_FALSE(q.try_emplace(std::make_unique<int>(5)));
+  REQUIRE(c != nullptr);
+  CHECK(*c == 3);
+  REQUIRE(q.pop(out));  // drains
+  CHECK(*out == 4);
+  CHECK_FALSE(q.pop(out));  // closed and drained
+}
+
+/// Over-aligned elements are constructed at aligned addresses only (both pop forms).
+template <class Impl>
+void overaligned_elements() {
+  using Q = typename Impl::template queue<overaligned>;
+  overaligned::misaligned.store(0);
+  {
+    Q q(5);
+    for (std::uint64_t round = 0; round < 10; ++round) {
+      for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(q.try_emplace(i + 100 * round));
+      overaligned o;
+      for (std::uint64_t i = 0; i < 5; ++i) {
+        if (round % 2 == 0) {
+          REQUIRE(q.try_pop(o));
+        } else {
+          auto v = q.try_pop();
+          REQUIRE(v);
+          o = *v;
+        }
+        CHECK(o.value == i + 100 * round);
+      }
+    }
+    REQUIRE(q.try_push(overaligned(7)));  // a leftover for the destructor
+  }
+  CHECK(overaligned::misaligned.load() == 0);
+}
+
+/// Constructions and destructions balance through every push and pop form; the queue's destructor
+/// destroys what is left inside.
+template <class Impl>
+void lifetimes_balance() {
+  using Q = typename Impl::template queue<tracked>;
+  tracked::live.store(0);
+  tracked::errors.store(0);
+  {
+    Q q(4);
+    tracked t(1);
+    REQUIRE(q.try_push(t));           // copy
+    REQUIRE(q.try_push(tracked(2)));  // move
+    REQUIRE(q.try_emplace(3));        // in place
+    REQUIRE(q.push(tracked(4)));
+    CHECK_FALSE(q.try_push(tracked(5)));  // full: the temporary is destroyed by the caller
+    CHECK(tracked::live.load() == 5);     // t + 4 inside
+    tracked out;
+    REQUIRE(q.try_pop(out));
+    CHECK(out.value == 1);
+    auto opt = q.try_pop();
+    REQUIRE(opt.has_value());
+    CHECK(opt->value == 2);
+    CHECK(tracked::live.load() == 5);  // t, out, opt + 2 inside
+    // Two left inside: the destructor must destroy them.
+  }
+  CHECK(tracked::live.load() == 0);
+  CHECK(tracked::errors.load() == 0);
+  {
+    Q q(7);
+    for (int i = 0; i < 7; ++i) REQUIRE(q.try_emplace(i));
+    CHECK_FALSE(q.try_emplace(99));
+    tracked t(5);
+    CHECK_FALSE(q.try_push(t));
+    tracked out;
+    for (int i = 0; i < 3; ++i) REQUIRE(q.try_pop(out));
+    CHECK(out.value == 2);
+    std::vector<tracked> v(2);
+    CHECK(q.try_pop_n(v.begin(), 2) == 2);
+    CHECK(v[1].value == 4);
+    // 2 left inside + t + out + v[0..1]
+    CHECK(tracked::live.load() == 2 + 1 + 1 + 2);
+  }
+  CHECK(tracked::live.load() == 0);
+  CHECK(tracked::errors.load() == 0);
+}
+
+/// A constructor or copy that throws (single, blocking or bulk push) takes no slot and leaks
+/// nothing; the queue stays fully usable.
+template <class Impl>
+void throwing_constructor() {
+  using Q = typename Impl::template queue<throwing>;
+  throwing::live.store(0);
+  {
+    Q q(2);
+    CHECK_THROWS_AS(q.try_emplace(-1), std::runtime_error);
+    CHECK(q.size_approx() == 0);
+    REQUIRE(q.try_emplace(1));
+    throwing::throw_on_copy = true;
+    throwing src(2);
+    CHECK_THROWS_AS(q.try_push(src), std::runtime_error);
+    CHECK_THROWS_AS(q.push(src), std::runtime_error);
+    throwing arr[2] = {throwing(8), throwing(9)};
+    CHECK_THROWS_AS(q.try_push_n(arr, 2), std::runtime_error);
+    throwing::throw_on_copy = false;
+    CHECK(q.size_approx() == 1);
+    // Nothing was taken by the throws: the remaining slot is free.
+    REQUIRE(q.try_push(src));
+    CHECK_FALSE(q.try_push(src));  // full
+    CHECK_FALSE(q.try_emplace(3));
+    auto first = q.try_pop();
+    REQUIRE(first);
+    CHECK(first->value == 1);
+    throwing out(0);
+    REQUIRE(q.try_pop(out));
+    CHECK(out.value == 2);
+    CHECK_FALSE(q.try_pop(out));
+    CHECK_FALSE(q.try_pop());
+    // Still fully usable after the throws: a full cycle through both slots.
+    for (int i = 10; i < 20; ++i) {
+      REQUIRE(q.try_emplace(i));
+      REQUIRE(q.try_pop(out));
+      CHECK(out.value == i);
+    }
+    REQUIRE(q.try_emplace(99));  // a leftover for the destructor
+  }
+  CHECK(throwing::live.load() == 0);
+}
+
+/// try_push_n / try_pop_n: exact capacity, wrap-around, the one-at-a-time output-iterator path, and
+/// many rounds with batch sizes around the capacity.
+template <class Impl>
+void bulk() {
+  using Q = typename Impl::template queue<int>;
+  Q q(5);
+  int in[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  CHECK(q.try_push_n(in, 8) == 5);  // capacity is exact
+  CHECK(q.try_push_n(in, 1) == 0);
+  int out[8] = {};
+  CHECK(q.try_pop_n(out, 3) == 3);
+  CHECK(out[0] == 0);
+  CHECK(out[1] == 1);
+  CHECK(out[2] == 2);
+  CHECK(q.try_push_n(in + 5, 3) == 3);  // wraps around the end of the ring
+  CHECK(q.try_pop_n(out, 8) == 5);
+  CHECK(out[0] == 3);
+  CHECK(out[4] == 7);
+  CHECK(q.try_pop_n(out, 8) == 0);
+  CHECK(q.try_push_n(in + 3, 5) == 5);
+  std::vector<int> v;
+  CHECK(q.try_pop_n(std::back_inserter(v), 100) == 5);  // the one-at-a-time path
+  CHECK(v == std::vector<int>{3, 4, 5, 6, 7});
+  CHECK(q.try_pop_n(out, 8) == 0);
+
+  // Many rounds with batch sizes around the capacity.
+  int next_in = 0, next_out = 0;
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<int> batch(static_cast<std::size_t>(round % 7));
+    std::iota(batch.begin(), batch.end(), next_in);
+    next_in += static_cast<int>(q.try_push_n(batch.begin(), batch.size()));
+    int buf[7];
+    const std::size_t k = q.try_pop_n(buf, static_cast<std::size_t>((round * 3) % 7));
+    for (std::size_t i = 0; i < k; ++i) {
+      if (buf[i] != next_out) FAIL("bulk out of order");
+      ++next_out;
+    }
+  }
+  CHECK(next_in > 1000);
+  CHECK(static_cast<int>(q.size_approx()) == next_in - next_out);
+}
+
+/// A bulk push through move iterators moves only the elements it pushed.
+template <class Impl>
+void bulk_move_only() {
+  using Q = typename Impl::template queue<std::unique_ptr<int>>;
+  Q q(3);
+  std::vector<std::unique_ptr<int>> v;
+  for (int i = 0; i < 5; ++i) v.push_back(std::make_unique<int>(i));
+  CHECK(q.try_push_n(std::make_move_iterator(v.begin()), v.size()) == 3);
+  CHECK(v[0] == nullptr);
+  CHECK(v[2] == nullptr);
+  REQUIRE(v[3] != nullptr);
+  REQUIRE(v[4] != nullptr);
+  CHECK(*v[3] == 3);
+  std::unique_ptr<int> out[3];
+  CHECK(q.try_pop_n(out, 3) == 3);
+  CHECK(*out[2] == 2);
+}
+
+// =============================================================================================
 // Concurrency: exactly once, per-producer FIFO
 // =============================================================================================
 

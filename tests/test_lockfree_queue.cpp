@@ -32,9 +32,6 @@
 static_assert(LFKIT_USE_FUTEX == 0, "this build tests the portable sleep path: no futex(2)");
 #endif
 
-using namespace std::chrono_literals;
-using steady = std::chrono::steady_clock;
-
 namespace {
 using lfkit::stress::perturbation_scope;
 using queue_contract::mode;
@@ -48,43 +45,6 @@ struct perturbed_impl {
   template <class T>
   using queue = lfkit::lockfree_queue<T, lfkit::stress::perturbed_atomic>;
 };
-
-using lfkit_test::tracked;
-
-/// Constructor from int throws for negative values; copy throws when `throw_on_copy` is set.
-struct throwing {
-  static inline std::atomic<long> live{0};
-  static inline bool throw_on_copy = false;
-  int value = 0;
-  explicit throwing(int v) : value(v) {
-    if (v < 0) throw std::runtime_error("negative");
-    live.fetch_add(1);
-  }
-  throwing(const throwing& o) : value(o.value) {
-    if (throw_on_copy) throw std::runtime_error("copy");
-    live.fetch_add(1);
-  }
-  throwing(throwing&& o) noexcept : value(o.value) { live.fetch_add(1); }
-  throwing& operator=(const throwing&) = default;
-  throwing& operator=(throwing&&) noexcept = default;
-  ~throwing() { live.fetch_sub(1); }
-};
-
-struct alignas(256) overaligned {
-  static inline std::atomic<long> misaligned{0};
-  std::uint64_t value = 0;
-  overaligned() { note(); }
-  explicit overaligned(std::uint64_t v) : value(v) { note(); }
-  overaligned(const overaligned& o) : value(o.value) { note(); }
-  overaligned(overaligned&& o) noexcept : value(o.value) { note(); }
-  overaligned& operator=(const overaligned&) = default;
-  overaligned& operator=(overaligned&&) noexcept = default;
-  void note() noexcept {
-    if (reinterpret_cast<std::uintptr_t>(this) % 256 != 0) misaligned.fetch_add(1);
-  }
-};
-
-using lfkit_test::eventually;
 
 }  // namespace
 
@@ -117,24 +77,11 @@ TEST_CASE("lockfree_queue: bad capacity throws invalid_argument naming the value
 TEMPLATE_TEST_CASE("lockfree_queue: exact capacity for any size; memory footprint", "[lfq]",
                    lfkit_impl, perturbed_impl) {
   using Q = typename TestType::template queue<int>;
-  for (std::size_t cap : {1u, 2u, 3u, 5u, 7u, 8u, 1000u, 1024u}) {
-    Q q(cap);
-    CHECK(q.capacity() == cap);
-    std::size_t pushed = 0;
-    while (q.try_push(static_cast<int>(pushed))) ++pushed;
-    CHECK(pushed == cap);
-    CHECK(q.size_approx() == cap);
-    int x = -1;
-    for (std::size_t i = 0; i < cap; ++i) {
-      REQUIRE(q.try_pop(x));
-      CHECK(x == static_cast<int>(i));
-    }
-    CHECK_FALSE(q.try_pop(x));
-    CHECK(q.empty_approx());
+  queue_contract::exact_capacity<Q>({1u, 2u, 3u, 5u, 7u, 8u, 1000u, 1024u}, [](Q& q, std::size_t cap) {
     // Two rings of 2n 8-byte entries, n = bit_ceil(cap), plus cap ints, plus the object.
     const std::size_t n = std::bit_ceil(cap);
     CHECK(q.memory_footprint() == sizeof(Q) + 2 * 2 * n * 8 + cap * sizeof(int));
-  }
+  });
 }
 
 TEMPLATE_TEST_CASE("lockfree_queue: capacity 1 and 2 alternate correctly", "[lfq]", lfkit_impl,
@@ -174,120 +121,25 @@ TEST_CASE("lockfree_queue: wrap-around many laps keeps FIFO (tickets far past 2n
 
 TEST_CASE("lockfree_queue: move-only elements; a failed push leaves the object untouched",
           "[lfq]") {
-  lfkit::lockfree_queue<std::unique_ptr<int>> q(2);
-  auto a = std::make_unique<int>(1), b = std::make_unique<int>(2), c = std::make_unique<int>(3);
-  REQUIRE(q.try_push(std::move(a)));
-  REQUIRE(q.try_push(std::move(b)));
-  CHECK(a == nullptr);
-  CHECK_FALSE(q.try_push(std::move(c)));  // full
-  REQUIRE(c != nullptr);
-  CHECK(*c == 3);
-  CHECK_FALSE(q.try_push_for(std::move(c), 1ms));
-  REQUIRE(c != nullptr);
-  auto p = q.try_pop();
-  REQUIRE(p.has_value());
-  CHECK(**p == 1);
-  q.close();
-  CHECK_FALSE(q.try_push(std::move(c)));  // closed
-  CHECK_FALSE(q.push(std::move(c)));
-  REQUIRE(c != nullptr);
-  CHECK(*c == 3);
-  std::unique_ptr<int> out;
-  REQUIRE(q.pop(out));
-  CHECK(*out == 2);
-  CHECK_FALSE(q.pop(out));
+  queue_contract::move_only_elements<lfkit_impl>();
 }
 
 TEST_CASE("lockfree_queue: over-aligned elements are stored aligned", "[lfq]") {
-  overaligned::misaligned.store(0);
-  lfkit::lockfree_queue<overaligned> q(5);
-  for (std::uint64_t r = 0; r < 10; ++r) {
-    for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(q.try_emplace(r * 5 + i));
-    for (std::uint64_t i = 0; i < 5; ++i) {
-      auto v = q.try_pop();
-      REQUIRE(v);
-      CHECK(v->value == r * 5 + i);
-    }
-  }
-  CHECK(overaligned::misaligned.load() == 0);
+  queue_contract::overaligned_elements<lfkit_impl>();
 }
 
 TEST_CASE("lockfree_queue: constructions and destructions balance; leftovers destroyed", "[lfq]") {
-  tracked::live.store(0);
-  tracked::errors.store(0);
-  {
-    lfkit::lockfree_queue<tracked> q(7);
-    for (int i = 0; i < 7; ++i) REQUIRE(q.try_emplace(i));
-    CHECK_FALSE(q.try_emplace(99));
-    tracked t(5);
-    CHECK_FALSE(q.try_push(t));
-    tracked out;
-    for (int i = 0; i < 3; ++i) REQUIRE(q.try_pop(out));
-    CHECK(out.value == 2);
-    std::vector<tracked> v(2);
-    CHECK(q.try_pop_n(v.begin(), 2) == 2);
-    CHECK(v[1].value == 4);
-    // 2 left inside + t + out + v[0..1]
-    CHECK(tracked::live.load() == 2 + 1 + 1 + 2);
-  }
-  CHECK(tracked::live.load() == 0);
-  CHECK(tracked::errors.load() == 0);
+  queue_contract::lifetimes_balance<lfkit_impl>();
 }
 
 TEST_CASE("lockfree_queue: a throwing constructor leaves the queue usable and leaks nothing",
           "[lfq]") {
-  throwing::live.store(0);
-  {
-    lfkit::lockfree_queue<throwing> q(2);
-    CHECK_THROWS_AS(q.try_emplace(-1), std::runtime_error);
-    REQUIRE(q.try_emplace(1));
-    throwing::throw_on_copy = true;
-    throwing src(7);
-    CHECK_THROWS_AS(q.try_push(src), std::runtime_error);
-    CHECK_THROWS_AS(q.push(src), std::runtime_error);
-    throwing arr[2] = {throwing(8), throwing(9)};
-    CHECK_THROWS_AS(q.try_push_n(arr, 2), std::runtime_error);
-    throwing::throw_on_copy = false;
-    // Nothing was taken by the throws: both remaining indices are free.
-    REQUIRE(q.try_push(src));
-    CHECK_FALSE(q.try_emplace(3));
-    auto a = q.try_pop();
-    auto b = q.try_pop();
-    REQUIRE(a);
-    REQUIRE(b);
-    CHECK(a->value == 1);
-    CHECK(b->value == 7);
-    CHECK_FALSE(q.try_pop());
-  }
-  CHECK(throwing::live.load() == 0);
+  queue_contract::throwing_constructor<lfkit_impl>();
 }
 
 TEMPLATE_TEST_CASE("lockfree_queue: bulk push and pop", "[lfq]", lfkit_impl, perturbed_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(5);
-  int in[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-  CHECK(q.try_push_n(in, 8) == 5);
-  int out[8] = {};
-  CHECK(q.try_pop_n(out, 3) == 3);
-  CHECK(out[0] == 0);
-  CHECK(out[2] == 2);
-  CHECK(q.try_push_n(in + 5, 3) == 3);
-  CHECK(q.try_pop_n(out, 8) == 5);
-  CHECK(out[0] == 3);
-  CHECK(out[4] == 7);
-  CHECK(q.try_pop_n(out, 8) == 0);
-  std::vector<int> sink;
-  CHECK(q.try_push_n(in, 4) == 4);
-  CHECK(q.try_pop_n(std::back_inserter(sink), 10) == 4);  // a throwing output iterator path
-  CHECK(sink == std::vector<int>{0, 1, 2, 3});
-  // Move iterators move only what was pushed.
-  lfkit::lockfree_queue<std::unique_ptr<int>> m(2);
-  std::unique_ptr<int> ps[3] = {std::make_unique<int>(1), std::make_unique<int>(2),
-                                std::make_unique<int>(3)};
-  CHECK(m.try_push_n(std::make_move_iterator(ps), 3) == 2);
-  CHECK(ps[0] == nullptr);
-  CHECK(ps[1] == nullptr);
-  REQUIRE(ps[2] != nullptr);
+  queue_contract::bulk<TestType>();
+  queue_contract::bulk_move_only<TestType>();
 }
 
 // =============================================================================================

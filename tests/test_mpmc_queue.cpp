@@ -44,10 +44,10 @@ namespace {
 using lfkit::stress::perturbation_scope;
 using queue_contract::mode;
 using queue_contract::run_mpmc;
+using queue_contract::throwing;
 using lfkit_test::eventually;
 using lfkit_test::gate;
 using lfkit_test::gated_atomic;
-using lfkit_test::tracked;
 /// The capacities either side of the streaming-ring threshold (the waiting rules differ there).
 constexpr std::size_t below_streaming = lfkit::detail::queue_tuning::streaming_ring_min - 1;
 constexpr std::size_t streaming = lfkit::detail::queue_tuning::streaming_ring_min;
@@ -63,41 +63,6 @@ struct perturbed_impl {
 struct mutex_impl {
   template <class T>
   using queue = lfkit::baseline::mutex_queue<T>;
-};
-
-/// Constructor from int throws for negative values; copy throws when `throw_on_copy` is set.
-struct throwing {
-  static inline std::atomic<long> live{0};
-  static inline bool throw_on_copy = false;
-  int value = 0;
-  explicit throwing(int v) : value(v) {
-    if (v < 0) throw std::runtime_error("negative");
-    live.fetch_add(1);
-  }
-  throwing() { live.fetch_add(1); }
-  throwing(const throwing& o) : value(o.value) {
-    if (throw_on_copy) throw std::runtime_error("copy");
-    live.fetch_add(1);
-  }
-  throwing(throwing&& o) noexcept : value(o.value) { live.fetch_add(1); }
-  throwing& operator=(const throwing&) = default;
-  throwing& operator=(throwing&&) noexcept = default;
-  ~throwing() { live.fetch_sub(1); }
-};
-
-/// An over-aligned element that records whether it was ever constructed at a misaligned address.
-struct alignas(256) overaligned {
-  static inline std::atomic<long> misaligned{0};
-  std::uint64_t value = 0;
-  overaligned() { note(); }
-  explicit overaligned(std::uint64_t v) : value(v) { note(); }
-  overaligned(const overaligned& o) : value(o.value) { note(); }
-  overaligned(overaligned&& o) noexcept : value(o.value) { note(); }
-  overaligned& operator=(const overaligned&) = default;
-  overaligned& operator=(overaligned&&) noexcept = default;
-  void note() noexcept {
-    if (reinterpret_cast<std::uintptr_t>(this) % 256 != 0) misaligned.fetch_add(1);
-  }
 };
 
 }  // namespace
@@ -146,21 +111,7 @@ TEST_CASE("lfkit: capacity just above max_capacity() is rejected, max is positiv
 TEMPLATE_TEST_CASE("exact capacity for small and non-power-of-two sizes", "[queue]", lfkit_impl,
                    perturbed_impl, mutex_impl) {
   using Q = typename TestType::template queue<int>;
-  for (std::size_t cap : {1u, 2u, 3u, 5u, 7u, 8u, 1000u}) {
-    Q q(cap);
-    CHECK(q.capacity() == cap);
-    std::size_t pushed = 0;
-    while (q.try_push(static_cast<int>(pushed))) ++pushed;
-    CHECK(pushed == cap);
-    CHECK(q.size_approx() == cap);
-    int x = -1;
-    for (std::size_t i = 0; i < cap; ++i) {
-      REQUIRE(q.try_pop(x));
-      CHECK(x == static_cast<int>(i));
-    }
-    CHECK_FALSE(q.try_pop(x));
-    CHECK(q.empty_approx());
-  }
+  queue_contract::exact_capacity<Q>({1u, 2u, 3u, 5u, 7u, 8u, 1000u}, [](Q&, std::size_t) {});
 }
 
 TEMPLATE_TEST_CASE("capacity 1 and 2 alternate correctly", "[queue]", lfkit_impl, perturbed_impl,
@@ -224,32 +175,7 @@ TEMPLATE_TEST_CASE("wrap-around many times keeps FIFO", "[queue]", lfkit_impl, m
 
 TEMPLATE_TEST_CASE("move-only elements; a failed push leaves the object untouched", "[queue]",
                    lfkit_impl, perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<std::unique_ptr<int>>;
-  Q q(2);
-  auto a = std::make_unique<int>(1);
-  auto b = std::make_unique<int>(2);
-  auto c = std::make_unique<int>(3);
-  REQUIRE(q.try_push(std::move(a)));
-  CHECK(a == nullptr);
-  REQUIRE(q.push(std::move(b)));
-  CHECK(b == nullptr);
-  CHECK_FALSE(q.try_push(std::move(c)));  // full
-  REQUIRE(c != nullptr);
-  CHECK(*c == 3);
-  CHECK_FALSE(q.try_push_for(std::move(c), 10ms));  // full, timed
-  REQUIRE(c != nullptr);
-  std::unique_ptr<int> out;
-  REQUIRE(q.try_pop(out));
-  CHECK(*out == 1);
-  q.close();
-  CHECK_FALSE(q.try_push(std::move(c)));  // closed
-  CHECK_FALSE(q.push(std::move(c)));      // closed, blocking
-  CHECK_FALSE(q.try_emplace(std::make_unique<int>(5)));
-  REQUIRE(c != nullptr);
-  CHECK(*c == 3);
-  REQUIRE(q.pop(out));  // drains
-  CHECK(*out == 2);
-  CHECK_FALSE(q.pop(out));  // closed and drained
+  queue_contract::move_only_elements<TestType>();
 }
 
 TEMPLATE_TEST_CASE("failed push of a string leaves it untouched", "[queue]", lfkit_impl,
@@ -268,134 +194,26 @@ TEMPLATE_TEST_CASE("failed push of a string leaves it untouched", "[queue]", lfk
 }
 
 TEMPLATE_TEST_CASE("over-aligned elements are stored aligned", "[queue]", lfkit_impl, mutex_impl) {
-  using Q = typename TestType::template queue<overaligned>;
-  overaligned::misaligned.store(0);
-  {
-    Q q(5);
-    for (int round = 0; round < 10; ++round) {
-      for (std::uint64_t i = 0; i < 5; ++i)
-        REQUIRE(q.try_emplace(i + 100 * static_cast<std::uint64_t>(round)));
-      overaligned o;
-      for (std::uint64_t i = 0; i < 5; ++i) {
-        REQUIRE(q.try_pop(o));
-        CHECK(o.value == i + 100 * static_cast<std::uint64_t>(round));
-      }
-    }
-    REQUIRE(q.try_push(overaligned(7)));
-  }
-  CHECK(overaligned::misaligned.load() == 0);
+  queue_contract::overaligned_elements<TestType>();
 }
 
 TEMPLATE_TEST_CASE("constructions and destructions balance; leftovers destroyed", "[queue]",
                    lfkit_impl, perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<tracked>;
-  tracked::live.store(0);
-  tracked::errors.store(0);
-  {
-    Q q(4);
-    tracked t(1);
-    REQUIRE(q.try_push(t));           // copy
-    REQUIRE(q.try_push(tracked(2)));  // move
-    REQUIRE(q.try_emplace(3));        // in place
-    REQUIRE(q.push(tracked(4)));
-    CHECK_FALSE(q.try_push(tracked(5)));  // full: the temporary is destroyed by the caller
-    CHECK(tracked::live.load() == 5);     // t + 4 inside
-    tracked out;
-    REQUIRE(q.try_pop(out));
-    CHECK(out.value == 1);
-    auto opt = q.try_pop();
-    REQUIRE(opt.has_value());
-    CHECK(opt->value == 2);
-    CHECK(tracked::live.load() == 5);  // t, out, opt + 2 inside
-    // Two left inside: the destructor must destroy them.
-  }
-  CHECK(tracked::live.load() == 0);
-  CHECK(tracked::errors.load() == 0);
+  queue_contract::lifetimes_balance<TestType>();
 }
 
 TEMPLATE_TEST_CASE("a throwing constructor leaves the queue usable and leaks nothing", "[queue]",
                    lfkit_impl, perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<throwing>;
-  throwing::live.store(0);
-  {
-    Q q(2);
-    CHECK_THROWS_AS(q.try_emplace(-1), std::runtime_error);
-    CHECK(q.size_approx() == 0);
-    REQUIRE(q.try_emplace(1));
-    throwing::throw_on_copy = true;
-    throwing src(2);
-    CHECK_THROWS_AS(q.try_push(src), std::runtime_error);
-    CHECK_THROWS_AS(q.push(src), std::runtime_error);
-    throwing::throw_on_copy = false;
-    CHECK(q.size_approx() == 1);
-    REQUIRE(q.try_push(src));
-    CHECK_FALSE(q.try_push(src));  // full
-    throwing out(0);
-    REQUIRE(q.try_pop(out));
-    CHECK(out.value == 1);
-    REQUIRE(q.try_pop(out));
-    CHECK(out.value == 2);
-    CHECK_FALSE(q.try_pop(out));
-    // Still fully usable after the throws: a full cycle through both slots.
-    for (int i = 10; i < 20; ++i) {
-      REQUIRE(q.try_emplace(i));
-      REQUIRE(q.try_pop(out));
-      CHECK(out.value == i);
-    }
-    REQUIRE(q.try_emplace(99));  // a leftover for the destructor
-  }
-  CHECK(throwing::live.load() == 0);
+  queue_contract::throwing_constructor<TestType>();
 }
 
 TEMPLATE_TEST_CASE("bulk push and pop", "[queue]", lfkit_impl, perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(5);
-  int in[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-  CHECK(q.try_push_n(in, 8) == 5);  // capacity is exact
-  CHECK(q.try_push_n(in, 1) == 0);
-  int out[8] = {};
-  CHECK(q.try_pop_n(out, 3) == 3);
-  CHECK(out[0] == 0);
-  CHECK(out[1] == 1);
-  CHECK(out[2] == 2);
-  CHECK(q.try_push_n(in + 5, 3) == 3);  // wraps around the end of the ring
-  std::vector<int> v;
-  CHECK(q.try_pop_n(std::back_inserter(v), 100) == 5);  // the one-at-a-time path
-  CHECK(v == std::vector<int>{3, 4, 5, 6, 7});
-  CHECK(q.try_pop_n(out, 8) == 0);
-
-  // Many rounds with batch sizes around the capacity.
-  int next_in = 0, next_out = 0;
-  for (int round = 0; round < 2000; ++round) {
-    std::vector<int> batch(static_cast<std::size_t>(round % 7));
-    std::iota(batch.begin(), batch.end(), next_in);
-    next_in += static_cast<int>(q.try_push_n(batch.begin(), batch.size()));
-    int buf[7];
-    const std::size_t k = q.try_pop_n(buf, static_cast<std::size_t>((round * 3) % 7));
-    for (std::size_t i = 0; i < k; ++i) {
-      if (buf[i] != next_out) FAIL("bulk out of order");
-      ++next_out;
-    }
-  }
-  CHECK(next_in > 1000);
-  CHECK(static_cast<int>(q.size_approx()) == next_in - next_out);
+  queue_contract::bulk<TestType>();
 }
 
 TEMPLATE_TEST_CASE("bulk push of move-only elements moves only what was pushed", "[queue]",
                    lfkit_impl, mutex_impl) {
-  using Q = typename TestType::template queue<std::unique_ptr<int>>;
-  Q q(3);
-  std::vector<std::unique_ptr<int>> v;
-  for (int i = 0; i < 5; ++i) v.push_back(std::make_unique<int>(i));
-  CHECK(q.try_push_n(std::make_move_iterator(v.begin()), v.size()) == 3);
-  CHECK(v[0] == nullptr);
-  CHECK(v[2] == nullptr);
-  REQUIRE(v[3] != nullptr);
-  REQUIRE(v[4] != nullptr);
-  CHECK(*v[3] == 3);
-  std::unique_ptr<int> out[3];
-  CHECK(q.try_pop_n(out, 3) == 3);
-  CHECK(*out[2] == 2);
+  queue_contract::bulk_move_only<TestType>();
 }
 
 // =============================================================================================
