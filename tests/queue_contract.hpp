@@ -21,6 +21,7 @@
 #include <memory>
 #include <numeric>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -74,6 +75,26 @@ struct alignas(256) overaligned {
     if (reinterpret_cast<std::uintptr_t>(this) % 256 != 0) misaligned.fetch_add(1);
   }
 };
+
+/// An implementation tag for TEMPLATE_TEST_CASE: impl<lfkit::mpmc_queue>::queue<T> is
+/// lfkit::mpmc_queue<T>; with Atom = lfkit::stress::perturbed_atomic, the schedule-perturbed queue.
+template <template <class, template <class> class> class Queue,
+          template <class> class Atom = std::atomic>
+struct impl {
+  template <class T>
+  using queue = Queue<T, Atom>;
+};
+
+/// Constructing Q with `capacity` throws std::invalid_argument whose message contains `names`.
+template <class Q>
+void rejects_capacity(std::size_t capacity, const std::string& names) {
+  try {
+    Q q(capacity);
+    FAIL("capacity " << capacity << " accepted");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find(names) != std::string::npos);
+  }
+}
 
 /// CPU time thread `t` has used, in milliseconds (-1 if it cannot be read).
 inline double thread_cpu_ms(pthread_t t) {

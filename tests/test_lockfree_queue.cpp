@@ -34,17 +34,8 @@ static_assert(LFKIT_USE_FUTEX == 0, "this build tests the portable sleep path: n
 
 namespace {
 using lfkit::stress::perturbation_scope;
-using queue_contract::mode;
-using queue_contract::run_mpmc;
-
-struct lfkit_impl {
-  template <class T>
-  using queue = lfkit::lockfree_queue<T>;
-};
-struct perturbed_impl {
-  template <class T>
-  using queue = lfkit::lockfree_queue<T, lfkit::stress::perturbed_atomic>;
-};
+using lfkit_impl = queue_contract::impl<lfkit::lockfree_queue>;
+using perturbed_impl = queue_contract::impl<lfkit::lockfree_queue, lfkit::stress::perturbed_atomic>;
 
 }  // namespace
 
@@ -57,21 +48,10 @@ static_assert(std::is_same_v<lfkit::lockfree_queue<short>::value_type, short> &&
 
 TEST_CASE("lockfree_queue: bad capacity throws invalid_argument naming the value", "[lfq]") {
   using Q = lfkit::lockfree_queue<int>;
-  try {
-    Q q(0);
-    FAIL("capacity 0 accepted");
-  } catch (const std::invalid_argument& e) {
-    CHECK(std::string(e.what()).find("capacity 0") != std::string::npos);
-  }
+  queue_contract::rejects_capacity<Q>(0, "capacity 0");
   REQUIRE(Q::max_capacity() > 1000000);
-  for (std::size_t bad : {Q::max_capacity() + 1, std::numeric_limits<std::size_t>::max()}) {
-    try {
-      Q q(bad);
-      FAIL("accepted");
-    } catch (const std::invalid_argument& e) {
-      CHECK(std::string(e.what()).find(std::to_string(bad)) != std::string::npos);
-    }
-  }
+  for (std::size_t bad : {Q::max_capacity() + 1, std::numeric_limits<std::size_t>::max()})
+    queue_contract::rejects_capacity<Q>(bad, std::to_string(bad));
 }
 
 TEMPLATE_TEST_CASE("lockfree_queue: exact capacity for any size; memory footprint", "[lfq]",
@@ -177,8 +157,12 @@ TEST_CASE("lockfree_queue: concurrent MPMC: exactly once, per-producer FIFO", "[
 TEST_CASE("lockfree_queue: concurrent MPMC under schedule perturbation", "[lfq][mpmc]") {
   using Q = lfkit::lockfree_queue<std::uint64_t, lfkit::stress::perturbed_atomic>;
   perturbation_scope s(2000, 2000);
-  SECTION("try ops, 3P3C, capacity 4") { run_mpmc<Q>(4, 3, 3, 5000, mode::try_ops); }
-  SECTION("blocking, 2P2C, capacity 1") { run_mpmc<Q>(1, 2, 2, 5000, mode::blocking); }
+  SECTION("try ops, 3P3C, capacity 4") {
+    queue_contract::run_mpmc<Q>(4, 3, 3, 5000, queue_contract::mode::try_ops);
+  }
+  SECTION("blocking, 2P2C, capacity 1") {
+    queue_contract::run_mpmc<Q>(1, 2, 2, 5000, queue_contract::mode::blocking);
+  }
 }
 
 // =============================================================================================
