@@ -610,8 +610,8 @@ void never_deadlines_wait() {
         case 2: ok = q.try_pop_for(x, std::chrono::hours::max()); break;
         case 3: ok = q.try_pop_for(x, std::chrono::duration<double>(1e300)); break;
         default:
-          ok = q.try_pop_for(x,
-                             std::chrono::duration<double>(std::numeric_limits<double>::infinity()));
+          ok = q.try_pop_for(
+              x, std::chrono::duration<double>(std::numeric_limits<double>::infinity()));
           break;
       }
       got.store(ok && x == 7);

@@ -57,11 +57,12 @@ TEST_CASE("lockfree_queue: bad capacity throws invalid_argument naming the value
 TEMPLATE_TEST_CASE("lockfree_queue: exact capacity for any size; memory footprint", "[lfq]",
                    lfkit_impl, perturbed_impl) {
   using Q = typename TestType::template queue<int>;
-  queue_contract::exact_capacity<Q>({1u, 2u, 3u, 5u, 7u, 8u, 1000u, 1024u}, [](Q& q, std::size_t cap) {
-    // Two rings of 2n 8-byte entries, n = bit_ceil(cap), plus cap ints, plus the object.
-    const std::size_t n = std::bit_ceil(cap);
-    CHECK(q.memory_footprint() == sizeof(Q) + 2 * 2 * n * 8 + cap * sizeof(int));
-  });
+  queue_contract::exact_capacity<Q>(
+      {1u, 2u, 3u, 5u, 7u, 8u, 1000u, 1024u}, [](Q& q, std::size_t cap) {
+        // Two rings of 2n 8-byte entries, n = bit_ceil(cap), plus cap ints, plus the object.
+        const std::size_t n = std::bit_ceil(cap);
+        CHECK(q.memory_footprint() == sizeof(Q) + 2 * 2 * n * 8 + cap * sizeof(int));
+      });
 }
 
 TEMPLATE_TEST_CASE("lockfree_queue: capacity 1 and 2 alternate correctly", "[lfq]", lfkit_impl,

@@ -42,12 +42,12 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 using lfkit::stress::perturbation_scope;
-using queue_contract::mode;
-using queue_contract::run_mpmc;
-using queue_contract::throwing;
 using lfkit_test::eventually;
 using lfkit_test::gate;
 using lfkit_test::gated_atomic;
+using queue_contract::mode;
+using queue_contract::run_mpmc;
+using queue_contract::throwing;
 /// The capacities either side of the streaming-ring threshold (the waiting rules differ there).
 constexpr std::size_t below_streaming = lfkit::detail::queue_tuning::streaming_ring_min - 1;
 constexpr std::size_t streaming = lfkit::detail::queue_tuning::streaming_ring_min;
