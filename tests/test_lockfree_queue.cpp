@@ -25,71 +25,17 @@
 
 #include "lfkit/lockfree_queue.hpp"
 #include "perturbed_atomic.hpp"
+#include "queue_contract.hpp"
 #include "support.hpp"
 
 #if defined(LFKIT_PORTABLE_WAIT)
 static_assert(LFKIT_USE_FUTEX == 0, "this build tests the portable sleep path: no futex(2)");
 #endif
 
-using namespace std::chrono_literals;
-using steady = std::chrono::steady_clock;
-
 namespace {
 using lfkit::stress::perturbation_scope;
-
-struct lfkit_impl {
-  template <class T>
-  using queue = lfkit::lockfree_queue<T>;
-};
-struct perturbed_impl {
-  template <class T>
-  using queue = lfkit::lockfree_queue<T, lfkit::stress::perturbed_atomic>;
-};
-
-using lfkit_test::tracked;
-
-/// Constructor from int throws for negative values; copy throws when `throw_on_copy` is set.
-struct throwing {
-  static inline std::atomic<long> live{0};
-  static inline bool throw_on_copy = false;
-  int value = 0;
-  explicit throwing(int v) : value(v) {
-    if (v < 0) throw std::runtime_error("negative");
-    live.fetch_add(1);
-  }
-  throwing(const throwing& o) : value(o.value) {
-    if (throw_on_copy) throw std::runtime_error("copy");
-    live.fetch_add(1);
-  }
-  throwing(throwing&& o) noexcept : value(o.value) { live.fetch_add(1); }
-  throwing& operator=(const throwing&) = default;
-  throwing& operator=(throwing&&) noexcept = default;
-  ~throwing() { live.fetch_sub(1); }
-};
-
-struct alignas(256) overaligned {
-  static inline std::atomic<long> misaligned{0};
-  std::uint64_t value = 0;
-  overaligned() { note(); }
-  explicit overaligned(std::uint64_t v) : value(v) { note(); }
-  overaligned(const overaligned& o) : value(o.value) { note(); }
-  overaligned(overaligned&& o) noexcept : value(o.value) { note(); }
-  overaligned& operator=(const overaligned&) = default;
-  overaligned& operator=(overaligned&&) noexcept = default;
-  void note() noexcept {
-    if (reinterpret_cast<std::uintptr_t>(this) % 256 != 0) misaligned.fetch_add(1);
-  }
-};
-
-double thread_cpu_ms(pthread_t t) {
-  clockid_t cid;
-  if (pthread_getcpuclockid(t, &cid) != 0) return -1;
-  timespec ts{};
-  clock_gettime(cid, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-}
-
-using lfkit_test::eventually;
+using lfkit_impl = queue_contract::impl<lfkit::lockfree_queue>;
+using perturbed_impl = queue_contract::impl<lfkit::lockfree_queue, lfkit::stress::perturbed_atomic>;
 
 }  // namespace
 
@@ -102,44 +48,21 @@ static_assert(std::is_same_v<lfkit::lockfree_queue<short>::value_type, short> &&
 
 TEST_CASE("lockfree_queue: bad capacity throws invalid_argument naming the value", "[lfq]") {
   using Q = lfkit::lockfree_queue<int>;
-  try {
-    Q q(0);
-    FAIL("capacity 0 accepted");
-  } catch (const std::invalid_argument& e) {
-    CHECK(std::string(e.what()).find("capacity 0") != std::string::npos);
-  }
+  queue_contract::rejects_capacity<Q>(0, "capacity 0");
   REQUIRE(Q::max_capacity() > 1000000);
-  for (std::size_t bad : {Q::max_capacity() + 1, std::numeric_limits<std::size_t>::max()}) {
-    try {
-      Q q(bad);
-      FAIL("accepted");
-    } catch (const std::invalid_argument& e) {
-      CHECK(std::string(e.what()).find(std::to_string(bad)) != std::string::npos);
-    }
-  }
+  for (std::size_t bad : {Q::max_capacity() + 1, std::numeric_limits<std::size_t>::max()})
+    queue_contract::rejects_capacity<Q>(bad, std::to_string(bad));
 }
 
 TEMPLATE_TEST_CASE("lockfree_queue: exact capacity for any size; memory footprint", "[lfq]",
                    lfkit_impl, perturbed_impl) {
   using Q = typename TestType::template queue<int>;
-  for (std::size_t cap : {1u, 2u, 3u, 5u, 7u, 8u, 1000u, 1024u}) {
-    Q q(cap);
-    CHECK(q.capacity() == cap);
-    std::size_t pushed = 0;
-    while (q.try_push(static_cast<int>(pushed))) ++pushed;
-    CHECK(pushed == cap);
-    CHECK(q.size_approx() == cap);
-    int x = -1;
-    for (std::size_t i = 0; i < cap; ++i) {
-      REQUIRE(q.try_pop(x));
-      CHECK(x == static_cast<int>(i));
-    }
-    CHECK_FALSE(q.try_pop(x));
-    CHECK(q.empty_approx());
-    // Two rings of 2n 8-byte entries, n = bit_ceil(cap), plus cap ints, plus the object.
-    const std::size_t n = std::bit_ceil(cap);
-    CHECK(q.memory_footprint() == sizeof(Q) + 2 * 2 * n * 8 + cap * sizeof(int));
-  }
+  queue_contract::exact_capacity<Q>(
+      {1u, 2u, 3u, 5u, 7u, 8u, 1000u, 1024u}, [](Q& q, std::size_t cap) {
+        // Two rings of 2n 8-byte entries, n = bit_ceil(cap), plus cap ints, plus the object.
+        const std::size_t n = std::bit_ceil(cap);
+        CHECK(q.memory_footprint() == sizeof(Q) + 2 * 2 * n * 8 + cap * sizeof(int));
+      });
 }
 
 TEMPLATE_TEST_CASE("lockfree_queue: capacity 1 and 2 alternate correctly", "[lfq]", lfkit_impl,
@@ -179,120 +102,25 @@ TEST_CASE("lockfree_queue: wrap-around many laps keeps FIFO (tickets far past 2n
 
 TEST_CASE("lockfree_queue: move-only elements; a failed push leaves the object untouched",
           "[lfq]") {
-  lfkit::lockfree_queue<std::unique_ptr<int>> q(2);
-  auto a = std::make_unique<int>(1), b = std::make_unique<int>(2), c = std::make_unique<int>(3);
-  REQUIRE(q.try_push(std::move(a)));
-  REQUIRE(q.try_push(std::move(b)));
-  CHECK(a == nullptr);
-  CHECK_FALSE(q.try_push(std::move(c)));  // full
-  REQUIRE(c != nullptr);
-  CHECK(*c == 3);
-  CHECK_FALSE(q.try_push_for(std::move(c), 1ms));
-  REQUIRE(c != nullptr);
-  auto p = q.try_pop();
-  REQUIRE(p.has_value());
-  CHECK(**p == 1);
-  q.close();
-  CHECK_FALSE(q.try_push(std::move(c)));  // closed
-  CHECK_FALSE(q.push(std::move(c)));
-  REQUIRE(c != nullptr);
-  CHECK(*c == 3);
-  std::unique_ptr<int> out;
-  REQUIRE(q.pop(out));
-  CHECK(*out == 2);
-  CHECK_FALSE(q.pop(out));
+  queue_contract::move_only_elements<lfkit_impl>();
 }
 
 TEST_CASE("lockfree_queue: over-aligned elements are stored aligned", "[lfq]") {
-  overaligned::misaligned.store(0);
-  lfkit::lockfree_queue<overaligned> q(5);
-  for (std::uint64_t r = 0; r < 10; ++r) {
-    for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(q.try_emplace(r * 5 + i));
-    for (std::uint64_t i = 0; i < 5; ++i) {
-      auto v = q.try_pop();
-      REQUIRE(v);
-      CHECK(v->value == r * 5 + i);
-    }
-  }
-  CHECK(overaligned::misaligned.load() == 0);
+  queue_contract::overaligned_elements<lfkit_impl>();
 }
 
 TEST_CASE("lockfree_queue: constructions and destructions balance; leftovers destroyed", "[lfq]") {
-  tracked::live.store(0);
-  tracked::errors.store(0);
-  {
-    lfkit::lockfree_queue<tracked> q(7);
-    for (int i = 0; i < 7; ++i) REQUIRE(q.try_emplace(i));
-    CHECK_FALSE(q.try_emplace(99));
-    tracked t(5);
-    CHECK_FALSE(q.try_push(t));
-    tracked out;
-    for (int i = 0; i < 3; ++i) REQUIRE(q.try_pop(out));
-    CHECK(out.value == 2);
-    std::vector<tracked> v(2);
-    CHECK(q.try_pop_n(v.begin(), 2) == 2);
-    CHECK(v[1].value == 4);
-    // 2 left inside + t + out + v[0..1]
-    CHECK(tracked::live.load() == 2 + 1 + 1 + 2);
-  }
-  CHECK(tracked::live.load() == 0);
-  CHECK(tracked::errors.load() == 0);
+  queue_contract::lifetimes_balance<lfkit_impl>();
 }
 
 TEST_CASE("lockfree_queue: a throwing constructor leaves the queue usable and leaks nothing",
           "[lfq]") {
-  throwing::live.store(0);
-  {
-    lfkit::lockfree_queue<throwing> q(2);
-    CHECK_THROWS_AS(q.try_emplace(-1), std::runtime_error);
-    REQUIRE(q.try_emplace(1));
-    throwing::throw_on_copy = true;
-    throwing src(7);
-    CHECK_THROWS_AS(q.try_push(src), std::runtime_error);
-    CHECK_THROWS_AS(q.push(src), std::runtime_error);
-    throwing arr[2] = {throwing(8), throwing(9)};
-    CHECK_THROWS_AS(q.try_push_n(arr, 2), std::runtime_error);
-    throwing::throw_on_copy = false;
-    // Nothing was taken by the throws: both remaining indices are free.
-    REQUIRE(q.try_push(src));
-    CHECK_FALSE(q.try_emplace(3));
-    auto a = q.try_pop();
-    auto b = q.try_pop();
-    REQUIRE(a);
-    REQUIRE(b);
-    CHECK(a->value == 1);
-    CHECK(b->value == 7);
-    CHECK_FALSE(q.try_pop());
-  }
-  CHECK(throwing::live.load() == 0);
+  queue_contract::throwing_constructor<lfkit_impl>();
 }
 
 TEMPLATE_TEST_CASE("lockfree_queue: bulk push and pop", "[lfq]", lfkit_impl, perturbed_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(5);
-  int in[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-  CHECK(q.try_push_n(in, 8) == 5);
-  int out[8] = {};
-  CHECK(q.try_pop_n(out, 3) == 3);
-  CHECK(out[0] == 0);
-  CHECK(out[2] == 2);
-  CHECK(q.try_push_n(in + 5, 3) == 3);
-  CHECK(q.try_pop_n(out, 8) == 5);
-  CHECK(out[0] == 3);
-  CHECK(out[4] == 7);
-  CHECK(q.try_pop_n(out, 8) == 0);
-  std::vector<int> sink;
-  CHECK(q.try_push_n(in, 4) == 4);
-  CHECK(q.try_pop_n(std::back_inserter(sink), 10) == 4);  // a throwing output iterator path
-  CHECK(sink == std::vector<int>{0, 1, 2, 3});
-  // Move iterators move only what was pushed.
-  lfkit::lockfree_queue<std::unique_ptr<int>> m(2);
-  std::unique_ptr<int> ps[3] = {std::make_unique<int>(1), std::make_unique<int>(2),
-                                std::make_unique<int>(3)};
-  CHECK(m.try_push_n(std::make_move_iterator(ps), 3) == 2);
-  CHECK(ps[0] == nullptr);
-  CHECK(ps[1] == nullptr);
-  REQUIRE(ps[2] != nullptr);
+  queue_contract::bulk<TestType>();
+  queue_contract::bulk_move_only<TestType>();
 }
 
 // =============================================================================================
@@ -302,284 +130,40 @@ TEMPLATE_TEST_CASE("lockfree_queue: bulk push and pop", "[lfq]", lfkit_impl, per
 TEMPLATE_TEST_CASE("lockfree_queue: close wakes blocked producers and consumers; drain",
                    "[lfq][close]", lfkit_impl, perturbed_impl) {
   using Q = typename TestType::template queue<int>;
-  {
-    Q q(2);
-    REQUIRE(q.try_push(1));
-    REQUIRE(q.try_push(2));
-    std::atomic<int> returned{0}, returned_true{0};
-    std::vector<std::thread> ts;
-    for (int i = 0; i < 3; ++i) {
-      ts.emplace_back([&, i] {
-        const bool r = (i == 2) ? q.try_push_for(10, 60s) : q.push(10 + i);
-        returned.fetch_add(1);
-        if (r) returned_true.fetch_add(1);
-      });
-    }
-    std::this_thread::sleep_for(100ms);
-    CHECK(returned.load() == 0);
-    q.close();
-    CHECK(eventually([&] { return returned.load() == 3; }));
-    for (auto& t : ts) t.join();
-    CHECK(returned_true.load() == 0);
-    int x;
-    REQUIRE(q.pop(x));
-    CHECK(x == 1);
-    REQUIRE(q.try_pop(x));
-    CHECK(x == 2);
-    CHECK_FALSE(q.pop(x));
-    CHECK_FALSE(q.try_pop_for(x, 1s));
-  }
-  {
-    Q q(4);
-    std::atomic<int> returned{0}, returned_true{0};
-    std::vector<std::thread> ts;
-    for (int i = 0; i < 3; ++i) {
-      ts.emplace_back([&, i] {
-        int x;
-        const bool r = (i == 2) ? q.try_pop_for(x, 60s) : q.pop(x);
-        returned.fetch_add(1);
-        if (r) returned_true.fetch_add(1);
-      });
-    }
-    std::this_thread::sleep_for(100ms);
-    CHECK(returned.load() == 0);
-    q.close();
-    CHECK(eventually([&] { return returned.load() == 3; }));
-    for (auto& t : ts) t.join();
-    CHECK(returned_true.load() == 0);
-    CHECK_FALSE(q.try_push(5));
-    CHECK(q.is_closed());
-  }
-  {
-    Q q(100);
-    for (int i = 0; i < 100; ++i) REQUIRE(q.try_push(i));
-    q.close();
-    std::atomic<long> sum{0};
-    std::atomic<int> count{0};
-    std::vector<std::thread> ts;
-    for (int c = 0; c < 3; ++c) {
-      ts.emplace_back([&] {
-        int x;
-        while (q.pop(x)) {
-          sum.fetch_add(x);
-          count.fetch_add(1);
-        }
-      });
-    }
-    for (auto& t : ts) t.join();
-    CHECK(count.load() == 100);
-    CHECK(sum.load() == 99 * 100 / 2);
-  }
+  queue_contract::close_wakes_blocked_producers<Q>();
+  queue_contract::close_wakes_blocked_consumers<Q>();
+  queue_contract::close_then_drain<Q>();
 }
 
 TEMPLATE_TEST_CASE("lockfree_queue: timeouts, NaN and 'never' deadlines", "[lfq][timeout]",
                    lfkit_impl, perturbed_impl) {
   using Q = typename TestType::template queue<int>;
-  Q q(1);
-  int x;
-  auto t0 = steady::now();
-  CHECK_FALSE(q.try_pop_for(x, 50ms));
-  CHECK(steady::now() - t0 >= 50ms);
-  t0 = steady::now();
-  CHECK_FALSE(q.try_pop_until(x, std::chrono::system_clock::now() + 30ms));
-  CHECK(steady::now() - t0 >= 25ms);
-  REQUIRE(q.try_push(1));
-  t0 = steady::now();
-  CHECK_FALSE(q.try_push_for(2, 40ms));
-  CHECK(steady::now() - t0 >= 40ms);
-  CHECK_FALSE(q.try_push_until(3, steady::now() + 20ms));
-  CHECK_FALSE(q.try_push_for(4, 0ms));
-  CHECK_FALSE(
-      q.try_push_for(4, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
-  CHECK(q.try_pop_for(x, -5ms));
-  CHECK(x == 1);
-  CHECK_FALSE(
-      q.try_pop_for(x, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
-  using minutes_tp = std::chrono::time_point<std::chrono::system_clock, std::chrono::minutes>;
-  CHECK_FALSE(q.try_pop_until(x, minutes_tp::min()));
-  for (int which = 0; which < 3; ++which) {
-    std::atomic<bool> got{false};
-    std::thread c([&] {
-      int v = 0;
-      bool ok = false;
-      if (which == 0) ok = q.try_pop_until(v, minutes_tp::max());
-      else if (which == 1) ok = q.try_pop_for(v, std::chrono::hours::max());
-      else
-        ok = q.try_pop_for(v,
-                           std::chrono::duration<double>(std::numeric_limits<double>::infinity()));
-      got.store(ok && v == 7);
-    });
-    std::this_thread::sleep_for(50ms);
-    REQUIRE(q.try_push(7));  // a non-blocking push wakes a sleeping consumer
-    c.join();
-    INFO("deadline kind " << which);
-    CHECK(got.load());
-  }
+  queue_contract::timeouts_elapse<Q>();
+  queue_contract::never_deadlines_wait<Q>();
+  queue_contract::nan_deadlines_expire<Q>();
 }
 
 TEST_CASE("lockfree_queue: an idle blocked consumer and producer cost ~no CPU", "[lfq][blocking]") {
-  lfkit::lockfree_queue<int> q(1);
-  std::atomic<bool> popped{false};
-  std::thread c([&] {
-    int x;
-    popped.store(q.pop(x));
-  });
-  std::this_thread::sleep_for(20ms);
-  const double before = thread_cpu_ms(c.native_handle());
-  std::this_thread::sleep_for(200ms);
-  const double after = thread_cpu_ms(c.native_handle());
-  REQUIRE(before >= 0);
-  CHECK(after - before < 20.0);
-  CHECK_FALSE(popped.load());
-  REQUIRE(q.try_push(1));
-  c.join();
-  CHECK(popped.load());
-  REQUIRE(q.try_push(2));
-  std::atomic<bool> pushed{false};
-  std::thread p([&] { pushed.store(q.push(3)); });
-  std::this_thread::sleep_for(20ms);
-  const double pb = thread_cpu_ms(p.native_handle());
-  std::this_thread::sleep_for(200ms);
-  const double pa = thread_cpu_ms(p.native_handle());
-  CHECK(pa - pb < 20.0);
-  CHECK_FALSE(pushed.load());
-  q.close();
-  p.join();
-  CHECK_FALSE(pushed.load());
+  queue_contract::idle_waiters_cost_no_cpu<lfkit::lockfree_queue<int>>();
 }
 
 // =============================================================================================
 // Concurrency: exactly once, per-producer FIFO
 // =============================================================================================
 
-namespace {
-
-enum class mode { try_ops, blocking, bulk, timed };
-
-template <class Q>
-void run_mpmc(std::size_t capacity, int producers, int consumers, std::uint64_t per_producer,
-              mode m) {
-  Q q(capacity);
-  const std::uint64_t total = per_producer * static_cast<std::uint64_t>(producers);
-  std::vector<std::vector<std::uint64_t>> seen(static_cast<std::size_t>(consumers));
-  std::atomic<std::uint64_t> consumed{0};
-  std::atomic<int> order_errors{0}, push_failures{0};
-  std::vector<std::thread> ts;
-  for (int p = 0; p < producers; ++p) {
-    ts.emplace_back([&, p] {
-      const std::uint64_t tag = static_cast<std::uint64_t>(p) << 40;
-      std::uint64_t i = 0;
-      while (i < per_producer) {
-        switch (m) {
-          case mode::try_ops:
-            if (q.try_push(tag | i)) ++i;
-            else std::this_thread::yield();
-            break;
-          case mode::blocking:
-            if (!q.push(tag | i)) push_failures.fetch_add(1);
-            ++i;
-            break;
-          case mode::timed:
-            if (q.try_push_for(tag | i, 1ms)) ++i;
-            break;
-          case mode::bulk: {
-            std::uint64_t buf[16];
-            const std::size_t n =
-                static_cast<std::size_t>(std::min<std::uint64_t>(16, per_producer - i));
-            for (std::size_t k = 0; k < n; ++k) buf[k] = tag | (i + k);
-            const std::size_t done = q.try_push_n(buf, n);
-            i += done;
-            if (done == 0) std::this_thread::yield();
-            break;
-          }
-        }
-      }
-    });
-  }
-  for (int c = 0; c < consumers; ++c) {
-    ts.emplace_back([&, c] {
-      std::vector<std::uint64_t>& mine = seen[static_cast<std::size_t>(c)];
-      std::vector<std::uint64_t> last(static_cast<std::size_t>(producers), ~std::uint64_t{0});
-      auto note = [&](std::uint64_t v) {
-        const auto p = static_cast<std::size_t>(v >> 40);
-        const std::uint64_t s = v & ((std::uint64_t{1} << 40) - 1);
-        if (p >= last.size() || (last[p] != ~std::uint64_t{0} && s <= last[p]))
-          order_errors.fetch_add(1);
-        if (p < last.size()) last[p] = s;
-        mine.push_back(v);
-        consumed.fetch_add(1);
-      };
-      std::uint64_t v;
-      for (;;) {
-        switch (m) {
-          case mode::try_ops:
-            if (q.try_pop(v)) note(v);
-            else std::this_thread::yield();
-            break;
-          case mode::blocking:
-            if (q.pop(v)) note(v);
-            else return;
-            break;
-          case mode::timed:
-            if (q.try_pop_for(v, 1ms)) note(v);
-            break;
-          case mode::bulk: {
-            std::uint64_t buf[16];
-            const std::size_t n = q.try_pop_n(buf, 16);
-            for (std::size_t k = 0; k < n; ++k) note(buf[k]);
-            if (n == 0) std::this_thread::yield();
-            break;
-          }
-        }
-        if (m != mode::blocking && consumed.load() >= total) return;
-      }
-    });
-  }
-  for (int p = 0; p < producers; ++p) ts[static_cast<std::size_t>(p)].join();
-  if (m == mode::blocking) q.close();
-  for (std::size_t i = static_cast<std::size_t>(producers); i < ts.size(); ++i) ts[i].join();
-
-  std::vector<std::uint64_t> all;
-  for (auto& s : seen) all.insert(all.end(), s.begin(), s.end());
-  std::sort(all.begin(), all.end());
-  CHECK(push_failures.load() == 0);
-  CHECK(order_errors.load() == 0);
-  REQUIRE(all.size() == total);
-  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());
-  std::size_t k = 0;
-  bool all_present = true;
-  for (int p = 0; p < producers; ++p) {
-    for (std::uint64_t i = 0; i < per_producer; ++i, ++k) {
-      if (all[k] != ((static_cast<std::uint64_t>(p) << 40) | i)) all_present = false;
-    }
-  }
-  CHECK(all_present);
-  CHECK(q.size_approx() == 0);
-}
-
-}  // namespace
-
 TEST_CASE("lockfree_queue: concurrent MPMC: exactly once, per-producer FIFO", "[lfq][mpmc]") {
-  using Q = lfkit::lockfree_queue<std::uint64_t>;
-  SECTION("try ops, 4P4C, capacity 64") { run_mpmc<Q>(64, 4, 4, 50000, mode::try_ops); }
-  SECTION("try ops, 2P2C, capacity 1") { run_mpmc<Q>(1, 2, 2, 20000, mode::try_ops); }
-  SECTION("blocking, 3P2C, capacity 7") { run_mpmc<Q>(7, 3, 2, 50000, mode::blocking); }
-  SECTION("blocking, 1P4C, capacity 2") { run_mpmc<Q>(2, 1, 4, 30000, mode::blocking); }
-  SECTION("blocking, 8P8C, capacity 16 (oversubscribed)") {
-    run_mpmc<Q>(16, 8, 8, 20000, mode::blocking);
-  }
-  SECTION("blocking, 16P16C, capacity 3 (many threads)") {
-    run_mpmc<Q>(3, 16, 16, 3000, mode::blocking);
-  }
-  SECTION("timed, 2P3C, capacity 5") { run_mpmc<Q>(5, 2, 3, 20000, mode::timed); }
-  SECTION("bulk, 3P3C, capacity 33") { run_mpmc<Q>(33, 3, 3, 50000, mode::bulk); }
+  queue_contract::mpmc_sections<lfkit::lockfree_queue<std::uint64_t>>(/*many_threads=*/true);
 }
 
 TEST_CASE("lockfree_queue: concurrent MPMC under schedule perturbation", "[lfq][mpmc]") {
   using Q = lfkit::lockfree_queue<std::uint64_t, lfkit::stress::perturbed_atomic>;
   perturbation_scope s(2000, 2000);
-  SECTION("try ops, 3P3C, capacity 4") { run_mpmc<Q>(4, 3, 3, 5000, mode::try_ops); }
-  SECTION("blocking, 2P2C, capacity 1") { run_mpmc<Q>(1, 2, 2, 5000, mode::blocking); }
+  SECTION("try ops, 3P3C, capacity 4") {
+    queue_contract::run_mpmc<Q>(4, 3, 3, 5000, queue_contract::mode::try_ops);
+  }
+  SECTION("blocking, 2P2C, capacity 1") {
+    queue_contract::run_mpmc<Q>(1, 2, 2, 5000, queue_contract::mode::blocking);
+  }
 }
 
 // =============================================================================================

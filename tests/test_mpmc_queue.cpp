@@ -34,6 +34,7 @@ static_assert(LFKIT_USE_FUTEX == 0,
               "this build tests the portable sleep path: the queue must not use futex(2)");
 #endif
 #include "perturbed_atomic.hpp"
+#include "queue_contract.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -44,66 +45,19 @@ using lfkit::stress::perturbation_scope;
 using lfkit_test::eventually;
 using lfkit_test::gate;
 using lfkit_test::gated_atomic;
-using lfkit_test::tracked;
+using queue_contract::mode;
+using queue_contract::run_mpmc;
+using queue_contract::throwing;
 /// The capacities either side of the streaming-ring threshold (the waiting rules differ there).
 constexpr std::size_t below_streaming = lfkit::detail::queue_tuning::streaming_ring_min - 1;
 constexpr std::size_t streaming = lfkit::detail::queue_tuning::streaming_ring_min;
 
-struct lfkit_impl {
-  template <class T>
-  using queue = lfkit::mpmc_queue<T>;
-};
-struct perturbed_impl {
-  template <class T>
-  using queue = lfkit::mpmc_queue<T, lfkit::stress::perturbed_atomic>;
-};
+using lfkit_impl = queue_contract::impl<lfkit::mpmc_queue>;
+using perturbed_impl = queue_contract::impl<lfkit::mpmc_queue, lfkit::stress::perturbed_atomic>;
 struct mutex_impl {
   template <class T>
   using queue = lfkit::baseline::mutex_queue<T>;
 };
-
-/// Constructor from int throws for negative values; copy throws when `throw_on_copy` is set.
-struct throwing {
-  static inline std::atomic<long> live{0};
-  static inline bool throw_on_copy = false;
-  int value = 0;
-  explicit throwing(int v) : value(v) {
-    if (v < 0) throw std::runtime_error("negative");
-    live.fetch_add(1);
-  }
-  throwing() { live.fetch_add(1); }
-  throwing(const throwing& o) : value(o.value) {
-    if (throw_on_copy) throw std::runtime_error("copy");
-    live.fetch_add(1);
-  }
-  throwing(throwing&& o) noexcept : value(o.value) { live.fetch_add(1); }
-  throwing& operator=(const throwing&) = default;
-  throwing& operator=(throwing&&) noexcept = default;
-  ~throwing() { live.fetch_sub(1); }
-};
-
-/// An over-aligned element that records whether it was ever constructed at a misaligned address.
-struct alignas(256) overaligned {
-  static inline std::atomic<long> misaligned{0};
-  std::uint64_t value = 0;
-  overaligned() { note(); }
-  explicit overaligned(std::uint64_t v) : value(v) { note(); }
-  overaligned(const overaligned& o) : value(o.value) { note(); }
-  overaligned(overaligned&& o) noexcept : value(o.value) { note(); }
-  overaligned& operator=(const overaligned&) = default;
-  overaligned& operator=(overaligned&&) noexcept = default;
-  void note() noexcept {
-    if (reinterpret_cast<std::uintptr_t>(this) % 256 != 0) misaligned.fetch_add(1);
-  }
-};
-
-double thread_cpu_ms(pthread_t t) {
-  clockid_t cid;
-  if (pthread_getcpuclockid(t, &cid) != 0) return -1;
-  timespec ts{};
-  clock_gettime(cid, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-}
 
 }  // namespace
 
@@ -117,31 +71,16 @@ static_assert(std::is_same_v<lfkit::mpmc_queue<short>::value_type, short> &&
 TEMPLATE_TEST_CASE("bad capacity throws invalid_argument naming the value", "[queue]", lfkit_impl,
                    mutex_impl) {
   using Q = typename TestType::template queue<int>;
-  try {
-    Q q(0);
-    FAIL("capacity 0 accepted");
-  } catch (const std::invalid_argument& e) {
-    CHECK(std::string(e.what()).find("capacity 0") != std::string::npos);
-  }
+  queue_contract::rejects_capacity<Q>(0, "capacity 0");
   const std::size_t huge = std::numeric_limits<std::size_t>::max();
-  try {
-    Q q(huge);
-    FAIL("huge capacity accepted");
-  } catch (const std::invalid_argument& e) {
-    CHECK(std::string(e.what()).find(std::to_string(huge)) != std::string::npos);
-  }
+  queue_contract::rejects_capacity<Q>(huge, std::to_string(huge));
 }
 
 TEST_CASE("lfkit: capacity just above max_capacity() is rejected, max is positive", "[queue]") {
   using Q = lfkit::mpmc_queue<int>;
   REQUIRE(Q::max_capacity() > 1000000);
   const std::size_t bad = Q::max_capacity() + 1;
-  try {
-    Q q(bad);
-    FAIL("accepted");
-  } catch (const std::invalid_argument& e) {
-    CHECK(std::string(e.what()).find(std::to_string(bad)) != std::string::npos);
-  }
+  queue_contract::rejects_capacity<Q>(bad, std::to_string(bad));
 }
 
 // =============================================================================================
@@ -151,21 +90,7 @@ TEST_CASE("lfkit: capacity just above max_capacity() is rejected, max is positiv
 TEMPLATE_TEST_CASE("exact capacity for small and non-power-of-two sizes", "[queue]", lfkit_impl,
                    perturbed_impl, mutex_impl) {
   using Q = typename TestType::template queue<int>;
-  for (std::size_t cap : {1u, 2u, 3u, 5u, 7u, 8u, 1000u}) {
-    Q q(cap);
-    CHECK(q.capacity() == cap);
-    std::size_t pushed = 0;
-    while (q.try_push(static_cast<int>(pushed))) ++pushed;
-    CHECK(pushed == cap);
-    CHECK(q.size_approx() == cap);
-    int x = -1;
-    for (std::size_t i = 0; i < cap; ++i) {
-      REQUIRE(q.try_pop(x));
-      CHECK(x == static_cast<int>(i));
-    }
-    CHECK_FALSE(q.try_pop(x));
-    CHECK(q.empty_approx());
-  }
+  queue_contract::exact_capacity<Q>({1u, 2u, 3u, 5u, 7u, 8u, 1000u}, [](Q&, std::size_t) {});
 }
 
 TEMPLATE_TEST_CASE("capacity 1 and 2 alternate correctly", "[queue]", lfkit_impl, perturbed_impl,
@@ -229,32 +154,7 @@ TEMPLATE_TEST_CASE("wrap-around many times keeps FIFO", "[queue]", lfkit_impl, m
 
 TEMPLATE_TEST_CASE("move-only elements; a failed push leaves the object untouched", "[queue]",
                    lfkit_impl, perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<std::unique_ptr<int>>;
-  Q q(2);
-  auto a = std::make_unique<int>(1);
-  auto b = std::make_unique<int>(2);
-  auto c = std::make_unique<int>(3);
-  REQUIRE(q.try_push(std::move(a)));
-  CHECK(a == nullptr);
-  REQUIRE(q.push(std::move(b)));
-  CHECK(b == nullptr);
-  CHECK_FALSE(q.try_push(std::move(c)));  // full
-  REQUIRE(c != nullptr);
-  CHECK(*c == 3);
-  CHECK_FALSE(q.try_push_for(std::move(c), 10ms));  // full, timed
-  REQUIRE(c != nullptr);
-  std::unique_ptr<int> out;
-  REQUIRE(q.try_pop(out));
-  CHECK(*out == 1);
-  q.close();
-  CHECK_FALSE(q.try_push(std::move(c)));  // closed
-  CHECK_FALSE(q.push(std::move(c)));      // closed, blocking
-  CHECK_FALSE(q.try_emplace(std::make_unique<int>(5)));
-  REQUIRE(c != nullptr);
-  CHECK(*c == 3);
-  REQUIRE(q.pop(out));  // drains
-  CHECK(*out == 2);
-  CHECK_FALSE(q.pop(out));  // closed and drained
+  queue_contract::move_only_elements<TestType>();
 }
 
 TEMPLATE_TEST_CASE("failed push of a string leaves it untouched", "[queue]", lfkit_impl,
@@ -273,134 +173,26 @@ TEMPLATE_TEST_CASE("failed push of a string leaves it untouched", "[queue]", lfk
 }
 
 TEMPLATE_TEST_CASE("over-aligned elements are stored aligned", "[queue]", lfkit_impl, mutex_impl) {
-  using Q = typename TestType::template queue<overaligned>;
-  overaligned::misaligned.store(0);
-  {
-    Q q(5);
-    for (int round = 0; round < 10; ++round) {
-      for (std::uint64_t i = 0; i < 5; ++i)
-        REQUIRE(q.try_emplace(i + 100 * static_cast<std::uint64_t>(round)));
-      overaligned o;
-      for (std::uint64_t i = 0; i < 5; ++i) {
-        REQUIRE(q.try_pop(o));
-        CHECK(o.value == i + 100 * static_cast<std::uint64_t>(round));
-      }
-    }
-    REQUIRE(q.try_push(overaligned(7)));
-  }
-  CHECK(overaligned::misaligned.load() == 0);
+  queue_contract::overaligned_elements<TestType>();
 }
 
 TEMPLATE_TEST_CASE("constructions and destructions balance; leftovers destroyed", "[queue]",
                    lfkit_impl, perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<tracked>;
-  tracked::live.store(0);
-  tracked::errors.store(0);
-  {
-    Q q(4);
-    tracked t(1);
-    REQUIRE(q.try_push(t));           // copy
-    REQUIRE(q.try_push(tracked(2)));  // move
-    REQUIRE(q.try_emplace(3));        // in place
-    REQUIRE(q.push(tracked(4)));
-    CHECK_FALSE(q.try_push(tracked(5)));  // full: the temporary is destroyed by the caller
-    CHECK(tracked::live.load() == 5);     // t + 4 inside
-    tracked out;
-    REQUIRE(q.try_pop(out));
-    CHECK(out.value == 1);
-    auto opt = q.try_pop();
-    REQUIRE(opt.has_value());
-    CHECK(opt->value == 2);
-    CHECK(tracked::live.load() == 5);  // t, out, opt + 2 inside
-    // Two left inside: the destructor must destroy them.
-  }
-  CHECK(tracked::live.load() == 0);
-  CHECK(tracked::errors.load() == 0);
+  queue_contract::lifetimes_balance<TestType>();
 }
 
 TEMPLATE_TEST_CASE("a throwing constructor leaves the queue usable and leaks nothing", "[queue]",
                    lfkit_impl, perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<throwing>;
-  throwing::live.store(0);
-  {
-    Q q(2);
-    CHECK_THROWS_AS(q.try_emplace(-1), std::runtime_error);
-    CHECK(q.size_approx() == 0);
-    REQUIRE(q.try_emplace(1));
-    throwing::throw_on_copy = true;
-    throwing src(2);
-    CHECK_THROWS_AS(q.try_push(src), std::runtime_error);
-    CHECK_THROWS_AS(q.push(src), std::runtime_error);
-    throwing::throw_on_copy = false;
-    CHECK(q.size_approx() == 1);
-    REQUIRE(q.try_push(src));
-    CHECK_FALSE(q.try_push(src));  // full
-    throwing out(0);
-    REQUIRE(q.try_pop(out));
-    CHECK(out.value == 1);
-    REQUIRE(q.try_pop(out));
-    CHECK(out.value == 2);
-    CHECK_FALSE(q.try_pop(out));
-    // Still fully usable after the throws: a full cycle through both slots.
-    for (int i = 10; i < 20; ++i) {
-      REQUIRE(q.try_emplace(i));
-      REQUIRE(q.try_pop(out));
-      CHECK(out.value == i);
-    }
-    REQUIRE(q.try_emplace(99));  // a leftover for the destructor
-  }
-  CHECK(throwing::live.load() == 0);
+  queue_contract::throwing_constructor<TestType>();
 }
 
 TEMPLATE_TEST_CASE("bulk push and pop", "[queue]", lfkit_impl, perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(5);
-  int in[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-  CHECK(q.try_push_n(in, 8) == 5);  // capacity is exact
-  CHECK(q.try_push_n(in, 1) == 0);
-  int out[8] = {};
-  CHECK(q.try_pop_n(out, 3) == 3);
-  CHECK(out[0] == 0);
-  CHECK(out[1] == 1);
-  CHECK(out[2] == 2);
-  CHECK(q.try_push_n(in + 5, 3) == 3);  // wraps around the end of the ring
-  std::vector<int> v;
-  CHECK(q.try_pop_n(std::back_inserter(v), 100) == 5);  // the one-at-a-time path
-  CHECK(v == std::vector<int>{3, 4, 5, 6, 7});
-  CHECK(q.try_pop_n(out, 8) == 0);
-
-  // Many rounds with batch sizes around the capacity.
-  int next_in = 0, next_out = 0;
-  for (int round = 0; round < 2000; ++round) {
-    std::vector<int> batch(static_cast<std::size_t>(round % 7));
-    std::iota(batch.begin(), batch.end(), next_in);
-    next_in += static_cast<int>(q.try_push_n(batch.begin(), batch.size()));
-    int buf[7];
-    const std::size_t k = q.try_pop_n(buf, static_cast<std::size_t>((round * 3) % 7));
-    for (std::size_t i = 0; i < k; ++i) {
-      if (buf[i] != next_out) FAIL("bulk out of order");
-      ++next_out;
-    }
-  }
-  CHECK(next_in > 1000);
-  CHECK(static_cast<int>(q.size_approx()) == next_in - next_out);
+  queue_contract::bulk<TestType>();
 }
 
 TEMPLATE_TEST_CASE("bulk push of move-only elements moves only what was pushed", "[queue]",
                    lfkit_impl, mutex_impl) {
-  using Q = typename TestType::template queue<std::unique_ptr<int>>;
-  Q q(3);
-  std::vector<std::unique_ptr<int>> v;
-  for (int i = 0; i < 5; ++i) v.push_back(std::make_unique<int>(i));
-  CHECK(q.try_push_n(std::make_move_iterator(v.begin()), v.size()) == 3);
-  CHECK(v[0] == nullptr);
-  CHECK(v[2] == nullptr);
-  REQUIRE(v[3] != nullptr);
-  REQUIRE(v[4] != nullptr);
-  CHECK(*v[3] == 3);
-  std::unique_ptr<int> out[3];
-  CHECK(q.try_pop_n(out, 3) == 3);
-  CHECK(*out[2] == 2);
+  queue_contract::bulk_move_only<TestType>();
 }
 
 // =============================================================================================
@@ -409,115 +201,22 @@ TEMPLATE_TEST_CASE("bulk push of move-only elements moves only what was pushed",
 
 TEMPLATE_TEST_CASE("close wakes producers blocked on a full queue", "[queue][close]", lfkit_impl,
                    perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(2);
-  REQUIRE(q.try_push(1));
-  REQUIRE(q.try_push(2));
-  std::atomic<int> returned{0}, returned_true{0};
-  std::vector<std::thread> ts;
-  for (int i = 0; i < 3; ++i) {
-    ts.emplace_back([&, i] {
-      bool r = (i == 2) ? q.try_push_for(10, 60s) : q.push(10 + i);
-      returned.fetch_add(1);
-      if (r) returned_true.fetch_add(1);
-    });
-  }
-  std::this_thread::sleep_for(100ms);
-  CHECK(returned.load() == 0);  // really blocked
-  q.close();
-  CHECK(eventually([&] { return returned.load() == 3; }));
-  for (auto& t : ts) t.join();
-  CHECK(returned_true.load() == 0);
-  CHECK(q.is_closed());
-  int x;
-  REQUIRE(q.pop(x));  // pops drain after close
-  CHECK(x == 1);
-  REQUIRE(q.try_pop(x));
-  CHECK(x == 2);
-  CHECK_FALSE(q.pop(x));
-  CHECK_FALSE(q.try_pop_for(x, 1s));  // closed: immediately false
+  queue_contract::close_wakes_blocked_producers<typename TestType::template queue<int>>();
 }
 
 TEMPLATE_TEST_CASE("close wakes consumers blocked on an empty queue", "[queue][close]", lfkit_impl,
                    perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(4);
-  std::atomic<int> returned{0}, returned_true{0};
-  std::vector<std::thread> ts;
-  for (int i = 0; i < 3; ++i) {
-    ts.emplace_back([&, i] {
-      int x;
-      bool r = (i == 2) ? q.try_pop_for(x, 60s) : q.pop(x);
-      returned.fetch_add(1);
-      if (r) returned_true.fetch_add(1);
-    });
-  }
-  std::this_thread::sleep_for(100ms);
-  CHECK(returned.load() == 0);
-  q.close();
-  CHECK(eventually([&] { return returned.load() == 3; }));
-  for (auto& t : ts) t.join();
-  CHECK(returned_true.load() == 0);
-  CHECK_FALSE(q.try_push(5));
+  queue_contract::close_wakes_blocked_consumers<typename TestType::template queue<int>>();
 }
 
 TEMPLATE_TEST_CASE("close with items left: blocked-free consumers drain then stop",
                    "[queue][close]", lfkit_impl, perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(100);
-  for (int i = 0; i < 100; ++i) REQUIRE(q.try_push(i));
-  q.close();
-  std::atomic<long> sum{0};
-  std::atomic<int> count{0};
-  std::vector<std::thread> ts;
-  for (int c = 0; c < 3; ++c) {
-    ts.emplace_back([&] {
-      int x;
-      while (q.pop(x)) {
-        sum.fetch_add(x);
-        count.fetch_add(1);
-      }
-    });
-  }
-  for (auto& t : ts) t.join();
-  CHECK(count.load() == 100);
-  CHECK(sum.load() == 99 * 100 / 2);
+  queue_contract::close_then_drain<typename TestType::template queue<int>>();
 }
 
 TEMPLATE_TEST_CASE("timeouts return false after at least the timeout", "[queue][timeout]",
                    lfkit_impl, perturbed_impl, mutex_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(1);
-  int x;
-  auto t0 = steady::now();
-  CHECK_FALSE(q.try_pop_for(x, 50ms));
-  CHECK(steady::now() - t0 >= 50ms);
-
-  t0 = steady::now();
-  CHECK_FALSE(q.try_pop_until(x, std::chrono::system_clock::now() + 30ms));
-  CHECK(steady::now() - t0 >= 25ms);  // another clock: converted once, allow its rounding
-
-  t0 = steady::now();
-  CHECK_FALSE(q.try_pop_until(x, t0 + 40ms));
-  CHECK(steady::now() - t0 >= 40ms);
-
-  REQUIRE(q.try_push(1));
-  t0 = steady::now();
-  CHECK_FALSE(q.try_push_for(2, 50ms));
-  CHECK(steady::now() - t0 >= 50ms);
-  t0 = steady::now();
-  CHECK_FALSE(q.try_push_until(3, t0 + 20ms));
-  CHECK(steady::now() - t0 >= 20ms);
-
-  // Zero and negative timeouts are an attempt, not a wait.
-  CHECK_FALSE(q.try_push_for(4, 0ms));
-  CHECK(q.try_pop_for(x, -5ms));
-  CHECK(x == 1);
-  CHECK_FALSE(q.try_pop_for(x, 0ms));
-  // Timed ops succeed when possible.
-  CHECK(q.try_push_for(5, 10ms));
-  CHECK(q.try_pop_until(x, steady::now() + 10ms));
-  CHECK(x == 5);
+  queue_contract::timeouts_elapse<typename TestType::template queue<int>>();
 }
 
 TEMPLATE_TEST_CASE("a timed waiter is woken by a push before its deadline", "[queue][timeout]",
@@ -542,40 +241,7 @@ TEMPLATE_TEST_CASE("a timed waiter is woken by a push before its deadline", "[qu
 
 TEMPLATE_TEST_CASE("'never' deadlines on any clock wait instead of overflowing", "[queue][timeout]",
                    lfkit_impl, mutex_impl) {
-  // time_point::max() of a coarse duration and duration::max() overflow a naive conversion to
-  // steady_clock nanoseconds (and used to make the call return false at once). Each call below
-  // must wait until the push 100 ms later and then succeed.
-  using Q = typename TestType::template queue<int>;
-  using minutes_tp = std::chrono::time_point<std::chrono::system_clock, std::chrono::minutes>;
-  using seconds_tp = std::chrono::time_point<steady, std::chrono::seconds>;
-  for (int which = 0; which < 4; ++which) {
-    Q q(1);
-    std::atomic<bool> got{false};
-    std::thread c([&] {
-      int x = 0;
-      bool ok = false;
-      switch (which) {
-        case 0: ok = q.try_pop_until(x, minutes_tp::max()); break;
-        case 1: ok = q.try_pop_until(x, seconds_tp::max()); break;
-        case 2: ok = q.try_pop_for(x, std::chrono::hours::max()); break;
-        default: ok = q.try_pop_for(x, std::chrono::duration<double>(1e300)); break;
-      }
-      got.store(ok && x == 7);
-    });
-    std::this_thread::sleep_for(100ms);
-    REQUIRE(q.try_push(7));
-    c.join();
-    INFO("deadline kind " << which);
-    CHECK(got.load());
-  }
-  // And a deadline far in the past, or a NaN duration, is simply expired.
-  Q q(1);
-  int x = 0;
-  CHECK_FALSE(q.try_pop_until(x, minutes_tp::min()));
-  CHECK_FALSE(
-      q.try_pop_for(x, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));
-  REQUIRE(q.try_push(1));
-  CHECK_FALSE(q.try_push_until(2, minutes_tp::min()));
+  queue_contract::never_deadlines_wait<typename TestType::template queue<int>>();
 }
 
 TEMPLATE_TEST_CASE("a bulk push that throws midway still wakes a sleeping consumer", "[queue]",
@@ -661,165 +327,17 @@ TEMPLATE_TEST_CASE("ping-pong through capacity-1 queues loses no wakeup", "[queu
 
 TEMPLATE_TEST_CASE("an idle blocked consumer and producer cost ~no CPU", "[queue][blocking]",
                    lfkit_impl, mutex_impl) {
-  using Q = typename TestType::template queue<int>;
-  Q q(1);
-  std::atomic<bool> popped{false};
-  std::thread c([&] {
-    int x;
-    popped.store(q.pop(x));
-  });
-  std::this_thread::sleep_for(20ms);  // past its spin phase
-  const double before = thread_cpu_ms(c.native_handle());
-  std::this_thread::sleep_for(200ms);
-  const double after = thread_cpu_ms(c.native_handle());
-  REQUIRE(before >= 0);
-  CHECK(after - before < 20.0);
-  CHECK_FALSE(popped.load());
-  REQUIRE(q.try_push(1));
-  c.join();
-  CHECK(popped.load());
-
-  REQUIRE(q.try_push(2));  // now full: a producer blocks
-  std::atomic<bool> pushed{false};
-  std::thread p([&] { pushed.store(q.push(3)); });
-  std::this_thread::sleep_for(20ms);
-  const double pb = thread_cpu_ms(p.native_handle());
-  std::this_thread::sleep_for(200ms);
-  const double pa = thread_cpu_ms(p.native_handle());
-  CHECK(pa - pb < 20.0);
-  CHECK_FALSE(pushed.load());
-  q.close();
-  p.join();
-  CHECK_FALSE(pushed.load());
+  queue_contract::idle_waiters_cost_no_cpu<typename TestType::template queue<int>>();
 }
 
 // =============================================================================================
 // Concurrency: exactly once, per-producer FIFO
 // =============================================================================================
 
-namespace {
-
-enum class mode { try_ops, blocking, bulk, timed };
-
-/// P producers push (producer << 40 | seq); C consumers pop until every item is accounted for.
-/// Checks: each item exactly once, and each consumer sees each producer's items in increasing
-/// order (per-producer FIFO).
-template <class Q>
-void run_mpmc(std::size_t capacity, int producers, int consumers, std::uint64_t per_producer,
-              mode m) {
-  Q q(capacity);
-  const std::uint64_t total = per_producer * static_cast<std::uint64_t>(producers);
-  std::vector<std::vector<std::uint64_t>> seen(static_cast<std::size_t>(consumers));
-  std::atomic<std::uint64_t> consumed{0};
-  std::atomic<int> order_errors{0};
-  std::atomic<int> push_failures{0};
-  std::vector<std::thread> ts;
-  for (int p = 0; p < producers; ++p) {
-    ts.emplace_back([&, p] {
-      const std::uint64_t tag = static_cast<std::uint64_t>(p) << 40;
-      std::uint64_t i = 0;
-      while (i < per_producer) {
-        switch (m) {
-          case mode::try_ops:
-            if (q.try_push(tag | i)) ++i;
-            else std::this_thread::yield();
-            break;
-          case mode::blocking:
-            if (!q.push(tag | i)) push_failures.fetch_add(1);
-            ++i;
-            break;
-          case mode::timed:
-            if (q.try_push_for(tag | i, 1ms)) ++i;
-            break;
-          case mode::bulk: {
-            std::uint64_t buf[16];
-            const std::size_t n =
-                static_cast<std::size_t>(std::min<std::uint64_t>(16, per_producer - i));
-            for (std::size_t k = 0; k < n; ++k) buf[k] = tag | (i + k);
-            const std::size_t done = q.try_push_n(buf, n);
-            i += done;
-            if (done == 0) std::this_thread::yield();
-            break;
-          }
-        }
-      }
-    });
-  }
-  for (int c = 0; c < consumers; ++c) {
-    ts.emplace_back([&, c] {
-      std::vector<std::uint64_t>& mine = seen[static_cast<std::size_t>(c)];
-      std::vector<std::uint64_t> last(static_cast<std::size_t>(producers), ~std::uint64_t{0});
-      auto note = [&](std::uint64_t v) {
-        const auto p = static_cast<std::size_t>(v >> 40);
-        const std::uint64_t s = v & ((std::uint64_t{1} << 40) - 1);
-        if (p >= last.size() || (last[p] != ~std::uint64_t{0} && s <= last[p]))
-          order_errors.fetch_add(1);
-        if (p < last.size()) last[p] = s;
-        mine.push_back(v);
-        consumed.fetch_add(1);
-      };
-      std::uint64_t v;
-      for (;;) {
-        switch (m) {
-          case mode::try_ops:
-            if (q.try_pop(v)) note(v);
-            else std::this_thread::yield();
-            break;
-          case mode::blocking:
-            if (q.pop(v)) note(v);
-            else return;  // closed and drained
-            break;
-          case mode::timed:
-            if (q.try_pop_for(v, 1ms)) note(v);
-            break;
-          case mode::bulk: {
-            std::uint64_t buf[16];
-            const std::size_t n = q.try_pop_n(buf, 16);
-            for (std::size_t k = 0; k < n; ++k) note(buf[k]);
-            if (n == 0) std::this_thread::yield();
-            break;
-          }
-        }
-        if (m != mode::blocking && consumed.load() >= total) return;
-      }
-    });
-  }
-  for (int p = 0; p < producers; ++p) ts[static_cast<std::size_t>(p)].join();
-  if (m == mode::blocking) q.close();
-  for (std::size_t i = static_cast<std::size_t>(producers); i < ts.size(); ++i) ts[i].join();
-
-  std::vector<std::uint64_t> all;
-  for (auto& s : seen) all.insert(all.end(), s.begin(), s.end());
-  std::sort(all.begin(), all.end());
-  CHECK(push_failures.load() == 0);
-  CHECK(order_errors.load() == 0);
-  REQUIRE(all.size() == total);
-  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());  // no duplicates
-  std::size_t k = 0;
-  bool all_present = true;
-  for (int p = 0; p < producers; ++p) {
-    for (std::uint64_t i = 0; i < per_producer; ++i, ++k) {
-      if (all[k] != ((static_cast<std::uint64_t>(p) << 40) | i)) all_present = false;
-    }
-  }
-  CHECK(all_present);
-  CHECK(q.size_approx() == 0);
-}
-
-}  // namespace
-
 TEMPLATE_TEST_CASE("concurrent MPMC: exactly once, per-producer FIFO", "[queue][mpmc]", lfkit_impl,
                    mutex_impl) {
-  using Q = typename TestType::template queue<std::uint64_t>;
-  SECTION("try ops, 4P4C, capacity 64") { run_mpmc<Q>(64, 4, 4, 50000, mode::try_ops); }
-  SECTION("try ops, 2P2C, capacity 1") { run_mpmc<Q>(1, 2, 2, 20000, mode::try_ops); }
-  SECTION("blocking, 3P2C, capacity 7") { run_mpmc<Q>(7, 3, 2, 50000, mode::blocking); }
-  SECTION("blocking, 1P4C, capacity 2") { run_mpmc<Q>(2, 1, 4, 30000, mode::blocking); }
-  SECTION("blocking, 8P8C, capacity 16 (oversubscribed)") {
-    run_mpmc<Q>(16, 8, 8, 20000, mode::blocking);
-  }
-  SECTION("timed, 2P3C, capacity 5") { run_mpmc<Q>(5, 2, 3, 20000, mode::timed); }
-  SECTION("bulk, 3P3C, capacity 33") { run_mpmc<Q>(33, 3, 3, 50000, mode::bulk); }
+  queue_contract::mpmc_sections<typename TestType::template queue<std::uint64_t>>(
+      /*many_threads=*/false);
 }
 
 TEST_CASE("concurrent MPMC under schedule perturbation (perturbed_atomic)", "[queue][mpmc]") {
@@ -1023,31 +541,5 @@ TEST_CASE("lfkit: drained() is true only when closed and empty", "[queue][close]
 
 TEMPLATE_TEST_CASE("NaN durations and time points time out at once", "[queue][timeout]", lfkit_impl,
                    perturbed_impl, mutex_impl) {
-  // A NaN reaching an integer conversion is UB (issue 14 item 6); the deadline layer treats NaN
-  // as "already expired": one attempt, then false. The UBSan build checks there is no UB.
-  using Q = typename TestType::template queue<int>;
-  Q q(1);
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  const std::chrono::duration<double> nan_seconds(nan);
-  const std::chrono::duration<double, std::milli> nan_ms(nan);
-  using double_steady = std::chrono::time_point<steady, std::chrono::duration<double>>;
-  using double_system =
-      std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<double>>;
-  int x = 0;
-  const auto t0 = steady::now();
-  CHECK_FALSE(q.try_pop_for(x, nan_seconds));
-  CHECK_FALSE(q.try_pop_for(x, nan_ms));
-  CHECK_FALSE(q.try_pop_until(x, double_steady(nan_seconds)));
-  CHECK_FALSE(q.try_pop_until(x, double_system(nan_seconds)));
-  REQUIRE(q.try_push(1));
-  CHECK_FALSE(q.try_push_for(2, nan_seconds));
-  CHECK_FALSE(q.try_push_until(3, double_steady(nan_seconds)));
-  CHECK_FALSE(q.try_push_until(4, double_system(nan_seconds)));
-  CHECK(steady::now() - t0 < 1s);  // at once: no call waited
-  // A NaN deadline is still one attempt: it succeeds when possible.
-  CHECK(q.try_pop_for(x, nan_seconds));
-  CHECK(x == 1);
-  CHECK(q.try_push_until(5, double_system(nan_seconds)));
-  CHECK(q.try_pop_until(x, double_steady(nan_seconds)));
-  CHECK(x == 5);
+  queue_contract::nan_deadlines_expire<typename TestType::template queue<int>>();
 }
