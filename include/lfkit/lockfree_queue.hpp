@@ -166,12 +166,12 @@
 //   before taking a ticket (a retry after a failed round does not look again).
 // * Cost against mpmc_queue: four RMWs per operation (a ticket and an entry RMW per ring) instead
 //   of one CAS, and three streams of shared lines (two rings' entries and the data) instead of
-//   one. A locked RMW costs ~6-12 ns on the 2-core guest and dominates: ~28 ns of CPU per
-//   operation against ~10 (queue_5050), ~0.25-0.4x its throughput in every config measured
-//   (medians: 0.33x queue_5050 2T-8T; 0.34/0.36/0.41x queue_try 1P1C/2P2C/4P4C). Each of the
-//   four is needed: the ticket orders the operation, the entry RMW either publishes an index
-//   against racing invalidations or consumes it against a racing safe-bit clear. What it buys is
-//   the progress guarantee above.
+//   one: a fill-then-drain loop on one thread (queue_burst 1P1C) runs ~0.3x mpmc_queue, and
+//   streaming workloads less, where the three streams change hands between the two sides (the
+//   reference run's "lockfree_queue against mpmc_queue" table in its summary.md, linked from
+//   README.md, has every workload). Each of the four is needed: the ticket orders the
+//   operation, the entry RMW either publishes an index against racing invalidations or consumes
+//   it against a racing safe-bit clear. What it buys is the progress guarantee above.
 #ifndef LFKIT_LOCKFREE_QUEUE_HPP
 #define LFKIT_LOCKFREE_QUEUE_HPP
 
