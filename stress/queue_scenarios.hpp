@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // stress/queue_scenarios.hpp — the stress workers and checks lfkit's bounded queues share, written
 // once and templated over the queue type `Q` (a queue of `item`). The scenarios that use them are
-// registered in stress_mpmc_queue.cpp (lfkit::mpmc_queue, baseline::mutex_queue, the broken ring)
-// and stress_lockfree_queue.cpp (lfkit::lockfree_queue).
+// registered in stress_mpmc_queue.cpp (lfkit::mpmc_queue, baseline::mutex_queue, the broken ring),
+// stress_lockfree_queue.cpp (lfkit::lockfree_queue) and stress_lincheck.cpp.
 //
 // run_queue<Q>: the first half of the workers are producers, the rest consumers (one worker does
 // both). Items are {tag, check}: tag = producer id << 40 | sequence number, check = mix64(tag) (a
@@ -25,6 +25,10 @@
 // lost wake-up hangs the run, which the framework reports as exit status 3).
 // run_config::baseline: handlers cannot call a mutex queue when they interrupted a thread inside
 // a queue call (it may hold the mutex: deadlock); they skip and count it (h.skip).
+//
+// lin_ops<Q, StrictPops>: the queue as lin::run_rounds (lincheck.hpp) drives it: capacity 3,
+// try_push of {value, mix64(value)} or try_pop (a popped item failing its check word counts as
+// torn); handlers do one too. Checked against lin::queue_model; StrictPops: failed pops strict.
 #ifndef LFKIT_STRESS_QUEUE_SCENARIOS_HPP
 #define LFKIT_STRESS_QUEUE_SCENARIOS_HPP
 
@@ -39,6 +43,7 @@
 #include <utility>
 #include <vector>
 
+#include "lincheck.hpp"
 #include "stress.hpp"
 
 namespace lfkit::stress::queues {
@@ -374,6 +379,52 @@ result_row run_queue(const options& opts, std::string structure, run_config cfg)
   row.detail = buf;
   return row;
 }
+
+// ---- linearizability ---------------------------------------------------------------------------
+
+constexpr std::size_t lin_capacity = 3;
+
+template <class Q, bool StrictPops = false>
+struct lin_ops {
+  using ctx = lin::round_ctx<Q>;
+  static std::unique_ptr<Q> make() { return std::make_unique<Q>(lin_capacity); }
+  static lin::checker<lin::queue_model> checker(bool strict) {
+    return lin::checker<lin::queue_model>({lin_capacity, !strict, StrictPops});
+  }
+  static std::string model_note(bool strict, std::uint64_t busy) {
+    if (StrictPops)
+      return "failed pops strict, " + std::to_string(busy) +
+             " histories needed an overlapping failed push";
+    return lin::allowance_note(strict, busy);
+  }
+  static void op(Q& q, std::uint32_t proc, std::uint64_t value, std::uint64_t r) {
+    if (r & 1) {
+      const int i = ctx::rec.begin(proc, lin::push, value);
+      if (i < 0) return;
+      const bool ok = q.try_push(item{value, mix64(value)});
+      ctx::rec.end(i, ok, 0);
+    } else {
+      const int i = ctx::rec.begin(proc, lin::pop, 0);
+      if (i < 0) return;
+      item it;
+      const bool ok = q.try_pop(it);
+      if (ok && it.check != mix64(it.tag)) ctx::torn.fetch_add(1);
+      ctx::rec.end(i, ok, ok ? it.tag : 0);
+    }
+  }
+  static void handler() {
+    const int w = t_worker_index.load(std::memory_order_relaxed);  // relaxed: set by this thread
+    if (w < 0) return;
+    const std::uint64_t n =
+        ctx::t_count.load(std::memory_order_relaxed);      // relaxed: this thread only
+    ctx::t_count.store(n + 1, std::memory_order_relaxed);  // relaxed: as above
+    ctx::gated([&](Q& q) {
+      op(q, 100 + static_cast<std::uint32_t>(w), (100 + static_cast<std::uint64_t>(w)) << 32 | n,
+         mix64(n ^ 0x77));
+      ctx::h_ops.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
+    });
+  }
+};
 
 }  // namespace lfkit::stress::queues
 
