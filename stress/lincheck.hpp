@@ -10,17 +10,31 @@
 //
 // Recording is async-signal-safe (handlers record their operations too): a slot is claimed with
 // one fetch_add, its fields are relaxed atomics, and the checker reads them only after the round's
-// barrier and after every handler has left the round (see stress_lincheck.cpp).
+// barrier and after every handler has left the round (round_ctx below).
+//
+// run_rounds<S, Ops>: rounds of 3 threads x 8 operations on a fresh structure S, repeated for the
+// scenario's time under the framework's interrupts (and freezes); interrupt handlers may run an
+// operation too and record it in the same history, as one more process nested inside the operation
+// it interrupted. Each round's history is checked; the first non-linearizable one is printed. `Ops`
+// adapts S (stress_lincheck.cpp's cells, queue_scenarios.hpp's queues): make(), checker(strict),
+// op(s, proc, value, random), handler(), model_note(strict, busy).
 #ifndef LFKIT_STRESS_LINCHECK_HPP
 #define LFKIT_STRESS_LINCHECK_HPP
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
+#include <cinttypes>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
+#include <thread>
 #include <unordered_set>
 #include <vector>
+
+#include "stress.hpp"
 
 namespace lfkit::stress::lin {
 
@@ -121,10 +135,13 @@ class recorder {
 /// Sequential model of a bounded FIFO queue of capacity `capacity`. `allow_busy`: a failed try_
 /// operation that overlaps another operation may also be the documented "busy slot" failure of
 /// lfkit::mpmc_queue (the slot it needs is held by a thread mid-operation), which leaves the
-/// state unchanged whatever it is.
+/// state unchanged whatever it is. `strict_pops`: the allowance is for pushes only, a failed pop
+/// is legal only when empty (lfkit::lockfree_queue: an overlapping op may hold the free index a
+/// push needs, but a pop has no "busy" failure).
 struct queue_model {
   std::size_t capacity;
   bool allow_busy;
+  bool strict_pops = false;
   using state = std::vector<std::uint64_t>;
   /// Applies o to s; returns false if the model forbids o's recorded result. `busy` is set when
   /// only the busy allowance made it legal.
@@ -147,7 +164,7 @@ struct queue_model {
         return true;
       }
       if (s.empty()) return true;
-      busy = allow_busy && overlaps;
+      busy = allow_busy && !strict_pops && overlaps;
       return busy;
     }
     return false;
@@ -263,6 +280,135 @@ inline std::string describe(const std::vector<op>& h) {
            (o.kind == load || o.kind == exchange ? " v" + std::to_string(o.ret2) : "") + "\n";
   }
   return out;
+}
+
+// ---- rounds ------------------------------------------------------------------------------------
+
+constexpr unsigned round_threads = 3;
+constexpr unsigned ops_per_thread = 8;
+
+/// Shared state of the current round, visible to handlers through atomics.
+template <class S>
+struct round_ctx {
+  static inline std::atomic<S*> structure{nullptr};
+  static inline recorder rec;
+  static inline std::atomic<bool> active{false};
+  static inline std::atomic<int> inflight{0};
+  static inline bool handler_ops = true;
+  static inline std::atomic<std::uint64_t> h_ops{0}, h_failed{0}, torn{0};
+  static inline constinit thread_local std::atomic<std::uint64_t> t_count{0};
+
+  /// The handler gate: a handler runs its operation only while the round is active; the thread
+  /// that ends the round clears `active` and waits for `inflight` to drain (seq_cst Dekker: either
+  /// the handler sees the round over, or the ender sees the handler in flight).
+  template <class F>
+  static void gated(F f) {
+    if (!handler_ops || !active.load()) return;
+    inflight.fetch_add(1);
+    if (active.load()) f(*structure.load());
+    inflight.fetch_sub(1);
+  }
+  static void end_round() {
+    active.store(false);
+    while (inflight.load() != 0) std::this_thread::yield();
+  }
+};
+
+/// The end of a row's detail for a model with the busy allowance (`strict`: without it).
+inline std::string allowance_note(bool strict, std::uint64_t busy) {
+  return strict ? "strict model"
+                : "busy-slot failures allowed when overlapping (" + std::to_string(busy) +
+                      " histories needed that allowance)";
+}
+
+/// Runs rounds on S through Ops (see the file comment) for the scenario's time and checks each
+/// round's history against Ops::checker(strict). `handler_ops`: interrupt handlers run Ops::handler;
+/// `broken`: a deliberately broken demo (violations expected).
+template <class S, class Ops>
+result_row run_rounds(const options& opts_in, std::string structure, bool strict, bool handler_ops,
+                      bool broken) {
+  using ctx = round_ctx<S>;
+  options opts = opts_in;
+  opts.threads = round_threads;
+  ctx::handler_ops = handler_ops;
+  ctx::h_ops.store(0);
+  ctx::h_failed.store(0);
+  ctx::torn.store(0);
+  ctx::active.store(false);
+  std::unique_ptr<S> current = Ops::make();
+  ctx::structure.store(current.get());
+  ctx::rec.clear();
+  ctx::active.store(true);
+
+  std::barrier sync(round_threads);
+  bool finish = false;  // written by worker 0 before the start barrier, read after it
+  std::uint64_t histories = 0, bad = 0, busy = 0, total_ops = 0;
+  std::string first_bad;
+  auto checker = Ops::checker(strict);
+  lfkit::sharded_counter progress;
+
+  auto body = [&](unsigned i, const std::atomic<bool>& stop) {
+    stress::rng r(opts.seed * 0x9E3779B97F4A7C15ull + i);
+    for (std::uint64_t round = 0;; ++round) {
+      sync.arrive_and_wait();  // start
+      if (finish) break;
+      S& s = *current;
+      for (unsigned k = 0; k < ops_per_thread; ++k) {
+        const std::uint64_t x = r.next();
+        for (std::uint64_t spin = x >> 60; spin > 0; --spin)
+          std::atomic_signal_fence(std::memory_order_seq_cst);
+        if ((x >> 56 & 15) == 0) std::this_thread::yield();
+        Ops::op(s, i, (static_cast<std::uint64_t>(i) + 1) << 32 | (round << 8) | k, x);
+      }
+      sync.arrive_and_wait();  // end
+      if (i == 0) {
+        ctx::end_round();
+        const std::vector<op> h = ctx::rec.take();
+        total_ops += h.size();
+        const verdict v = checker.check(h);
+        ++histories;
+        if (!v.linearizable) {
+          if (bad++ == 0) first_bad = describe(h);
+        } else if (v.used_busy) {
+          ++busy;
+        }
+        progress.add(h.size());
+        ctx::structure.store(nullptr);
+        current = Ops::make();
+        ctx::structure.store(current.get());
+        ctx::rec.clear();
+        ctx::active.store(true);
+        finish = stop.load();
+      }
+    }
+  };
+  const run_stats st = run_workers(opts, &Ops::handler, progress, body);
+  ctx::end_round();
+
+  result_row row;
+  row.structure = std::move(structure);
+  row.threads = round_threads;
+  row.ops = total_ops;
+  fill_signal_columns(row, st);
+  // Rounds are barrier-synchronised: a frozen thread stops every round whatever the structure, so
+  // the others' progress during a freeze says nothing about it here (freezes still shake histories).
+  row.freeze = freeze_stats{};
+  row.handler_ops = ctx::h_ops.load();
+  row.checks = histories;
+  row.expect_violations = broken;
+  row.violations = bad + ctx::torn.load();
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "%" PRIu64 " histories of %u threads x %u ops (+ handler ops), %" PRIu64
+                " not linearizable, %" PRIu64 " torn values; ",
+                histories, round_threads, ops_per_thread, bad, ctx::torn.load());
+  row.detail = buf + Ops::model_note(strict, busy);
+  if (bad > 0 && (!broken || opts_in.strict_demos)) {
+    std::fprintf(stderr,
+                 "  first non-linearizable history (%s, [inv,res] from one global clock):\n%s",
+                 row.structure.c_str(), first_bad.c_str());
+  }
+  return row;
 }
 
 }  // namespace lfkit::stress::lin

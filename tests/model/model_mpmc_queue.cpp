@@ -3,13 +3,12 @@
 // sleep path: Atom::wait/notify_all, modelled as parks on the word; no timed operations, whose
 // polling sleeps read the real clock).
 //
-// Elements carry their payload in a relaxed atomic, so an element read without the slot's
-// release/acquire pairing shows a stale payload, and mark their storage in race-checked rl::vars,
-// so a slot reused before its consumer finished with it is a data race. Checked: 2 producers / 1 consumer and 1 producer /
-// 2 consumers on capacities 1 and 2 at the full/empty boundaries: every element popped was pushed,
-// exactly once, in each producer's order, and what is left drains; bulk pushes and pops; blocking
-// pop/push against close(): every sleeper returns (a lost wake-up is a Relacy deadlock); full and
-// empty verdicts across two queues (store buffering: the seq_cst counter accesses).
+// Checked (the shared scenarios and their element type: model_queue_scenarios.hpp): 2 producers / 1
+// consumer and 1 producer / 2 consumers on capacities 1 and 2 at the full/empty boundaries: every
+// element popped was pushed, exactly once, in each producer's order, and what is left drains; bulk
+// pushes and pops; blocking pop/push against close(): every sleeper returns (a lost wake-up is a
+// Relacy deadlock); full and empty verdicts across two queues (store buffering: the seq_cst counter
+// accesses).
 // Broken variant that must be caught: the stress suite's ring that publishes a slot before writing
 // it (stress/broken_ring.hpp, in miniature).
 #define LFKIT_QUEUE_PORTABLE_WAIT 1
@@ -21,151 +20,25 @@
 #include "model_epilogue.hpp"
 
 #include "model_blocking.hpp"
+#include "model_queue_scenarios.hpp"
 
 namespace {
 
 using lfkit::model::relacy_atomic;
-
-/// Occupancy of element storage: one rl::var (plain, race-checked data) per address an element
-/// lives at, written when an element is constructed there and when it is destroyed, read when it
-/// is moved from. A producer that reuses a slot without happening-after the consumer's move-out
-/// and destruction (or a consumer reading before the construction happened-before) is then a
-/// Relacy DATA RACE, whatever values it sees.
-struct occupancy {
-  static constexpr int size = 64;
-  const void* key[size] = {};
-  rl::var<int> state[size];
-  rl::var<int>* find(const void* p) {
-    for (int i = 0; i < size; ++i) {
-      if (key[i] == p) return &state[i];
-      if (key[i] == nullptr) {
-        key[i] = p;  // bookkeeping only: fibers never switch inside plain code
-        return &state[i];
-      }
-    }
-    return nullptr;
-  }
-};
-occupancy* g_occupancy = nullptr;  // the running test's table (set by its constructor)
-
-inline void occupy(const void* p, int v) {
-  if (rl::var<int>* x = g_occupancy ? g_occupancy->find(p) : nullptr) (*x)(RL_INFO) = v;
-}
-inline void inspect(const void* p) {
-  if (rl::var<int>* x = g_occupancy ? g_occupancy->find(p) : nullptr) {
-    const int v = (*x)(RL_INFO);
-    RL_ASSERT(v == 1);  // moved from a live element only
-  }
-}
-
-/// An element: payload = producer << 8 | sequence (from 1), held in a relaxed atomic, plus the
-/// occupancy marks above.
-struct item {
-  relacy_atomic<std::uint64_t> payload;
-  item() : payload(0) { occupy(this, 1); }
-  explicit item(std::uint64_t v) : payload(v) { occupy(this, 1); }
-  item(const item& o) noexcept : payload(o.get()) {
-    inspect(&o);
-    occupy(this, 1);
-  }
-  item(item&& o) noexcept : payload(o.get()) {
-    inspect(&o);
-    occupy(this, 1);
-  }
-  ~item() { occupy(this, 0); }
-  item& operator=(const item& o) noexcept {
-    inspect(&o);
-    payload.store(o.get(), std::memory_order_relaxed);
-    return *this;
-  }
-  item& operator=(item&& o) noexcept { return *this = static_cast<const item&>(o); }
-  std::uint64_t get() const { return payload.load(std::memory_order_relaxed); }
-};
-
-/// Base of every queue test: installs the occupancy table before the queue is built.
-struct with_occupancy {
-  occupancy occ;
-  with_occupancy() { g_occupancy = &occ; }
-  ~with_occupancy() { g_occupancy = nullptr; }
-};
+using queue_scenarios::item;
+using queue_scenarios::ledger;
+using queue_scenarios::val;
+using queue_scenarios::with_occupancy;
 using queue = lfkit::mpmc_queue<item, relacy_atomic>;
 
-constexpr std::uint64_t val(unsigned producer, unsigned seq) { return (producer << 8) | seq; }
-
-/// What consumers saw, checked against what producers pushed.
-template <unsigned Producers, unsigned MaxPerProducer>
-struct ledger {
-  bool pushed[Producers][MaxPerProducer + 1] = {};
-  unsigned popped[Producers][MaxPerProducer + 1] = {};
-
-  /// A consumer's pops in order: each valid, and per producer increasing (FIFO per producer).
-  void seen(const std::uint64_t* v, unsigned n) {
-    unsigned last[Producers] = {};
-    for (unsigned i = 0; i < n; ++i) {
-      const unsigned p = static_cast<unsigned>(v[i] >> 8), s = static_cast<unsigned>(v[i] & 0xff);
-      RL_ASSERT(p < Producers && s >= 1 && s <= MaxPerProducer);  // not a stale/empty payload
-      if (p >= Producers || s < 1 || s > MaxPerProducer) return;
-      RL_ASSERT(s > last[p]);  // FIFO per producer, for this consumer
-      last[p] = s;
-      ++popped[p][s];
-    }
-  }
-  /// After the threads: drain, then every pushed element popped exactly once, nothing else.
-  void close_books(queue& q) {
-    std::uint64_t rest[2 * Producers * MaxPerProducer];
-    unsigned n = 0;
-    item x;
-    while (n < 2 * Producers * MaxPerProducer && q.try_pop(x)) rest[n++] = x.get();
-    seen(rest, n);
-    for (unsigned p = 0; p < Producers; ++p)
-      for (unsigned s = 1; s <= MaxPerProducer; ++s)
-        RL_ASSERT(popped[p][s] == (pushed[p][s] ? 1u : 0u));
-  }
-};
-
-/// 2 producers (2 try_push each) and 1 consumer (3 try_pop) on capacity Cap.
+// The shared scenarios (model_queue_scenarios.hpp) on this queue, without delays.
 template <std::size_t Cap>
-struct p2c1 : with_occupancy, rl::test_suite<p2c1<Cap>, 3> {
-  queue q{Cap};
-  ledger<2, 2> book;
-  void thread(unsigned i) {
-    if (i < 2) {
-      unsigned s = 1;
-      for (unsigned k = 0; k < 2; ++k)
-        if (q.try_push(item(val(i, s)))) book.pushed[i][s++] = true;
-    } else {
-      std::uint64_t got[3];
-      unsigned n = 0;
-      item x;
-      for (unsigned k = 0; k < 3; ++k)
-        if (q.try_pop(x)) got[n++] = x.get();
-      book.seen(got, n);
-    }
-  }
-  void after() { book.close_books(q); }
-};
-
-/// 1 producer (3 try_push) and 2 consumers (2 try_pop each) on capacity Cap.
+using p2c1 = queue_scenarios::p2c1<queue, Cap>;
 template <std::size_t Cap>
-struct p1c2 : with_occupancy, rl::test_suite<p1c2<Cap>, 3> {
-  queue q{Cap};
-  ledger<1, 3> book;
-  void thread(unsigned i) {
-    if (i == 0) {
-      unsigned s = 1;
-      for (unsigned k = 0; k < 3; ++k)
-        if (q.try_push(item(val(0, s)))) book.pushed[0][s++] = true;
-    } else {
-      std::uint64_t got[2];
-      unsigned n = 0;
-      item x;
-      for (unsigned k = 0; k < 2; ++k)
-        if (q.try_pop(x)) got[n++] = x.get();
-      book.seen(got, n);
-    }
-  }
-  void after() { book.close_books(q); }
-};
+using p1c2 = queue_scenarios::p1c2<queue, Cap>;
+using blocking_close = queue_scenarios::blocking_close<queue, 0>;
+using close_wakes_poppers = queue_scenarios::close_wakes_poppers<queue, 0>;
+using closed_publishes = queue_scenarios::closed_publishes<queue>;
 
 /// Bulk: a producer pushes 3 with try_push_n into capacity 2, a consumer try_pop_n(2), twice.
 struct bulk : with_occupancy, rl::test_suite<bulk, 2> {
@@ -193,41 +66,6 @@ struct bulk : with_occupancy, rl::test_suite<bulk, 2> {
   void after() { book.close_books(q); }
 };
 
-/// Blocking: a producer push()es 2 into capacity 1 (the second waits for room), then close()s;
-/// a consumer pop()s until it returns false. Ends only if no wake-up is lost.
-struct blocking_close : with_occupancy, rl::test_suite<blocking_close, 2> {
-  queue q{1};
-  void thread(unsigned i) {
-    if (i == 0) {
-      RL_ASSERT(q.push(item(val(0, 1))));
-      RL_ASSERT(q.push(item(val(0, 2))));
-      q.close();
-      RL_ASSERT(!q.push(item(val(0, 3))));
-    } else {
-      unsigned next = 1;
-      item x;
-      while (q.pop(x)) {
-        RL_ASSERT(x.get() == val(0, next));
-        ++next;
-      }
-      RL_ASSERT(next == 3);  // both elements, then the close
-    }
-  }
-};
-
-/// Two consumers asleep in pop() on an empty queue; a third thread close()s: both return false.
-struct close_wakes_poppers : with_occupancy, rl::test_suite<close_wakes_poppers, 3> {
-  queue q{1};
-  void thread(unsigned i) {
-    if (i < 2) {
-      item x;
-      RL_ASSERT(!q.pop(x));
-    } else {
-      q.close();
-    }
-  }
-};
-
 /// A producer asleep in push() on a full queue; close() wakes it (it fails: closed) or a pop
 /// made room first (it succeeds); the element count closes either way.
 struct close_wakes_pusher : with_occupancy, rl::test_suite<close_wakes_pusher, 2> {
@@ -242,20 +80,6 @@ struct close_wakes_pusher : with_occupancy, rl::test_suite<close_wakes_pusher, 2
       item x;
       if (q.try_pop(x)) RL_ASSERT(x.get() == val(0, 1));
       q.close();
-    }
-  }
-};
-
-/// is_closed() synchronises with close(): what preceded close() is visible to a thread that saw it.
-struct closed_publishes : with_occupancy, rl::test_suite<closed_publishes, 2> {
-  queue q{1};
-  relacy_atomic<int> side{0};
-  void thread(unsigned i) {
-    if (i == 0) {
-      side.store(1, std::memory_order_relaxed);
-      q.close();
-    } else if (q.is_closed()) {
-      RL_ASSERT(side.load(std::memory_order_relaxed) == 1);
     }
   }
 };
