@@ -127,21 +127,22 @@ struct ledger {
   }
 };
 
-/// 2 producers (2 try_push each) and 1 consumer (3 try_pop) on capacity Cap.
-template <class Q, std::size_t Cap>
-struct p2c1 : with_occupancy, rl::test_suite<p2c1<Q, Cap>, 3> {
+/// P producers (Pushes try_push each, threads 0 .. P-1) and C consumers (Pops try_pop each) on
+/// capacity Cap.
+template <class Q, std::size_t Cap, unsigned P, unsigned Pushes, unsigned C, unsigned Pops>
+struct try_round : with_occupancy, rl::test_suite<try_round<Q, Cap, P, Pushes, C, Pops>, P + C> {
   Q q{Cap};
-  ledger<2, 2> book;
+  ledger<P, Pushes> book;
   void thread(unsigned i) {
-    if (i < 2) {
+    if (i < P) {
       unsigned s = 1;
-      for (unsigned k = 0; k < 2; ++k)
+      for (unsigned k = 0; k < Pushes; ++k)
         if (q.try_push(item(val(i, s)))) book.pushed[i][s++] = true;
     } else {
-      std::uint64_t got[3];
+      std::uint64_t got[Pops];
       unsigned n = 0;
       item x;
-      for (unsigned k = 0; k < 3; ++k)
+      for (unsigned k = 0; k < Pops; ++k)
         if (q.try_pop(x)) got[n++] = x.get();
       book.seen(got, n);
     }
@@ -149,27 +150,13 @@ struct p2c1 : with_occupancy, rl::test_suite<p2c1<Q, Cap>, 3> {
   void after() { book.close_books(q); }
 };
 
+/// 2 producers (2 try_push each) and 1 consumer (3 try_pop) on capacity Cap.
+template <class Q, std::size_t Cap>
+using p2c1 = try_round<Q, Cap, 2, 2, 1, 3>;
+
 /// 1 producer (3 try_push) and 2 consumers (2 try_pop each) on capacity Cap.
 template <class Q, std::size_t Cap>
-struct p1c2 : with_occupancy, rl::test_suite<p1c2<Q, Cap>, 3> {
-  Q q{Cap};
-  ledger<1, 3> book;
-  void thread(unsigned i) {
-    if (i == 0) {
-      unsigned s = 1;
-      for (unsigned k = 0; k < 3; ++k)
-        if (q.try_push(item(val(0, s)))) book.pushed[0][s++] = true;
-    } else {
-      std::uint64_t got[2];
-      unsigned n = 0;
-      item x;
-      for (unsigned k = 0; k < 2; ++k)
-        if (q.try_pop(x)) got[n++] = x.get();
-      book.seen(got, n);
-    }
-  }
-  void after() { book.close_books(q); }
-};
+using p1c2 = try_round<Q, Cap, 1, 3, 2, 2>;
 
 /// Blocking: a producer push()es 2 into capacity 1 (the second waits for room; Delay before it),
 /// then close()s; a consumer pop()s until it returns false. Ends only if no wake-up is lost.
