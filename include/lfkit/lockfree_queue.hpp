@@ -157,6 +157,10 @@
 // ---------------------------------------------------------------------------------------------
 // Design decisions
 // ---------------------------------------------------------------------------------------------
+// * Indices, not elements, in the rings: a ring of the elements themselves, whose operations pass
+//   by a slot a stopped operation holds, was faster in the mixed-role workloads but let passed-by
+//   positions count against the capacity (a spurious "full"); bench/README.md, "lockfree_queue:
+//   designs measured and not kept", has the figures and what such a ring would need.
 // * No index remap (SCQ's optional spreading of consecutive tickets over cache lines): on the
 //   reference machine a remapped Vyukov ring ran 0.52-0.80x of itself without (locality wins).
 // * The threshold is kept as SCQ has it, not replaced by an "exact" head/tail re-check before
