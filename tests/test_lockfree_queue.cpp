@@ -93,7 +93,7 @@ TEST_CASE("lockfree_queue: wrap-around many laps keeps FIFO (tickets far past 2n
       const std::uint64_t k = 1 + static_cast<std::uint64_t>(lap) % cap;  // fill levels vary
       for (std::uint64_t j = 0; j < k; ++j) ok = ok && q.try_push(in++);
       for (std::uint64_t j = 0; j < k; ++j) ok = ok && q.try_pop(x) && x == out++;
-      ok = ok && !q.try_pop(x);  // an empty verdict every lap (threshold path exercised)
+      ok = ok && !q.try_pop(x);  // an empty verdict every lap (tail <= head, exact)
     }
     CHECK(ok);
     CHECK(in == out);
@@ -439,4 +439,60 @@ TEST_CASE("lockfree_queue: a thread frozen at any step of a push/pop does not st
   CHECK(frozen_ops > 20);
   CHECK(other_failures == 0);
   CHECK(accounting_errors == 0);
+}
+
+TEST_CASE("lockfree_queue: close() while a push is frozen at any step strands nothing",
+          "[lfq][freeze][close]") {
+  // A push frozen at step k, then close() and a blocking pop() on another thread. pop() == false
+  // promises "closed and drained": the frozen push must then fail (its element handed back),
+  // never land afterwards where no pop will look. Fresh queues (the allocated ring's threshold
+  // starts at -1) and warmed ones (threshold reset by a push and pop).
+  const step_signal sig(freeze_handler);
+  REQUIRE(sig.installed());
+  std::uint64_t frozen_ops = 0, stranded = 0, lost = 0, popped_it = 0;
+  for (int warm = 0; warm < 2; ++warm) {
+    for (std::uint64_t k = 1;; ++k) {
+      step_queue q(4);
+      if (warm) {
+        int v = -1;
+        REQUIRE(q.try_push(1));
+        REQUIRE(q.try_pop(v));
+      }
+      g_frozen.store(false);
+      g_release.store(false);
+      std::atomic<bool> finished{false}, pushed{false};
+      std::thread a([&] {
+        lfkit::stress::raise_signal_at_step(k);
+        pushed.store(q.try_push(500));
+        lfkit::stress::raise_signal_at_step(0);
+        finished.store(true);
+      });
+      while (!g_frozen.load() && !finished.load()) std::this_thread::yield();
+      if (!g_frozen.load()) {  // k is past the push's last step: every step covered
+        a.join();
+        break;
+      }
+      ++frozen_ops;
+      q.close();
+      int v = -1;
+      const bool popped = q.pop(v);  // blocking: false means closed and drained
+      g_release.store(true);
+      a.join();
+      int late = -1;
+      const bool late_pop = q.try_pop(late);
+      if (popped) {
+        ++popped_it;
+        if (v != 500 || !pushed.load() || late_pop) ++lost;
+      } else {
+        if (late_pop) ++stranded;                // landed after "drained"
+        if (pushed.load() && !late_pop) ++lost;  // reported pushed, found nowhere
+      }
+      REQUIRE(k < 2000);
+    }
+  }
+  INFO("frozen pushes " << frozen_ops << ", of which popped by the closing pop " << popped_it);
+  CHECK(frozen_ops > 20);
+  CHECK(popped_it > 0);
+  CHECK(stranded == 0);
+  CHECK(lost == 0);
 }

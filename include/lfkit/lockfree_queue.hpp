@@ -49,8 +49,11 @@
 // * close(): afterwards every push fails (returns false, its argument holding its value: an
 //   element already moved into its slot is moved back), pops drain the remaining elements and then
 //   return false; every sleeper is woken. Irreversible. A push whose allocated-ring ticket was
-//   taken before close() may still complete; its element is popped by the pop already holding its
-//   position, so a blocking pop that returned false (closed and drained) never strands it.
+//   taken before close() may still complete. A pop on a closed queue ignores the threshold and
+//   reports "closed and drained" only once it has taken, or seen taken, every ticket below the
+//   allocated ring's tail: that push's ticket is then invalidated (the push abandons and returns
+//   false) or its index is popped, so a blocking pop that returned false never strands an
+//   element.
 //
 // ---------------------------------------------------------------------------------------------
 // Guarantees per operation
@@ -80,9 +83,13 @@
 // free ring) first reads the ring's threshold and returns "empty" if it is negative. Otherwise
 // each round takes a ticket (fetch_add on head) and either finds its entry's index (success) or
 // (after at most enqueuer_looks looks, if an enqueuer holds that ticket but has not written the
-// entry yet) invalidates the entry and decrements the threshold: at most 3n - 1 failed rounds after the
-// threshold was last reset (n = bit_ceil(capacity)), and only a successful enqueue resets it. An
-// entry CAS fails only because another operation changed that entry. An enqueue (a push's last
+// entry yet) invalidates the entry and decrements the threshold: at most 3n failed rounds after
+// the threshold was last reset to 3n - 1 (n = bit_ceil(capacity)), and only a successful enqueue
+// resets it. On a closed queue the pop's second look ignores the threshold and stops at tail <=
+// head: after the close each enqueue into the allocated ring takes at most one more ticket, sees
+// the mark and abandons, so that look's rounds are bounded by the tickets below tail when it
+// starts plus one per push that fails meanwhile. An entry CAS fails only because another
+// operation changed that entry. An enqueue (a push's last
 // step, a pop's return of its index) retries with a new ticket only when a dequeuer invalidated
 // its entry or the entry is still occupied from an earlier cycle; once dequeuers stop interfering
 // (their threshold ran out) it finds a free entry within n + 1 tickets, since a ring of 2n entries
@@ -121,16 +128,17 @@
 //   enqueue(i): t = fetch_add(tail); if entry e has cycle(e) < cycle(t), index ⊥ and (safe or
 //     head <= t), CAS it to {cycle(t), safe, i} and reset the threshold to 3n - 1; otherwise take
 //     a new ticket. (The first CAS expects {cycle(t) - 1, safe, ⊥} without loading e first.)
-//   dequeue(): if threshold < 0: empty. If tail <= head: empty, without taking a ticket (so
-//     consumers spinning on an empty ring only read; the tail is read only when the last tail
-//     this side saw is not above head). h = fetch_add(head); if cycle(e) == cycle(h): fetch_or ⊥
-//     into the index and return it. If e is empty and tail > h (an enqueuer holds ticket h), look
-//     again up to enqueuer_looks times, a pause apart. If cycle(e) < cycle(h), invalidate: an empty entry gets cycle
+//   dequeue(): if threshold < 0: empty (not when draining a closed ring, see close() above).
+//     If tail <= head: empty, without taking a ticket (so consumers spinning on an empty ring
+//     only read; the tail is read only when the last tail this side saw is not above head).
+//     h = fetch_add(head); if cycle(e) == cycle(h): fetch_or ⊥ into the index and return it. If
+//     e is empty and tail > h (an enqueuer holds ticket h), look again up to enqueuer_looks
+//     times, a pause apart. If cycle(e) < cycle(h), invalidate: an empty entry gets cycle
 //     (h) (a late enqueuer with ticket h then fails), an occupied one loses its safe bit (an
 //     enqueuer of a later cycle may use it only while head <= its ticket). Then if tail <= h + 1:
 //     catch the tail up to h + 1 (so a lagging tail cannot make later enqueuers use tickets that
 //     dequeuers already passed), decrement the threshold, empty; else decrement the threshold,
-//     empty if it was <= 0, else next ticket.
+//     empty if it was <= 0 (and not draining), else next ticket.
 // The allocated ring's tail carries the closed mark in bit 63: close() sets it with fetch_or, and
 // every enqueue ticket taken after that sees it and abandons (the push then returns its index to
 // the free ring and its element to the caller).
@@ -311,10 +319,17 @@ class scq_ring {
 
   /// Dequeues an index, or returns `none` (empty; see the preface for what that means exactly).
   /// Lock-free: at most threshold + 1 tickets; async-signal-safe.
-  std::uint64_t dequeue() noexcept {
+  ///
+  /// `draining` (a pop on a closed ring): ignore the threshold and return `none` only when tail
+  /// <= head, so that this call takes, or sees taken, every ticket handed out before the close.
+  /// An enqueuer still holding such a ticket then finds its entry invalidated and abandons, or
+  /// lands first and its index is dequeued: a "closed and drained" verdict strands nothing. (The
+  /// threshold may be negative, or run out, while such a ticket waits: e.g. a fresh ring starts
+  /// at -1.) Bounded by the tickets below tail: after the close only enqueues that abandon take
+  /// more (one each).
+  std::uint64_t dequeue(bool draining = false) noexcept {
     // seq_cst: SCQ's empty fast path.
-    const std::int64_t threshold = threshold_.v.load(std::memory_order_seq_cst);
-    if (threshold < 0) return none;
+    if (!draining && threshold_.v.load(std::memory_order_seq_cst) < 0) return none;
     if (looks_empty()) return none;
     for (;;) {
       // seq_cst (4): the ticket.
@@ -369,7 +384,8 @@ class scq_ring {
         threshold_.v.fetch_sub(1, std::memory_order_seq_cst);
         return none;
       }
-      if (threshold_.v.fetch_sub(1, std::memory_order_seq_cst) <= 0)  // seq_cst: as above
+      if (threshold_.v.fetch_sub(1, std::memory_order_seq_cst) <= 0 &&  // seq_cst: as above
+          !draining)
         return none;
     }
   }
@@ -630,9 +646,10 @@ class lockfree_queue : public detail::queue_api<lockfree_queue<T, Atom>, T> {
     std::uint64_t i = alloc_.dequeue();  // acquire inside (1)
     if (i == ring::none) {
       // Closed and drained only if closed before an empty verdict: look at the mark, then again
-      // at the ring (only on this path: the mark lives on the producers' tail line).
+      // at the ring, past every ticket taken before the close (only on this path: the mark
+      // lives on the producers' tail line).
       if (!alloc_.closed()) return status::unavailable;
-      i = alloc_.dequeue();
+      i = alloc_.dequeue(true);
       if (i == ring::none) return status::closed;
     }
     T* e = element(i);

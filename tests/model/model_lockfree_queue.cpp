@@ -7,7 +7,8 @@
 // consumer and 1 producer / 2 consumers at capacities 1 and 2: every element popped was pushed,
 // exactly once, in each producer's order, and what is left drains; a try_pop() after the same
 // thread's successful push never fails (only pushes race with it); blocking push/pop against
-// close(): every sleeper returns; full and empty verdicts across two queues (store buffering);
+// close(): every sleeper returns; a pop that reports closed and drained strands no racing push;
+// full and empty verdicts across two queues (store buffering);
 // one ring (scq_ring) lapped while a dequeuer is held before its consume (stall_atomic): SCQ's
 // safe bit and head <= t test, pair (4) in lockfree_queue.hpp.
 // Broken variant that must be caught: the blocking scenarios with
@@ -112,6 +113,41 @@ struct close_wakes_pusher : with_occupancy, rl::test_suite<close_wakes_pusher, 2
     item x;
     while (q.try_pop(x)) ++left;
     RL_ASSERT((first ? 1u : 0u) + (second ? 1u : 0u) == (popped ? 1u : 0u) + left);
+  }
+};
+
+/// close() races a push: a blocking pop() that returns false (closed and drained) leaves nothing
+/// behind, also when the push took its ticket before the close and lands after that pop looked
+/// (on a fresh queue the allocated ring's threshold is -1, the empty fast path; Warm: reset).
+template <bool Warm>
+struct close_drains_racing_push : with_occupancy,
+                                  rl::test_suite<close_drains_racing_push<Warm>, 2> {
+  queue q{2};
+  bool pushed = false, popped = false;
+  void before() {
+    if (Warm) {
+      item x;
+      RL_ASSERT(q.try_push(item(val(1, 0))));
+      RL_ASSERT(q.try_pop(x));
+    }
+  }
+  void thread(unsigned i) {
+    if (i == 0) {
+      pushed = q.try_push(item(val(0, 1)));
+    } else {
+      delay(16);  // random: close before, during or after the push
+      q.close();
+      item x;
+      popped = q.pop(x);
+      if (popped) RL_ASSERT(x.get() == val(0, 1));
+    }
+  }
+  void after() {
+    unsigned left = 0;
+    item x;
+    while (left < 3 && q.try_pop(x)) ++left;
+    RL_ASSERT(popped || left == 0);  // "drained" was true
+    RL_ASSERT((pushed ? 1u : 0u) == (popped ? 1u : 0u) + left);
   }
 };
 
@@ -257,6 +293,10 @@ int main(int argc, char** argv) {
   s.pass<pop_sleeps_until_push<relacy_atomic>>("lfqueue pop sleeps until a push", random);
   s.pass<close_wakes_poppers<relacy_atomic>>("lfqueue close wakes 2 sleeping poppers", random);
   s.pass<close_wakes_pusher>("lfqueue close wakes a sleeping pusher", random);
+  s.pass<close_drains_racing_push<false>>("lfqueue close vs push: drained pop strands nothing",
+                                          random);
+  s.pass<close_drains_racing_push<true>>("lfqueue close vs push: drained pop strands nothing, warm",
+                                         random);
   s.pass<closed_publishes>("lfqueue is_closed() publishes what preceded close()", bound);
   s.pass<safe_bit_lap>("lfqueue ring: safe bit, enqueue vs dequeue after a lap", random);
   s.caught<blocking_close<lost_wake_atomic>>("BROKEN lfqueue: lost wake, blocking + close", random,
