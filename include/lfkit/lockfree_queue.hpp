@@ -154,8 +154,9 @@
 //       ticket's fetch_add (an RMW later in the tail's modification order).
 //   (4) SCQ's safe bit (the head <= t test): a dequeuer's ticket (fetch_add on head) then its
 //       loads of the entry, against the fetch_or that consumes an older cycle's index there,
-//       then an enqueuer's CAS failure (acquire) that reads that consumed, unsafe entry, then its
-//       head load. All but the failure are seq_cst, so either the dequeuer sees the entry
+//       then an enqueuer's CAS failure that reads that consumed, unsafe entry, then its head
+//       load. All are seq_cst (the failure too: an acquire one need not follow the consume in
+//       the single total order), so either the dequeuer sees the entry
 //       consumed (and invalidates it) or sees the enqueuer's index, or the enqueuer sees head
 //       past its ticket and takes another. With acquire entry loads the dequeuer could read the
 //       entry as still occupied, leave it, and the enqueuer strand its index there (the model's
@@ -295,12 +296,14 @@ class scq_ring {
       for (;;) {
         // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx. Release would do
         // for that; seq_cst as in SCQ's proof, whose threshold argument the model does not run
-        // out (and the same lock cmpxchg / casal on x86 / ARMv8). Failure: acquire (4), pairs
-        // with the consuming fetch_or, so the head <= t test below sees every ticket taken
-        // before that consume. (Relacy reads a failed CAS as the newest value and a seq_cst load
-        // as the newest seq_cst write, so the model cannot show this one.)
+        // out (and the same lock cmpxchg / casal on x86 / ARMv8). Failure: seq_cst (4): a load
+        // after the consuming fetch_or (seq_cst) in the single total order, and before the
+        // head load below, so that load sees every ticket taken before that consume. (Acquire
+        // would give only happens-before, which the total order need not follow unless both
+        // sides are seq_cst. Relacy reads a failed CAS as the newest value, so the model cannot
+        // show the difference.)
         if (ent.compare_exchange_weak(e, make(tc, true, idx), std::memory_order_seq_cst,
-                                      std::memory_order_acquire)) {
+                                      std::memory_order_seq_cst)) {
           // seq_cst: a plain word every dequeuer reads first; stored only when it changes. The
           // store is checked (empty verdicts across 2 queues); the load is SCQ's threshold
           // argument (a stale reset value skips the store), which the model does not run out.
@@ -399,10 +402,11 @@ class scq_ring {
   /// consumer's tickets and tail catch-ups kept invalidating the producer's entries (~0.4 M
   /// items/s instead of ~5); a variant reading the tail on every call measured slower try ops.
   [[nodiscard]] bool looks_empty() noexcept {
-    // acquire: pairs with the fetch_add (seq_cst) that wrote h, so that write precedes the tail
-    // load below in the single total order: there tail <= h <= head, the verdict's instant.
-    // (Relacy's total order is its interleaving: a relaxed load here is never later there.)
-    const std::uint64_t h = head_->load(std::memory_order_acquire);
+    // seq_cst: reads the fetch_add (seq_cst) that wrote h, so that write precedes this load and
+    // the tail load below in the single total order: there tail <= h <= head, the verdict's
+    // instant. (Acquire would not place it there: happens-before binds the total order only
+    // between seq_cst operations. A plain load on x86 and ldar on ARMv8 either way.)
+    const std::uint64_t h = head_->load(std::memory_order_seq_cst);
     // relaxed: a hint, any value is safe (the ticket's own acquire load decides): an entry at
     // h's cycle means ticket h was used (enqueued, or passed by its dequeuer): take a ticket.
     if (cycle(entries_[h & entries_mask_].load(std::memory_order_relaxed)) == h >> (order_ + 1))
