@@ -123,6 +123,11 @@ class gated_atomic : public lfkit::stress::hooked_atomic<T, gate_hook> {
   using lfkit::stress::hooked_atomic<T, gate_hook>::hooked_atomic;
 };
 
+/// Pause hints and yields of the calling thread's operations on gated_atomic structures (its
+/// atomic_hooks count them): a test resets them, runs one call, and checks a documented bound.
+inline thread_local unsigned t_pauses = 0;
+inline thread_local unsigned t_yields = 0;
+
 /// One gated scenario: closes the gate; hold() runs a function on a thread stopped at its release
 /// stores, spawn() on an ordinary thread. The destructor — also when a REQUIRE failed — disarms
 /// the caller's load hook, opens the gate and joins every thread, so a failure neither hangs nor
@@ -210,5 +215,18 @@ class scoped_handler {
 };
 
 }  // namespace lfkit_test
+
+template <>
+struct lfkit::atomic_hooks<lfkit_test::gated_atomic>
+    : lfkit::basic_atomic_hooks<lfkit_test::gated_atomic> {
+  static void pause() noexcept {
+    ++lfkit_test::t_pauses;
+    basic_atomic_hooks::pause();
+  }
+  static void yield() noexcept {
+    ++lfkit_test::t_yields;
+    basic_atomic_hooks::yield();
+  }
+};
 
 #endif  // LFKIT_TESTS_SUPPORT_HPP

@@ -51,6 +51,9 @@ using queue_contract::throwing;
 /// The capacities either side of the streaming-ring threshold (the waiting rules differ there).
 constexpr std::size_t below_streaming = lfkit::detail::queue_tuning::streaming_ring_min - 1;
 constexpr std::size_t streaming = lfkit::detail::queue_tuning::streaming_ring_min;
+/// The smallest capacity whose busy back-off is the longest (capacity / 16 pauses, clamped).
+constexpr std::size_t longest_backoff =
+    16 * std::size_t{lfkit::detail::queue_tuning::max_busy_backoff};
 
 using lfkit_impl = queue_contract::impl<lfkit::mpmc_queue>;
 using perturbed_impl = queue_contract::impl<lfkit::mpmc_queue, lfkit::stress::perturbed_atomic>;
@@ -401,8 +404,8 @@ TEST_CASE("concurrent close while producers and consumers run", "[queue][close]"
 TEST_CASE("lfkit: a producer stopped between claim and publish makes try_pop fail, not hang",
           "[queue][busy]") {
   // Both waiting regimes: a small ring (looks) and a streaming one (looks for a lone producer,
-  // then back-offs).
-  const std::size_t capacity = GENERATE(below_streaming, streaming);
+  // then back-offs), and a ring large enough for the longest back-off.
+  const std::size_t capacity = GENERATE(below_streaming, streaming, longest_backoff);
   CAPTURE(capacity);
   lfkit::mpmc_queue<int, gated_atomic> q(capacity);
   gate g;
@@ -410,8 +413,16 @@ TEST_CASE("lfkit: a producer stopped between claim and publish makes try_pop fai
   CHECK(q.size_approx() == 1);                    // claimed: counted, not yet poppable
   int x = 0;
   const auto t0 = steady::now();
+  lfkit_test::t_pauses = lfkit_test::t_yields = 0;
   CHECK_FALSE(q.try_pop(x));       // the documented busy-slot failure: bounded wait, then false
   CHECK(steady::now() - t0 < 1s);  // loose: only "did not wait for the stalled thread"
+  // The preface's bound, counted: at most max_failing_pauses pause hints and busy_yields yields
+  // (all of them, before it fails); with the longest back-off, exactly that many pauses.
+  CHECK(lfkit_test::t_pauses <= lfkit::detail::queue_tuning::max_failing_pauses);
+  CHECK(lfkit_test::t_yields == lfkit::detail::queue_tuning::busy_yields);
+  if (capacity >= longest_backoff) {
+    CHECK(lfkit_test::t_pauses == lfkit::detail::queue_tuning::max_failing_pauses);
+  }
   std::atomic<bool> popped{false};
   g.spawn([&] { popped.store(q.pop(x)); });  // a blocking pop waits for it instead
   std::this_thread::sleep_for(50ms);
@@ -475,8 +486,11 @@ TEST_CASE("lfkit: a consumer stopped between claim and release makes try_push fa
   }));
   CHECK(q.size_approx() == capacity - 1);  // not full...
   const auto t0 = steady::now();
+  lfkit_test::t_pauses = lfkit_test::t_yields = 0;
   CHECK_FALSE(q.try_push(2));  // ...but the slot at the tail is busy: bounded wait, then false
   CHECK(steady::now() - t0 < 1s);
+  CHECK(lfkit_test::t_pauses <= lfkit::detail::queue_tuning::max_failing_pauses);
+  CHECK(lfkit_test::t_yields == lfkit::detail::queue_tuning::busy_yields);
   CHECK_FALSE(q.try_push_for(3, 20ms));  // timed: gives up at the deadline
   std::atomic<bool> pushed{false};
   g.spawn([&] { pushed.store(q.push(4)); });

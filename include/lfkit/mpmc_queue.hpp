@@ -22,10 +22,10 @@
 // * A failed try_ op means that at some instant in the call the queue was full / empty / closed —
 //   or that the slot at its position was *busy*: claimed by a thread that has not finished (a
 //   producer between claim and publish, a consumer between claim and release). The call then
-//   waits a bounded time (at most 152 pause hints, then 8 sched_yield()s, unless other threads
+//   waits a bounded time (at most 216 pause hints and 8 sched_yield()s, unless other threads
 //   keep succeeding) and fails rather than wait on that thread, so a signal handler that
-//   interrupted it cannot deadlock. A running holder finishes within the pauses; a descheduled
-//   one usually within the yields.
+//   interrupted it cannot deadlock. A running holder finishes within the first pauses; a
+//   descheduled one usually within the yields.
 // * close(): later pushes fail (argument untouched), pops drain what is left, then fail; every
 //   sleeper is woken. Trap: `!try_pop(x) && is_closed()` does NOT mean drained — a push that
 //   claimed its slot before close() may still be constructing its element. Use drained().
@@ -108,8 +108,12 @@ struct queue_tuning {
   /// Then sched_yield()s, each followed by a re-try: a holder still busy after the back-offs is
   /// descheduled, and a yield gives it the CPU back (never reached without oversubscription).
   static constexpr unsigned busy_yields = 8;
-  // A failing try_ op waits at most (busy_retries + 1) * looks + busy_retries * max_busy_backoff
-  // = 152 pause hints, then busy_yields sched_yield()s (the preface's figure).
+  /// The most pause hints a failing try_ op spends (the preface's figure): up to `looks` on each
+  /// of its busy_retries + busy_yields + 1 attempts, and the back-offs. Each of its busy_yields
+  /// sched_yield()s comes between two attempts.
+  static constexpr unsigned max_failing_pauses =
+      (busy_retries + busy_yields + 1) * looks + busy_retries * max_busy_backoff;
+  static_assert(max_failing_pauses == 216, "update the figure in the preface and README.md");
 };
 }  // namespace detail
 
