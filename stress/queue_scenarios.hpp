@@ -21,8 +21,12 @@
 //     the multiset hash (sum of mix64 of the tags) of the popped items equals that of the pushed;
 //   * close drains: after every consumer's pop() returned false the queue is empty (and drained()
 //     is true, where Q has it), and no push that started after close() returned succeeded.
-// run_config::blocking: blocking and timed operations only, capacity 1-4, unbalanced sides (a
-// lost wake-up hangs the run, which the framework reports as exit status 3).
+// run_config::blocking: blocking and timed operations only, capacity 1-4, unbalanced sides. A lost
+// wake-up leaves the workers asleep while handlers and timed ops trickle on (close() would then
+// wake everyone at the deadline and hide it), so a watch thread counts the time in which no
+// worker completed an operation: a stretch of more than stall_limit_ms (only time in which the
+// watch itself ran on schedule counts, so a stalled machine is not blamed on the queue) is a
+// violation. A wind-down that never finishes is reported as a hang (exit status 3).
 // run_config::baseline: handlers cannot call a mutex queue when they interrupted a thread inside
 // a queue call (it may hold the mutex: deadlock); they skip and count it (h.skip).
 //
@@ -40,6 +44,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -175,6 +180,10 @@ concept bulk_queue = requires(Q& q, item* p) {
   q.try_pop_n(p, std::size_t{1});
 };
 
+/// Blocking runs: the longest stretch of quiet (no worker operation completed) that is not a
+/// violation. A frozen slot holder (20 ms freezes) or a descheduled thread stays far below it.
+constexpr unsigned stall_limit_ms = 250;
+
 /// What a run_queue scenario is (see the file comment).
 struct run_config {
   bool blocking = false;  ///< blocking and timed ops only, capacity 1-4, unbalanced sides
@@ -223,6 +232,9 @@ result_row run_queue(const options& opts, std::string structure, run_config cfg)
   lfkit::sharded_counter progress;
   std::vector<std::uint64_t> worker_ops(T, 0);
   const auto timeout = std::chrono::microseconds(500);
+  // Worker operations completed, for the stall watch (blocking runs). relaxed (all accesses): a
+  // count the watch polls; no data is passed with it.
+  std::atomic<std::uint64_t> completed{0};
 
   auto body = [&](unsigned i, const std::atomic<bool>&) {
     rng r(opts.seed * 0x9E3779B97F4A7C15ull + i);
@@ -237,6 +249,7 @@ result_row run_queue(const options& opts, std::string structure, run_config cfg)
     };
     auto done_one = [&] {
       ++ops;
+      if (blocking) completed.fetch_add(1, std::memory_order_relaxed);  // relaxed: see above
       if (cfg.progress_each_op) progress.add(1);
       else if ((ops & 15) == 0) progress.add(16);
     };
@@ -315,10 +328,39 @@ result_row run_queue(const options& opts, std::string structure, run_config cfg)
     }
     worker_ops[i] = ops;
   };
+  // The stall watch (blocking runs): from the start to the close, the longest stretch of watch
+  // ticks with no worker operation. A tick counts at most 2 ms of quiet, however late it woke.
+  std::atomic<bool> closing{false};
+  std::int64_t longest_quiet_us = 0;
+  std::thread watch;
+  if (blocking) {
+    watch = std::thread([&] {
+      std::uint64_t seen = completed.load(std::memory_order_relaxed);  // relaxed: see above
+      std::int64_t quiet_us = 0;
+      auto last = std::chrono::steady_clock::now();
+      while (!closing.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        const auto now = std::chrono::steady_clock::now();
+        const auto dt = std::chrono::duration_cast<std::chrono::microseconds>(now - last).count();
+        last = now;
+        const std::uint64_t c = completed.load(std::memory_order_relaxed);  // relaxed: see above
+        if (c != seen) {
+          seen = c;
+          quiet_us = 0;
+        } else {
+          quiet_us += dt < 2000 ? dt : 2000;
+          if (quiet_us > longest_quiet_us) longest_quiet_us = quiet_us;
+        }
+      }
+    });
+  }
   const run_stats st = run_workers(opts, &ctx::handler, progress, body, [&] {
+    closing.store(true);
+    if (watch.joinable()) watch.join();
     q.close();  // in the middle of the traffic, under interrupts
     ctx::closed_done.store(true);
   });
+  const bool stalled = longest_quiet_us > std::int64_t{stall_limit_ms} * 1000;
 
   // Everything is joined: check.
   std::uint64_t pushed = 0, push_hash = 0, after_close = 0, popped = 0, pop_hash = 0, malformed = 0,
@@ -364,9 +406,9 @@ result_row run_queue(const options& opts, std::string structure, run_config cfg)
   row.handler_ops_skipped = h_skipped;
   row.checks = popped;
   row.expect_violations = cfg.broken;
-  row.violations =
-      malformed + unknown + fifo + after_close + left + (count_ok ? 0 : 1) + (hash_ok ? 0 : 1);
-  char buf[512];
+  row.violations = malformed + unknown + fifo + after_close + left + (count_ok ? 0 : 1) +
+                   (hash_ok ? 0 : 1) + (stalled ? 1 : 0);
+  char buf[640];
   std::snprintf(buf, sizeof buf,
                 "capacity %zu, %u producer(s); pushed %" PRIu64 " (handlers: %" PRIu64
                 "), popped %" PRIu64 " (handlers: %" PRIu64
@@ -377,6 +419,13 @@ result_row run_queue(const options& opts, std::string structure, run_config cfg)
                 hash_ok ? "equal" : "DIFFERS (lost/duplicated items)", malformed, unknown, fifo,
                 after_close, left);
   row.detail = buf;
+  if (blocking) {
+    std::snprintf(buf, sizeof buf,
+                  "; longest stretch without a worker operation %.1f ms (limit %u ms%s)",
+                  static_cast<double>(longest_quiet_us) / 1000.0, stall_limit_ms,
+                  stalled ? ": STALLED, a lost wake-up?" : "");
+    row.detail += buf;
+  }
   return row;
 }
 

@@ -4,7 +4,7 @@
 //
 // queue_lfkit (lfkit::mpmc_queue; perturbed_atomic when --perturb > 0), queue_lfkit_blocking (the
 // same with blocking and timed operations only, capacity 1-4, unbalanced sides: a lost wake-up
-// hangs it, which the framework reports as exit status 3), queue_mutex_baseline
+// shows as a stretch with no worker operation, see queue_scenarios.hpp), queue_mutex_baseline
 // (lfkit::baseline::mutex_queue) and queue_broken_demo (stress/broken_ring.hpp, a ring that publishes
 // before writing: it must be caught).
 // Baseline handlers skip when they interrupted a thread inside a queue call (h.skip).
