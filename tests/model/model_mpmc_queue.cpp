@@ -7,10 +7,12 @@
 // consumer and 1 producer / 2 consumers on capacities 1 and 2 at the full/empty boundaries: every
 // element popped was pushed, exactly once, in each producer's order, and what is left drains; bulk
 // pushes and pops; blocking pop/push against close(): every sleeper returns (a lost wake-up is a
-// Relacy deadlock); full and empty verdicts across two queues (store buffering: the seq_cst counter
-// accesses).
-// Broken variant that must be caught: the stress suite's ring that publishes a slot before writing
-// it (stress/broken_ring.hpp, in miniature).
+// Relacy deadlock); a pop asleep on an empty queue, a pop asleep on a slot whose producer is
+// still building, a push asleep on a slot whose consumer is still moving out: each is woken; full
+// and empty verdicts across two queues (store buffering: the seq_cst counter accesses).
+// Broken variants that must be caught: the stress suite's ring that publishes a slot before
+// writing it (stress/broken_ring.hpp, in miniature); the three sleep scenarios on
+// lost_wake_atomic (wakes wake nobody): a deadlock.
 #define LFKIT_QUEUE_PORTABLE_WAIT 1
 
 #include "model_prelude.hpp"
@@ -24,6 +26,7 @@
 
 namespace {
 
+using lfkit::model::delay;
 using lfkit::model::relacy_atomic;
 using queue_scenarios::item;
 using queue_scenarios::ledger;
@@ -64,6 +67,92 @@ struct bulk : with_occupancy, rl::test_suite<bulk, 2> {
     }
   }
   void after() { book.close_books(q); }
+};
+
+// Scenarios in which a thread must sleep and be woken. A blocking op pauses and yields about 50
+// steps before it sleeps, so the waker comes after a random delay of up to 80 steps: with less,
+// the waker nearly always finishes first and no sleep needs a wake (each runs on the broken
+// lost_wake_atomic too, where it must deadlock).
+
+/// A consumer asleep in pop() on an empty queue until a delayed producer's push.
+template <template <class> class Atom>
+struct pop_sleeps_until_push : with_occupancy, rl::test_suite<pop_sleeps_until_push<Atom>, 2> {
+  lfkit::mpmc_queue<item, Atom> q{1};
+  void thread(unsigned i) {
+    if (i == 0) {
+      delay(80);
+      RL_ASSERT(q.push(item(val(0, 1))));
+    } else {
+      item x;
+      RL_ASSERT(q.pop(x));
+      RL_ASSERT(x.get() == val(0, 1));
+    }
+  }
+};
+
+/// An element whose move construction (into a slot) and move assignment (out of one) take up to 80
+/// steps while `slow_moves` is set: a holder between claim and publish / release for that long.
+inline bool slow_moves = false;
+struct slow_item {
+  relacy_atomic<std::uint64_t> payload{0};
+  slow_item() = default;
+  explicit slow_item(std::uint64_t v) : payload(v) {}
+  slow_item(slow_item&& o) noexcept : payload(o.get()) {
+    if (slow_moves) delay(80);
+  }
+  slow_item& operator=(slow_item&& o) noexcept {
+    if (slow_moves) delay(80);
+    // relaxed: the queue's stamps order the element; the payload is one thread's at a time.
+    payload.store(o.get(), std::memory_order_relaxed);
+    return *this;
+  }
+  ~slow_item() = default;
+  // relaxed: as above.
+  std::uint64_t get() const { return payload.load(std::memory_order_relaxed); }
+};
+
+/// A consumer asleep in pop() on a busy slot: the producer claimed it and is still building the
+/// element; its publish must wake the consumer.
+template <template <class> class Atom>
+struct pop_sleeps_on_busy_slot : rl::test_suite<pop_sleeps_on_busy_slot<Atom>, 2> {
+  lfkit::mpmc_queue<slow_item, Atom> q{2};
+  void before() { slow_moves = true; }
+  void after() { slow_moves = false; }
+  void thread(unsigned i) {
+    if (i == 0) {
+      RL_ASSERT(q.try_push(slow_item(val(0, 1))));
+    } else {
+      slow_item x;
+      RL_ASSERT(q.pop(x));
+      RL_ASSERT(x.get() == val(0, 1));
+    }
+  }
+};
+
+/// A producer asleep in push() on a full ring whose only slot a consumer has claimed and is still
+/// moving out of; its release must wake the producer.
+template <template <class> class Atom>
+struct push_sleeps_on_busy_slot : rl::test_suite<push_sleeps_on_busy_slot<Atom>, 2> {
+  lfkit::mpmc_queue<slow_item, Atom> q{1};
+  void before() {
+    RL_ASSERT(q.try_push(slow_item(val(0, 1))));
+    slow_moves = true;
+  }
+  void after() {
+    slow_moves = false;
+    slow_item x;
+    RL_ASSERT(q.try_pop(x));
+    RL_ASSERT(x.get() == val(0, 2));
+  }
+  void thread(unsigned i) {
+    if (i == 0) {
+      RL_ASSERT(q.push(slow_item(val(0, 2))));
+    } else {
+      slow_item x;
+      RL_ASSERT(q.try_pop(x));
+      RL_ASSERT(x.get() == val(0, 1));
+    }
+  }
 };
 
 /// A producer asleep in push() on a full queue; close() wakes it (it fails: closed) or a pop
@@ -205,6 +294,7 @@ struct flag_wait : rl::test_suite<flag_wait<Wake>, 2> {
 }  // namespace
 
 int main(int argc, char** argv) {
+  using lfkit::model::lost_wake_atomic;
   using lfkit::model::search;
   lfkit::model::suite s(argc, argv);
   const search bound{rl::sched_bound, 0, 1};
@@ -217,6 +307,9 @@ int main(int argc, char** argv) {
   s.pass<blocking_close>("queue blocking push/pop + close", random);
   s.pass<close_wakes_poppers>("queue close wakes 2 sleeping poppers", random);
   s.pass<close_wakes_pusher>("queue close wakes a sleeping pusher", random);
+  s.pass<pop_sleeps_until_push<relacy_atomic>>("queue pop sleeps until a delayed push", random);
+  s.pass<pop_sleeps_on_busy_slot<relacy_atomic>>("queue pop sleeps on a busy slot", random);
+  s.pass<push_sleeps_on_busy_slot<relacy_atomic>>("queue push sleeps on a busy slot", random);
   s.pass<p2c1<2>>("queue 2P1C capacity 2 (context bound 1)", bound);
   s.pass<closed_publishes>("queue is_closed() publishes what preceded close()", bound);
   s.pass<sb_verdicts<false, 64>>("queue empty verdicts across 2 queues (SB)", random);
@@ -226,6 +319,14 @@ int main(int argc, char** argv) {
   s.pass<flag_wait<true>>("hooks wait/wake_all (sanity)", bound);
   s.caught<flag_wait<false>>("BROKEN wait without wake (lost wake-up)", bound,
                              rl::test_result_deadlock);
+  s.caught<pop_sleeps_until_push<lost_wake_atomic>>("BROKEN queue: lost wake, pop vs push", random,
+                                                    rl::test_result_deadlock);
+  s.caught<pop_sleeps_on_busy_slot<lost_wake_atomic>>("BROKEN queue: lost wake, busy slot pop",
+                                                      random, rl::test_result_deadlock);
+  // Found at iteration ~15500 of this search: allow more, the search stops at the first find.
+  s.caught<push_sleeps_on_busy_slot<lost_wake_atomic>>("BROKEN queue: lost wake, busy slot push",
+                                                       search{rl::sched_random, 100000},
+                                                       rl::test_result_deadlock);
   s.pass<ring_test<false>>("mini ring, correct (sanity)", bound);
   s.caught<ring_test<true>>("BROKEN ring: publish before write", bound);
   return s.finish();
