@@ -76,14 +76,16 @@
 //   holds more than 8 guards at once (deep nesting of handlers, vectors of guards), takes the
 //   fallback path: a compare-and-swap on the head word increments a pin count packed next to the
 //   pointer (a split reference count). The fallback is correct, lock-free and signal-safe, but it
-//   is a read-modify-write on the shared head line — slower, never wrong. A thread without a record
-//   retries claiming one every 64 fallback loads. The packed count has 16 bits: a fallback load
-//   that raises it to 16384 moves it into the version's own 64-bit counter, so any number of
-//   fallback loads work. The one blocking corner: if 49151 more fallback pins on the same version
-//   arrive while that move is in flight, further fallback loads spin until the mover lands it (or a
-//   writer publishes) — not lock-free there, and a signal handler that interrupted the mover itself
-//   would spin until a writer publishes. It takes tens of thousands of simultaneous fallback
-//   readers of one version to get there.
+//   is a read-modify-write on the shared head line — slower, never wrong. (A writer on such a
+//   thread protects the current version the same way, and then publishes under the scan lock:
+//   blocking, see Progress.) A thread without a record retries claiming one every 64 fallback
+//   loads. The packed count has 16 bits: a fallback load that raises it to 16384 moves it into
+//   the version's own 64-bit counter, so any number of fallback loads work. The one blocking
+//   corner of fallback loads: if 49151 more fallback pins on the same version arrive while that
+//   move is in flight, further fallback loads spin until the mover lands it (or a writer
+//   publishes) — not lock-free there, and a signal handler that interrupted the mover itself would
+//   spin until a writer publishes. It takes tens of thousands of simultaneous fallback readers of
+//   one version to get there.
 //
 // Progress and async-signal-safety (T's constructors/destructors and f excluded)
 //   operation               progress                                   async-signal-safe
@@ -92,15 +94,25 @@
 //                           path has no RMW and no allocation)           could allocate: see Binding)
 //   guard release / reset   wait-free (one store or one fetch_sub)      yes
 //   version(), retired_count()  lock-free (one protected load)          yes
-//   compare_exchange        lock-free publish (one CAS); takes a node   no (may allocate; every
-//                           from the pool (try-lock, else allocates)     B-th publish scans)
-//   store/exchange/emplace  lock-free publish (CAS loop), as above;     no
+//   compare_exchange        lock-free publish (one CAS) (*); takes a    no (may allocate; every
+//                           node from the pool (try-lock, else           B-th publish scans)
+//                           allocates)
+//   store/exchange/emplace  lock-free publish (CAS loop) (*), as above;  no
 //                           every B-th publish also scans: blocking
 //                           (scan lock, one membarrier(2))
 //   update(f)               as store; f re-run when another writer won  no
 //   reclaim()               blocking (scan lock + membarrier)           no
 //   prepare_thread()        lock-free (claims a record)                 no (pthread_setspecific)
 //   constructor/destructor  blocking                                    no
+//   (*) Only when the writer protects the version it replaces with a hazard slot. A writer that
+//   holds it by a fallback pin publishes under the scan lock (the pin sits in the head word until
+//   the publish moves it into the version, and no scan may judge the version in between), and the
+//   scan lock is a sleeping lock that a scan holds across its membarrier and hazard sort: such a
+//   publish is blocking, waiting for any scan in progress. That is every publish attempt of
+//   store/exchange/emplace/update on a thread that holds 8 guards or has no hazard record (see
+//   Thread limits), and every compare_exchange whose `expected` is a fallback guard — one that
+//   such a thread's load() returned, or the guard exchange() returns (always a pin) — whether it
+//   then succeeds or fails.
 //   Readers never wait for writers: a writer stalled anywhere, including inside a scan, delays no
 //   load() and no guard release.
 //
@@ -610,12 +622,16 @@ class snapshot {
     return dom_->try_bind(true) != nullptr;
   }
 
-  /// Publishes `value` as the next version. Not async-signal-safe. Lock-free publish; may allocate
-  /// (empty or busy pool); every reclaim_batch publishes scans (blocking; runs ~T of old versions).
+  /// Publishes `value` as the next version. Not async-signal-safe. Lock-free publish while this
+  /// thread has a free hazard slot; on a thread that holds 8 guards or has no hazard record the
+  /// publish takes the scan lock (blocking: waits for a scan in progress; see Progress in the
+  /// file comment). May allocate (empty or busy pool); every reclaim_batch publishes scans
+  /// (blocking; runs ~T of old versions).
   ///   s.store(cfg{...});
   void store(T value) { (void)publish_new(false, std::move(value)); }
 
-  /// Constructs the next version in place and publishes it. As store().
+  /// Constructs the next version in place and publishes it. As store() (progress included:
+  /// blocking on a thread that holds 8 guards or has no hazard record).
   ///   s.emplace(args...);
   template <class... Args>
     requires std::constructible_from<T, Args...>
@@ -624,7 +640,9 @@ class snapshot {
   }
 
   /// Publishes `value` and returns a guard on the version it replaced (no copy: the old version
-  /// stays pinned until the guard is released). As store().
+  /// stays pinned until the guard is released). As store() (progress included: blocking on a
+  /// thread that holds 8 guards or has no hazard record). The returned guard is a fallback pin:
+  /// passed as compare_exchange's `expected`, it makes that call take the scan lock.
   ///   auto old = s.exchange(cfg{...}); log(old->port);
   [[nodiscard]] guard exchange(T value) {
     return guard(nullptr, publish_new(true, std::move(value)));
@@ -633,8 +651,12 @@ class snapshot {
   /// Publishes `desired` if the current version is still the one `expected` holds; otherwise
   /// `expected` is re-pointed at the current version and nothing is published (desired is
   /// destroyed). On success `expected` keeps holding the replaced version. Lock-free publish (one
-  /// CAS, retried only while fallback readers change the pin count); may allocate and scan as
-  /// store(). Not async-signal-safe. Precondition: `expected` holds a version of this snapshot.
+  /// CAS, retried only while fallback readers change the pin count) when `expected` holds its
+  /// version by a hazard slot; when it is a fallback guard (expected.uses_fallback(): from a
+  /// load() on a thread that held 8 guards or had no hazard record, or from exchange()) the call
+  /// takes the scan lock, succeed or fail: blocking, it waits for a scan in progress. May allocate
+  /// and scan as store(). Not async-signal-safe. Precondition: `expected` holds a version of this
+  /// snapshot.
   ///   auto cur = s.load();
   ///   while (!s.compare_exchange(cur, next_of(*cur))) {}
   bool compare_exchange(guard& expected, T desired) {
@@ -653,8 +675,9 @@ class snapshot {
   /// CAS. If another writer publishes while f runs, f is called again on the newer value, so
   /// concurrent update()s compose (N threads x M increments end at exactly N*M). f runs outside
   /// any lock and may be called several times: keep it free of side effects. Returns the version
-  /// published. Not async-signal-safe; lock-free among writers (f excluded) but may allocate and
-  /// scan as store(). Exceptions from f or T propagate, publishing nothing.
+  /// published. Not async-signal-safe; lock-free among writers (f excluded) while this thread has
+  /// a free hazard slot, else each publish attempt takes the scan lock (blocking) as in store();
+  /// may allocate and scan as store(). Exceptions from f or T propagate, publishing nothing.
   ///   s.update([](const counters& c) { return counters{c.a + 1, c.b + 1}; });
   template <class F>
     requires std::is_invocable_v<F&, const T&>
