@@ -79,11 +79,19 @@ bool eventually(Pred pred) {
 // preempted, stopped, or interrupted by a signal mid-operation. Optionally, the main thread's
 // n-th load of a given memory order opens the gate and waits until the held store has landed ("the holder
 // finishes while this thread looks"), then runs `then` (another operation at that instant).
+// A thread held at its read-modify-writes instead (gate::hold(f, atomic_op::rmw)) stops before each
+// RMW whose order is exactly release, not at stores: e.g. right after a publishing CAS (acq_rel),
+// before the release RMW that completes it. g_gate_sleeps counts the sleeps of any thread on a
+// gated_atomic word (atomic_hooks::wait): a test sees that a thread is blocked, e.g. on a lock the
+// held thread owns, without timing it.
 
 inline std::atomic<bool> g_gate_open{true};
 inline std::atomic<int> g_gate_waiting{0};  // held threads stopped at the gate now
-inline std::atomic<int> g_gate_stores{0};   // release stores held threads completed
+inline std::atomic<int> g_gate_stores{0};   // held release steps (stores or RMWs) completed
+inline std::atomic<int> g_gate_sleeps{0};   // atomic_hooks<gated_atomic>::wait calls
 inline thread_local bool t_held = false;
+/// The kind of release step a held thread stops at: store, or rmw.
+inline thread_local lfkit::stress::atomic_op t_held_at = lfkit::stress::atomic_op::store;
 inline thread_local int t_open_at_load = 0;  // 0: off; else the load (from 1) that opens
 inline thread_local std::memory_order t_open_order = std::memory_order_acquire;  // loads counted
 inline thread_local int t_counted_loads = 0;
@@ -103,14 +111,14 @@ struct gate_hook {
         t_open_at_load = armed;
       }
     }
-    if (op == lfkit::stress::atomic_op::store && o == std::memory_order_release && t_held) {
+    if (op == t_held_at && o == std::memory_order_release && t_held) {
       g_gate_waiting.fetch_add(1);
       while (!g_gate_open.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
       g_gate_waiting.fetch_sub(1);
     }
   }
   static void after(lfkit::stress::atomic_op op, std::memory_order o) noexcept {
-    if (op == lfkit::stress::atomic_op::store && o == std::memory_order_release && t_held) {
+    if (op == t_held_at && o == std::memory_order_release && t_held) {
       g_gate_stores.fetch_add(1);
     }
   }
@@ -148,11 +156,13 @@ class gate {
   gate(const gate&) = delete;
   gate& operator=(const gate&) = delete;
 
-  /// Runs `f` on a held thread; returns once it is stopped at the gate (false: it never got there).
+  /// Runs `f` on a held thread, stopped before each of its release steps of kind `at` (store or
+  /// rmw); returns once it is stopped at the gate (false: it never got there).
   template <class F>
-  bool hold(F f) {
+  bool hold(F f, lfkit::stress::atomic_op at = lfkit::stress::atomic_op::store) {
     const int before = g_gate_waiting.load();
-    threads_.emplace_back([f = std::move(f)]() mutable {
+    threads_.emplace_back([f = std::move(f), at]() mutable {
+      t_held_at = at;
       t_held = true;
       f();
     });
@@ -226,6 +236,11 @@ struct lfkit::atomic_hooks<lfkit_test::gated_atomic>
   static void yield() noexcept {
     ++lfkit_test::t_yields;
     basic_atomic_hooks::yield();
+  }
+  static void wait(lfkit_test::gated_atomic<std::uint32_t>& word, std::uint32_t expected,
+                   const lfkit::detail::deadline& dl) noexcept {
+    lfkit_test::g_gate_sleeps.fetch_add(1);
+    basic_atomic_hooks::wait(word, expected, dl);
   }
 };
 

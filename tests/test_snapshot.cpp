@@ -20,6 +20,7 @@
 #include "lfkit/baseline/locked_snapshot.hpp"
 #include "lfkit/snapshot.hpp"
 #include "perturbed_atomic.hpp"
+#include "support.hpp"
 
 namespace {
 using lfkit::stress::perturbation_scope;
@@ -408,6 +409,75 @@ TEST_CASE("fallback pins flushed while writers publish stay balanced", "[snapsho
   CHECK(bad.load() == 0);
   CHECK(s.load()->a == 3000);
   CHECK(s.reclaim() == 0);  // every fallback pin was accounted for exactly once
+}
+
+namespace {
+enum class pinned_publish { compare_exchange, exchange };
+
+/// A writer W whose every slot holds a guard on another snapshot protects version 0 of `s` by a
+/// fallback pin alone (a count in the head word), publishes over it, and stops right after its
+/// publishing CAS, before it moves that count into version 0's pins (16). A reclaim() started
+/// then must not destroy version 0: it waits on the scan lock W's publish holds. Checks that
+/// version 0 was still alive when W's call returned (W's `expected` / exchange()'s guard).
+void check_fallback_publish_keeps_version(pinned_publish op) {
+  using snap = lfkit::snapshot<tracked, lfkit_test::gated_atomic>;
+  snap s(tracked(1));
+  lfkit::snapshot<int, lfkit_test::gated_atomic> other(0);  // same domain: shares W's slots
+  lfkit_test::gate g;
+  std::atomic<bool> by_pin{false};
+  std::atomic<bool> intact{false};
+  REQUIRE(g.hold(
+      [&] {
+        std::vector<decltype(other.load())> fill;
+        for (std::size_t i = 0; i < lfkit::snapshot_slots_per_thread; ++i) {
+          fill.push_back(other.load());
+        }
+        if (op == pinned_publish::compare_exchange) {
+          auto cur = s.load();
+          by_pin = !fill.back().uses_fallback() && cur.uses_fallback();
+          const bool ok = s.compare_exchange(cur, tracked(2));  // stops before the transfer
+          intact = ok && cur->alive() && cur->value == 1;
+        } else {
+          // Every slot is in use, so exchange() protects version 0 by a fallback pin. (No other
+          // fallback load here: its release would leave version 0's pins at -1, never 0.)
+          by_pin = !fill.back().uses_fallback();
+          auto old = s.exchange(tracked(2));  // stops before the transfer
+          intact = old->alive() && old->value == 1;
+        }
+      },
+      lfkit::stress::atomic_op::rmw));  // the first release RMW: the pin transfer (16)
+  const int sleeps = lfkit_test::g_gate_sleeps.load();
+  std::atomic<bool> reclaimed{false};
+  g.spawn([&] {
+    (void)s.reclaim();
+    reclaimed = true;
+  });
+  // The reclaim sleeps on the scan lock W holds; without that lock it runs to the end now.
+  REQUIRE(lfkit_test::eventually(
+      [&] { return reclaimed.load() || lfkit_test::g_gate_sleeps.load() > sleeps; }));
+  g.finish();
+  CHECK(by_pin.load());  // the scenario: W's own protection was a fallback pin
+  CHECK(intact.load());
+  CHECK(s.reclaim() == 0);
+}
+}  // namespace
+
+// A publish over a version its writer holds by a fallback pin runs under the scan lock
+// (try_publish): without it a scan between the CAS and the pin transfer frees the version.
+TEST_CASE("a publish over a fallback-pinned version keeps it from a concurrent scan",
+          "[snapshot]") {
+  reset_tracking();
+  SECTION("compare_exchange whose `expected` is a fallback pin") {
+    check_fallback_publish_keeps_version(pinned_publish::compare_exchange);
+  }
+  SECTION("exchange on a thread whose slots are all in use") {
+    check_fallback_publish_keeps_version(pinned_publish::exchange);
+  }
+  const std::size_t n = g_next_id.load();
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < n; ++i) wrong += g_destroyed[i].load() != 1;
+  CHECK(wrong == 0);
+  CHECK(g_double_destroy.load() == 0);
 }
 
 TEST_CASE("more reading threads than hazard records: the fallback is correct", "[snapshot]") {
