@@ -221,6 +221,34 @@ TEST_CASE("retired versions stay within the documented bound with K live guards"
   }
 }
 
+TEST_CASE("retired_count() while a scan is in progress counts by one scan", "[snapshot]") {
+  // A reclaim() stopped at its first release store inside scan(), after judging: 3 of the 10
+  // retired versions survive it. retired_count() meanwhile must read the state before that scan
+  // or after it, never a mix: the new survivors plus all 10 unjudged versions (13) counts
+  // versions that do not exist.
+  using snap = lfkit::snapshot<pair_value, lfkit_test::gated_atomic>;
+  snap s(pair_value::of(0), lfkit::snapshot_options{1024});
+  std::vector<snap::guard> pinned;
+  for (std::uint64_t i = 1; i <= 10; ++i) {
+    if (i <= 3) pinned.push_back(s.load());
+    s.store(pair_value::of(i));
+  }
+  const std::size_t before = s.retired_count();
+  std::size_t during = 0;
+  {
+    lfkit_test::gate g;
+    REQUIRE(g.hold([&] { (void)s.reclaim(); }));
+    during = s.retired_count();
+  }
+  const std::size_t after = s.retired_count();
+  CHECK(before == 10);
+  CHECK(after == 3);
+  CHECK(during <= before);
+  CHECK(during >= after);
+  pinned.clear();
+  CHECK(s.reclaim() == 0);
+}
+
 TEST_CASE("every version is destroyed exactly once and never while guarded", "[snapshot]") {
   reset_tracking();
   {

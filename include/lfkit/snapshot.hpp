@@ -709,16 +709,23 @@ class snapshot {
   [[nodiscard]] std::uint64_t version() const noexcept { return load().version(); }
 
   /// Retired versions not yet destroyed; <= (versions pinned at the last scan) + reclaim_batch - 1
-  /// when no writer runs. Lock-free, async-signal-safe. For tests and monitoring.
+  /// when no writer runs. While a scan runs, the count as the last completed scan left it plus the
+  /// versions published since: never one scan's survivors with another's range. Lock-free
+  /// (retries only when a scan completes meanwhile), async-signal-safe. For tests and monitoring.
   [[nodiscard]] std::size_t retired_count() const noexcept {
-    const std::uint64_t v = version();
     for (;;) {
-      // acquire (17): pairs with the release (18) of the scan that wrote it, so `kept` is at least
-      // that scan's; the re-read catches a scan that finished in between.
-      const std::uint64_t s = scanned_.load(std::memory_order_acquire);
-      const std::size_t kept = survivors_n_.load(std::memory_order_relaxed);  // relaxed: see (17)
-      if (scanned_.load(std::memory_order_relaxed) != s) continue;  // relaxed: a re-check only
-      return kept + static_cast<std::size_t>(v > s ? v - s : 0);
+      // acquire (17): pairs with the release (18) of the scan that stored `base`: that scan's load
+      // of the head happens-before version()'s, so v >= its h->version >= base, and v - base is
+      // its survivors plus the versions retired since (relaxed, v could lag behind: an under- or
+      // wrapped-around count). Model: a relaxed (17) survives the suite's random search.
+      const std::uint64_t base = retired_base_.load(std::memory_order_acquire);
+      const std::uint64_t v = version();
+      // A scan that completed meanwhile may have freed versions that v - base counts: retry with
+      // its result. relaxed: a re-check only, not read before version()'s acquire load of head_.
+      // (Another scan storing the same base means the same count: v - base depends on base only.)
+      if (retired_base_.load(std::memory_order_relaxed) == base) {
+        return static_cast<std::size_t>(v - base);
+      }
     }
   }
 
@@ -1150,8 +1157,12 @@ class snapshot {
       --k;
     }
     survivors_ = kept;
-    survivors_n_.store(kept_n, std::memory_order_relaxed);  // relaxed: ordered by (18)
-    scanned_.store(h->version, std::memory_order_release);  // release (18): pairs with (17)
+    // One word, so that retired_count() reads one scan's result whole (survivors and the range
+    // judged, as two stores, could be read half old, half new). release (18): pairs with (17).
+    retired_base_.store(h->version - kept_n, std::memory_order_release);
+    // relaxed: read under the scan lock by the next scan (ordered by the lock), by after_publish
+    // as a trigger hint, and by the destructor (no concurrent access).
+    scanned_.store(h->version, std::memory_order_relaxed);
     scan_lock_.unlock();
     freed.close();
     if constexpr (!std::is_trivially_destructible_v<T>) {
@@ -1173,7 +1184,9 @@ class snapshot {
   /// Scan state, read by every writer after it publishes but written once per batch: on a padding
   /// unit of its own, so that writers' pool traffic does not make each such read a miss.
   alignas(cache_line_size) Atom<std::uint64_t> scanned_{0};  // versions below this were judged
-  Atom<std::size_t> survivors_n_{0};  // a statistic: retired versions kept by the last scan
+  /// A statistic for retired_count(): the last scan's h->version minus the retired versions it
+  /// kept, so that retired_count() = version - retired_base_.
+  Atom<std::uint64_t> retired_base_{0};
   std::size_t batch_;
   detail::writer_lock<Atom> scan_lock_;
   node* survivors_ = nullptr;            // under scan_lock_: retired versions kept by the last scan
