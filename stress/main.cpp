@@ -98,7 +98,8 @@ void apply_perturbation(unsigned level) {
   p.yield.store(level >= 2 ? 256 : 0);
   p.sleep.store(level >= 3 ? 8 : 0);
   p.raise_signal.store(level >= 3 ? 16 : 0);
-  p.signal_number.store(ls::interrupt_signal());
+  // Not the injector's interrupt signal: its handler accounts for the injector's signals only.
+  p.signal_number.store(ls::perturb_signal());
 }
 
 std::uint64_t parse_u64(const char* s, const char* what) {
@@ -201,6 +202,8 @@ int main(int argc, char** argv) {
                    i + 1, selected.size(), row.scenario.c_str(), row.passed() ? "ok" : "FAILED",
                    row.ops, row.signals_handled, row.violations);
       if (!row.passed()) std::fprintf(stderr, "    %s\n", row.detail.c_str());
+      if (!row.signal_error.empty())
+        std::fprintf(stderr, "    signal accounting: %s\n", row.signal_error.c_str());
     }
     rows.push_back(row);
   }
@@ -238,6 +241,10 @@ int main(int argc, char** argv) {
       "violations.\n\n");
   for (const auto& r : rows) {
     if (!r.detail.empty()) std::printf("  %s: %s\n", r.scenario.c_str(), r.detail.c_str());
+    if (!r.signal_error.empty()) {
+      std::printf("  %s: FAILED signal accounting: %s\n", r.scenario.c_str(),
+                  r.signal_error.c_str());
+    }
   }
   std::printf("\n");
 
@@ -257,6 +264,8 @@ int main(int argc, char** argv) {
           << ", \"signals_sent\": " << r.signals_sent
           << ", \"signals_handled\": " << r.signals_handled
           << ", \"perturbed_signals\": " << r.perturbed_signals
+          << ", \"perturbed_handled\": " << r.perturbed_handled << ", \"signal_error\": \""
+          << json_escape(r.signal_error) << "\""
           << ", \"handler_ops\": " << r.handler_ops
           << ", \"handler_ops_failed\": " << r.handler_ops_failed
           << ", \"handler_ops_skipped\": " << r.handler_ops_skipped

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "lfkit/detail/platform.hpp"  // LFKIT_TSAN
 #include "perturbed_atomic.hpp"
 
 namespace lfkit::stress {
@@ -20,6 +21,8 @@ std::vector<scenario>& registry() {
 
 std::atomic<handler_op> g_handler_op{nullptr};
 std::atomic<std::uint64_t> g_signals_handled{0};
+std::atomic<std::uint64_t> g_perturbed_handled{0};
+std::atomic<std::uint64_t> g_pending_underflows{0};
 std::atomic<std::uint64_t> g_freezes{0};
 std::atomic<unsigned> g_freeze_us{0};
 std::atomic<bool> g_freeze_targeted{false};
@@ -28,13 +31,32 @@ std::atomic<std::uint64_t> g_freeze_missed{0};
 namespace {
 
 // Runs on the interrupted worker, between two arbitrary instructions of whatever it was doing.
+// Only the injector sends this signal, after counting it in the worker's in-flight slot.
 extern "C" void on_interrupt(int) {
   const int saved = errno;
   // acquire: pairs with the release store that installs the scenario's operation.
   if (handler_op op = g_handler_op.load(std::memory_order_acquire)) op();
   g_signals_handled.fetch_add(1,
                               std::memory_order_relaxed);  // relaxed: a statistic read after join
-  if (std::atomic<unsigned>* p = t_interrupts_pending.load()) p->fetch_sub(1);
+  if (std::atomic<unsigned>* p = t_interrupts_pending.load()) {
+    // A count already at 0 would wrap: the signal was not the injector's. Count it (the row then
+    // fails) and leave the slot at 0 so that the injector keeps aiming at this worker.
+    unsigned n = p->load();
+    while (n != 0 && !p->compare_exchange_weak(n, n - 1)) {
+    }
+    if (n == 0) g_pending_underflows.fetch_add(1);
+  }
+  errno = saved;
+}
+
+// The signal perturbed_atomic raises at the calling thread at an atomic step (--perturb 3): the
+// same handler operation, run between two atomic steps, counted apart from the injector's.
+extern "C" void on_perturb(int) {
+  const int saved = errno;
+  // acquire: pairs with the release store that installs the scenario's operation.
+  if (handler_op op = g_handler_op.load(std::memory_order_acquire)) op();
+  g_perturbed_handled.fetch_add(1,
+                                std::memory_order_relaxed);  // relaxed: a statistic read after join
   errno = saved;
 }
 
@@ -75,9 +97,16 @@ void install_handlers() {
   done = true;
   struct sigaction sa{};
   sigemptyset(&sa.sa_mask);
+  // The interrupt and the self-raised signal mask each other, as they did when they were one
+  // signal: a handler operation is never nested in another (one raised meanwhile waits).
+  sigaddset(&sa.sa_mask, interrupt_signal());
+  sigaddset(&sa.sa_mask, perturb_signal());
   sa.sa_flags = SA_RESTART;
   sa.sa_handler = on_interrupt;
   if (sigaction(interrupt_signal(), &sa, nullptr) != 0) std::abort();
+  sa.sa_handler = on_perturb;
+  if (sigaction(perturb_signal(), &sa, nullptr) != 0) std::abort();
+  sigemptyset(&sa.sa_mask);
   // While frozen, a worker can still be interrupted: the freeze is just a very slow instruction.
   sa.sa_handler = on_freeze;
   if (sigaction(freeze_signal(), &sa, nullptr) != 0) std::abort();
@@ -85,6 +114,8 @@ void install_handlers() {
 
 void reset_signal_counters() {
   g_signals_handled.store(0);
+  g_perturbed_handled.store(0);
+  g_pending_underflows.store(0);
   g_freezes.store(0);
   g_perturbation.signals_raised.store(0);
 }
@@ -114,6 +145,34 @@ void fill_signal_columns(result_row& row, const run_stats& st) {
   row.freeze = st.freeze;
   row.elapsed_s = st.elapsed_s;
   row.perturbed_signals = g_perturbation.signals_raised.load();
+  row.perturbed_handled = g_perturbed_handled.load();
+  // Signals sent are signals handled (real-time signals queue; leave() waits for the last one).
+  const std::uint64_t underflows = g_pending_underflows.load();
+  char buf[256];
+  if (underflows != 0) {
+    std::snprintf(buf, sizeof buf,
+                  "%" PRIu64 " interrupts handled that the injector had not counted as in flight",
+                  underflows);
+    row.signal_error = buf;
+  } else if (st.pending_left != 0) {
+    std::snprintf(buf, sizeof buf,
+                  "%" PRIu64 " interrupts still counted in flight after the workers left",
+                  st.pending_left);
+    row.signal_error = buf;
+  } else if (row.signals_handled != row.signals_sent) {
+    std::snprintf(buf, sizeof buf, "%" PRIu64 " interrupts sent but %" PRIu64 " handled",
+                  row.signals_sent, row.signals_handled);
+    row.signal_error = buf;
+  } else if (LFKIT_TSAN ? row.perturbed_handled > row.perturbed_signals
+                        : row.perturbed_handled != row.perturbed_signals) {
+    // TSan defers a signal that arrives in a handler or a runtime call to a pending slot per
+    // signal number, so two self-raised ones can merge into one there (interrupts cannot: at most
+    // one is in flight per worker).
+
+    std::snprintf(buf, sizeof buf, "%" PRIu64 " signals self-raised but %" PRIu64 " handled",
+                  row.perturbed_signals, row.perturbed_handled);
+    row.signal_error = buf;
+  }
 }
 
 injector::injector(const options& opts, worker_set& workers, const lfkit::sharded_counter* progress)
@@ -241,6 +300,12 @@ void injector::run() {
       std::atomic<unsigned>& pending = workers_.pending(w);
       if (pending.load() != 0) continue;
       pending.fetch_add(1);
+      // Counted first, then checked again: a worker that has cleared its active flag since either
+      // waits for this signal in leave() or is seen inactive here (see worker_set::leave).
+      if (!workers_.active(w)) {
+        pending.fetch_sub(1);
+        continue;
+      }
       // EAGAIN: the real-time signal queue is full (RLIMIT_SIGPENDING); not counted as sent.
       if (pthread_kill(handles[w], interrupt_signal()) == 0) {
         sent_.fetch_add(1);

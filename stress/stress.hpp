@@ -16,6 +16,12 @@
 //     workers' throughput during the freeze against the window just before it;
 //   * perturbed schedules: --perturb 1..3 makes scenarios instantiate the lfkit structures with
 //     lfkit::stress::perturbed_atomic (spins, yields, sleeps, self-raised signals at atomic steps).
+//     The self-raised signal is a third one (SIGRTMIN+3) whose handler runs the same handler_op
+//     but is counted apart: the injector's in-flight accounting sees only the signals it sent.
+//
+// The run checks its own accounting (fill_signal_columns): every interrupt sent was handled, none
+// was handled that was not sent, and every self-raised signal was handled; a row whose accounting
+// is off fails (signal_error) whatever its invariants say.
 //
 // Scenarios register themselves with LFKIT_STRESS_SCENARIO(name, description, function) in their
 // own stress_<structure>.cpp; main.cpp runs the ones selected on the command line.
@@ -31,6 +37,7 @@
 #include <vector>
 
 #include <pthread.h>
+#include <time.h>
 
 #include "lfkit/counter.hpp"
 
@@ -83,15 +90,21 @@ struct result_row {
   std::uint64_t freezes = 0;              ///< handler sleeps (threads frozen mid-operation)
   freeze_stats freeze;                    ///< progress of the others during freezes
   std::uint64_t perturbed_signals = 0;    ///< signals raised at atomic steps by perturbed_atomic
+  std::uint64_t perturbed_handled = 0;    ///< handler invocations for those signals
   std::uint64_t checks = 0;               ///< values/histories checked (scenario-specific unit)
   std::uint64_t violations = 0;           ///< invariant violations found
   bool expect_violations = false;         ///< a deliberately broken demo: violations are the point
   bool strict = false;                    ///< --strict-demos: judge a demo like everything else
   std::string detail;                     ///< a sentence on what was checked or what went wrong
+  /// Empty, or what is wrong with the signal accounting (sent vs handled): the run itself is
+  /// broken, so the row fails, a demo included.
+  std::string signal_error;
   double elapsed_s = 0;
 
-  /// A demo must be caught (violations > 0); anything else must be clean.
+  /// A demo must be caught (violations > 0); anything else must be clean. Either way the signal
+  /// accounting must add up.
   [[nodiscard]] bool passed() const {
+    if (!signal_error.empty()) return false;
     return expect_violations && !strict ? violations > 0 : violations == 0;
   }
 };
@@ -124,7 +137,11 @@ struct registrar {
 /// start, cleared after they stop.
 using handler_op = void (*)();
 extern std::atomic<handler_op> g_handler_op;
-extern std::atomic<std::uint64_t> g_signals_handled;
+extern std::atomic<std::uint64_t> g_signals_handled;    ///< interrupts (injector's) handled
+extern std::atomic<std::uint64_t> g_perturbed_handled;  ///< self-raised (perturbed) signals handled
+/// Interrupt handlers that found their worker's in-flight count already 0: a signal the injector
+/// did not send reached on_interrupt. Must stay 0 (fill_signal_columns fails the row otherwise).
+extern std::atomic<std::uint64_t> g_pending_underflows;
 extern std::atomic<std::uint64_t> g_freezes;
 extern std::atomic<unsigned> g_freeze_us;
 /// When set, a freeze handler that finds its thread outside a structure operation (t_in_op clear)
@@ -136,6 +153,11 @@ extern std::atomic<std::uint64_t> g_freeze_missed;
 /// The real-time signal used for interrupts (queued: not coalesced) and the one used for freezes.
 inline int interrupt_signal() noexcept { return SIGRTMIN + 1; }
 inline int freeze_signal() noexcept { return SIGRTMIN + 2; }
+/// The signal perturbed_atomic raises at the calling thread (--perturb 3). Not interrupt_signal():
+/// the interrupt handler decrements the injector's in-flight count, which a self-raised signal
+/// never incremented (that wrapped the unsigned count, and the injector skipped the worker for the
+/// rest of the run).
+inline int perturb_signal() noexcept { return SIGRTMIN + 3; }
 
 /// Installs the interrupt and freeze handlers (once per process).
 void install_handlers();
@@ -182,9 +204,18 @@ class worker_set {
     active_[i].store(true);
     ready_.fetch_add(1);
   }
-  /// Called by worker i when its body returned: no more signals are aimed at it.
+  /// Called by worker i when its body returned: no more signals are aimed at it. An interrupt the
+  /// injector committed to before it saw active_[i] clear is handled here, before the thread exits
+  /// (a signal still pending at thread exit is discarded): so every interrupt sent is handled. The
+  /// injector increments pending_[i] before it re-checks active_[i], and we clear active_[i]
+  /// before we read pending_[i] (all seq_cst): one of the two sees the other's write. Only a count
+  /// of exactly 1 is waited for: anything above is an accounting error that the row reports.
   void leave(unsigned i) {
     active_[i].store(false);
+    while (pending_[i].load() == 1) {
+      timespec ts{0, 10000};  // a blocking call: the signal is delivered meanwhile (TSan too)
+      nanosleep(&ts, nullptr);
+    }
     t_interrupts_pending.store(nullptr);
     finished_.fetch_add(1);
   }
@@ -192,6 +223,12 @@ class worker_set {
   [[nodiscard]] std::atomic<unsigned>& pending(std::size_t i) { return pending_[i]; }
   [[nodiscard]] bool all_ready() const { return ready_.load() == handles_.size(); }
   [[nodiscard]] bool all_finished() const { return finished_.load() == handles_.size(); }
+  /// The sum of the in-flight counts; 0 once every worker has left, unless the accounting is off.
+  [[nodiscard]] std::uint64_t pending_total() const {
+    std::uint64_t sum = 0;
+    for (const auto& p : pending_) sum += p.load();
+    return sum;
+  }
   [[nodiscard]] bool active(std::size_t i) const { return active_[i].load(); }
   [[nodiscard]] const std::vector<pthread_t>& handles() const { return handles_; }
 
@@ -270,6 +307,7 @@ struct run_stats {
   freeze_stats freeze;
   double elapsed_s = 0;
   bool wind_down_timed_out = false;  ///< workers did not finish within the grace period
+  std::uint64_t pending_left = 0;    ///< interrupts still counted in flight after every worker left
 };
 
 /// A progress line on stderr (unless quiet): "  [name] 1.0 s: N ops, M signals".
@@ -334,6 +372,7 @@ run_stats run_workers(const options& opts, handler_op op, const lfkit::sharded_c
     st.freeze = inj.freezes();
   }
   for (auto& t : pool) t.join();
+  st.pending_left = workers.pending_total();
   g_handler_op.store(nullptr);
   st.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;
