@@ -17,6 +17,18 @@
 #include <utility>
 #include <vector>
 
+#include <cerrno>
+#include <cstddef>
+
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "perturbed_atomic.hpp"  // lfkit::stress::hooked_atomic
 
 namespace lfkit_test {
@@ -223,6 +235,85 @@ class scoped_handler {
   bool installed_ = false;
   struct sigaction old_{};
 };
+
+/// The errno sentinel of the errno_kept_* checks: no system call sets it.
+inline constexpr int errno_sentinel = 4242;
+
+namespace detail {
+inline std::function<void()>* g_errno_wake = nullptr;  // the wake to run in the handler
+inline volatile sig_atomic_t g_errno_after = 0;        // errno right after it, in the handler
+extern "C" inline void errno_wake_handler(int) {
+  const int saved = errno;
+  errno = errno_sentinel;
+  (*g_errno_wake)();
+  g_errno_after = errno;
+  errno = saved;
+}
+}  // namespace detail
+
+/// Runs `wake` inside a SIGUSR2 handler on the calling thread, with errno set to errno_sentinel on
+/// entry, and returns errno as `wake` left it.
+inline int errno_after_wake_in_handler(std::function<void()> wake) {
+  detail::g_errno_wake = &wake;
+  detail::g_errno_after = 0;
+  scoped_handler h(SIGUSR2, detail::errno_wake_handler, true);
+  if (!h.installed()) return -1;
+  raise(SIGUSR2);  // delivered before raise() returns
+  detail::g_errno_wake = nullptr;
+  return detail::g_errno_after;
+}
+
+/// errno_kept_by_failing_wake()'s verdicts.
+enum class errno_verdict { kept, clobbered, wake_not_reached, no_seccomp, child_failed };
+
+/// Whether `wake` keeps errno when its futex wake system call *fails*. (A successful futex call
+/// leaves errno alone, so a wake that wakes a sleeper cannot tell a saved-and-restored errno from
+/// an untouched one.) In a forked child: `sleep` runs on a thread until it is asleep in the kernel;
+/// then a seccomp filter on the calling thread only (not the sleeper's) makes every FUTEX_WAKE fail
+/// with ENOTRECOVERABLE, and `wake` runs inside a signal handler with errno set to
+/// errno_sentinel. kept: errno was still the sentinel and the sleeper was not woken (so the wake
+/// system call was made, and failed); clobbered: errno changed; wake_not_reached: the sleeper
+/// returned anyway (it was not asleep yet, or `wake` made no system call). Linux only; not under
+/// TSan (fork with threads, seccomp).
+inline errno_verdict errno_kept_by_failing_wake(const std::function<void()>& sleep,
+                                                std::function<void()> wake) {
+  const pid_t pid = fork();
+  if (pid < 0) return errno_verdict::child_failed;
+  if (pid == 0) {
+    std::atomic<bool> returned{false};
+    std::thread sleeper([&] {
+      sleep();
+      returned.store(true);
+    });
+    sleeper.detach();  // _exit ends it
+    timespec nap{0, 100000000};
+    nanosleep(&nap, nullptr);  // the sleeper is asleep in the kernel by now
+    if (returned.load()) _exit(static_cast<int>(errno_verdict::wake_not_reached));
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),  // op, low
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x7f),  // the command, without the flags
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUTEX_WAKE, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOTRECOVERABLE & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]),
+                              filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+      _exit(static_cast<int>(errno_verdict::no_seccomp));
+    }
+    const int after = errno_after_wake_in_handler(std::move(wake));
+    nanosleep(&nap, nullptr);  // a woken sleeper would have returned by now
+    if (after != errno_sentinel) _exit(static_cast<int>(errno_verdict::clobbered));
+    if (returned.load()) _exit(static_cast<int>(errno_verdict::wake_not_reached));
+    _exit(static_cast<int>(errno_verdict::kept));
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return errno_verdict::child_failed;
+  return static_cast<errno_verdict>(WEXITSTATUS(status));
+}
 
 }  // namespace lfkit_test
 

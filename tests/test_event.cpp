@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include <cerrno>
 #include <cstdio>
 #include <string>
 
@@ -328,6 +329,45 @@ TEMPLATE_TEST_CASE("event: set() from a handler that interrupted the waiter itse
     }
   }
 }
+
+#if LFKIT_USE_FUTEX
+// README: set() keeps errno. A set() that wakes a sleeper, in ordinary code and in a signal
+// handler; then, since a successful futex call leaves errno alone anyway, one whose wake system
+// call fails (a seccomp filter), which would clobber errno if it were not saved and restored.
+TEST_CASE("event: set() keeps errno on its futex wake path", "[event][errno]") {
+  using lfkit_test::errno_sentinel;
+  for (const bool in_handler : {false, true}) {
+    lfkit::event e;
+    std::atomic<bool> returned{false};
+    std::thread sleeper([&] {
+      e.wait();
+      returned.store(true);
+    });
+    std::this_thread::sleep_for(30ms);  // the sleeper is asleep in the kernel by now
+    CHECK_FALSE(returned.load());
+    int after = -1;
+    if (in_handler) {
+      after = lfkit_test::errno_after_wake_in_handler([&] { e.set(); });
+    } else {
+      errno = errno_sentinel;
+      e.set();
+      after = errno;
+    }
+    sleeper.join();  // set() woke it: the wake path ran
+    CHECK(after == errno_sentinel);
+    CHECK(returned.load());
+  }
+#if !LFKIT_TSAN
+  lfkit::event e;
+  const auto verdict = lfkit_test::errno_kept_by_failing_wake([&] { e.wait(); }, [&] { e.set(); });
+  if (verdict == lfkit_test::errno_verdict::no_seccomp) {
+    WARN("skipped the failing-wake part: seccomp filters are not permitted here");
+    return;
+  }
+  CHECK(verdict == lfkit_test::errno_verdict::kept);
+#endif
+}
+#endif
 
 TEMPLATE_TEST_CASE("event: handler sets land at random points of a waiting loop", "[event]",
                    lfkit_impl, perturbed_impl) {

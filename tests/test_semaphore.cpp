@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -268,6 +269,48 @@ TEMPLATE_TEST_CASE("semaphore: every release is taken exactly once", "[semaphore
   // hundreds to tens of thousands of refusals per run for every implementation.
   CHECK(refused.load() > 0);
 }
+
+#if LFKIT_USE_FUTEX
+// The file comment: release() keeps errno. A release() that wakes a sleeper, in ordinary code and
+// in a signal handler; then, since a successful futex call leaves errno alone anyway, one whose
+// wake system call fails (a seccomp filter), which would clobber errno if it were not restored.
+TEST_CASE("semaphore: release() keeps errno on its futex wake path", "[semaphore][errno]") {
+  using lfkit_test::errno_sentinel;
+  for (const bool in_handler : {false, true}) {
+    lfkit::semaphore s(0, 1);
+    std::atomic<bool> returned{false};
+    std::thread sleeper([&] {
+      s.acquire();
+      returned.store(true);
+    });
+    std::this_thread::sleep_for(30ms);  // the sleeper is asleep in the kernel by now
+    CHECK_FALSE(returned.load());
+    int after = -1;
+    release_status r = release_status::negative;
+    if (in_handler) {
+      after = lfkit_test::errno_after_wake_in_handler([&] { r = s.release(); });
+    } else {
+      errno = errno_sentinel;
+      r = s.release();
+      after = errno;
+    }
+    sleeper.join();  // release() woke it: the wake path ran
+    CHECK(r == release_status::ok);
+    CHECK(after == errno_sentinel);
+    CHECK(returned.load());
+  }
+#if !LFKIT_TSAN
+  lfkit::semaphore s(0, 1);
+  const auto verdict =
+      lfkit_test::errno_kept_by_failing_wake([&] { s.acquire(); }, [&] { (void)s.release(); });
+  if (verdict == lfkit_test::errno_verdict::no_seccomp) {
+    WARN("skipped the failing-wake part: seccomp filters are not permitted here");
+    return;
+  }
+  CHECK(verdict == lfkit_test::errno_verdict::kept);
+#endif
+}
+#endif
 
 TEMPLATE_TEST_CASE("semaphore: release happens-before the acquire that takes it", "[semaphore]",
                    lfkit_impl, perturbed_impl, condvar_impl) {
