@@ -44,6 +44,8 @@ template <template <class> class Atom>
 using blocking_close = queue_scenarios::blocking_close<basic_queue<Atom>, 12>;
 template <template <class> class Atom>
 using close_wakes_poppers = queue_scenarios::close_wakes_poppers<basic_queue<Atom>, 16>;
+template <template <class> class Atom>
+using pop_sleeps_until_push = queue_scenarios::pop_sleeps_until_push<basic_queue<Atom>, 16>;
 using closed_publishes = queue_scenarios::closed_publishes<queue>;
 
 /// Thread 0 pushes and then try_pop()s: with only pushes racing (threads 1 and 2), the queue holds
@@ -67,23 +69,6 @@ struct own_push_then_pop : with_occupancy, rl::test_suite<own_push_then_pop<Cap>
     }
   }
   void after() { book.close_books(q); }
-};
-
-/// A consumer asleep in pop() on an empty queue until a delayed producer's push: no lost wake-up,
-/// payload visible.
-template <template <class> class Atom>
-struct pop_sleeps_until_push : with_occupancy, rl::test_suite<pop_sleeps_until_push<Atom>, 2> {
-  basic_queue<Atom> q{1};
-  void thread(unsigned i) {
-    if (i == 0) {
-      delay(16);
-      RL_ASSERT(q.push(item(val(0, 1))));
-    } else {
-      item x;
-      RL_ASSERT(q.pop(x));
-      RL_ASSERT(x.get() == val(0, 1));
-    }
-  }
 };
 
 /// A producer asleep in push() on a full queue; close() wakes it (it fails: closed, and keeps its

@@ -41,6 +41,10 @@ template <std::size_t Cap>
 using p1c2 = queue_scenarios::p1c2<queue, Cap>;
 using blocking_close = queue_scenarios::blocking_close<queue, 0>;
 using close_wakes_poppers = queue_scenarios::close_wakes_poppers<queue, 0>;
+/// Delay 80: see "Scenarios in which a thread must sleep and be woken" below.
+template <template <class> class Atom>
+using pop_sleeps_until_push =
+    queue_scenarios::pop_sleeps_until_push<lfkit::mpmc_queue<item, Atom>, 80>;
 using closed_publishes = queue_scenarios::closed_publishes<queue>;
 
 /// Bulk: a producer pushes 3 with try_push_n into capacity 2, a consumer try_pop_n(2), twice.
@@ -73,22 +77,6 @@ struct bulk : with_occupancy, rl::test_suite<bulk, 2> {
 // steps before it sleeps, so the waker comes after a random delay of up to 80 steps: with less,
 // the waker nearly always finishes first and no sleep needs a wake (each runs on the broken
 // lost_wake_atomic too, where it must deadlock).
-
-/// A consumer asleep in pop() on an empty queue until a delayed producer's push.
-template <template <class> class Atom>
-struct pop_sleeps_until_push : with_occupancy, rl::test_suite<pop_sleeps_until_push<Atom>, 2> {
-  lfkit::mpmc_queue<item, Atom> q{1};
-  void thread(unsigned i) {
-    if (i == 0) {
-      delay(80);
-      RL_ASSERT(q.push(item(val(0, 1))));
-    } else {
-      item x;
-      RL_ASSERT(q.pop(x));
-      RL_ASSERT(x.get() == val(0, 1));
-    }
-  }
-};
 
 /// An element whose move construction (into a slot) and move assignment (out of one) take up to 80
 /// steps while `slow_moves` is set: a holder between claim and publish / release for that long.

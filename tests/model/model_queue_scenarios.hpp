@@ -14,6 +14,7 @@
 //   blocking_close<Q, Delay>       blocking push/pop against close(): ends only if no wake-up is
 //                                  lost, elements in order, then the close;
 //   close_wakes_poppers<Q, Delay>  two consumers asleep in pop(), a third thread close()s;
+//   pop_sleeps_until_push<Q, Delay> a consumer asleep in pop() until a delayed push;
 //   closed_publishes<Q>            is_closed() synchronises with close().
 // `Delay`: the waking thread first waits 0..Delay yields (model_blocking.hpp's delay), so that the
 // sleeper spins out and sleeps first at every offset; 0: no delay.
@@ -194,6 +195,24 @@ struct close_wakes_poppers : with_occupancy, rl::test_suite<close_wakes_poppers<
     } else {
       if constexpr (Delay > 0) lfkit::model::delay(Delay);
       q.close();
+    }
+  }
+};
+
+/// A consumer asleep in pop() on an empty queue until a producer's push after a random delay of up
+/// to Delay steps (long enough that the consumer goes to sleep first): no lost wake-up, payload
+/// visible.
+template <class Q, unsigned Delay>
+struct pop_sleeps_until_push : with_occupancy, rl::test_suite<pop_sleeps_until_push<Q, Delay>, 2> {
+  Q q{1};
+  void thread(unsigned i) {
+    if (i == 0) {
+      lfkit::model::delay(Delay);
+      RL_ASSERT(q.push(item(val(0, 1))));
+    } else {
+      item x;
+      RL_ASSERT(q.pop(x));
+      RL_ASSERT(x.get() == val(0, 1));
     }
   }
 };
