@@ -263,6 +263,36 @@ inline int errno_after_wake_in_handler(std::function<void()> wake) {
   return detail::g_errno_after;
 }
 
+/// What errno_after_waking() saw.
+struct waking_result {
+  bool slept = false;    ///< the sleeper had not returned before the wake
+  int errno_after = -1;  ///< errno as `wake` left it (set to errno_sentinel just before)
+};
+
+/// Runs `sleep` on a thread, gives it 30 ms to fall asleep, then runs `wake` with errno set to
+/// errno_sentinel, in ordinary code or (in_handler) inside a signal handler, and joins the sleeper
+/// (so `wake` woke it: its wake path ran).
+inline waking_result errno_after_waking(const std::function<void()>& sleep,
+                                        const std::function<void()>& wake, bool in_handler) {
+  waking_result r;
+  std::atomic<bool> returned{false};
+  std::thread sleeper([&] {
+    sleep();
+    returned.store(true);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));  // asleep in the kernel by now
+  r.slept = !returned.load();
+  if (in_handler) {
+    r.errno_after = errno_after_wake_in_handler(wake);
+  } else {
+    errno = errno_sentinel;
+    wake();
+    r.errno_after = errno;
+  }
+  sleeper.join();
+  return r;
+}
+
 /// errno_kept_by_failing_wake()'s verdicts.
 enum class errno_verdict { kept, clobbered, wake_not_reached, no_seccomp, child_failed };
 

@@ -338,24 +338,9 @@ TEST_CASE("event: set() keeps errno on its futex wake path", "[event][errno]") {
   using lfkit_test::errno_sentinel;
   for (const bool in_handler : {false, true}) {
     lfkit::event e;
-    std::atomic<bool> returned{false};
-    std::thread sleeper([&] {
-      e.wait();
-      returned.store(true);
-    });
-    std::this_thread::sleep_for(30ms);  // the sleeper is asleep in the kernel by now
-    CHECK_FALSE(returned.load());
-    int after = -1;
-    if (in_handler) {
-      after = lfkit_test::errno_after_wake_in_handler([&] { e.set(); });
-    } else {
-      errno = errno_sentinel;
-      e.set();
-      after = errno;
-    }
-    sleeper.join();  // set() woke it: the wake path ran
-    CHECK(after == errno_sentinel);
-    CHECK(returned.load());
+    const auto r = lfkit_test::errno_after_waking([&] { e.wait(); }, [&] { e.set(); }, in_handler);
+    CHECK(r.slept);
+    CHECK(r.errno_after == errno_sentinel);
   }
 #if !LFKIT_TSAN
   lfkit::event e;

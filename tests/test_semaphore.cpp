@@ -278,26 +278,12 @@ TEST_CASE("semaphore: release() keeps errno on its futex wake path", "[semaphore
   using lfkit_test::errno_sentinel;
   for (const bool in_handler : {false, true}) {
     lfkit::semaphore s(0, 1);
-    std::atomic<bool> returned{false};
-    std::thread sleeper([&] {
-      s.acquire();
-      returned.store(true);
-    });
-    std::this_thread::sleep_for(30ms);  // the sleeper is asleep in the kernel by now
-    CHECK_FALSE(returned.load());
-    int after = -1;
-    release_status r = release_status::negative;
-    if (in_handler) {
-      after = lfkit_test::errno_after_wake_in_handler([&] { r = s.release(); });
-    } else {
-      errno = errno_sentinel;
-      r = s.release();
-      after = errno;
-    }
-    sleeper.join();  // release() woke it: the wake path ran
-    CHECK(r == release_status::ok);
-    CHECK(after == errno_sentinel);
-    CHECK(returned.load());
+    release_status released = release_status::negative;
+    const auto r = lfkit_test::errno_after_waking([&] { s.acquire(); },
+                                                  [&] { released = s.release(); }, in_handler);
+    CHECK(r.slept);
+    CHECK(released == release_status::ok);
+    CHECK(r.errno_after == errno_sentinel);
   }
 #if !LFKIT_TSAN
   lfkit::semaphore s(0, 1);
