@@ -50,10 +50,10 @@
 //   element already moved into its slot is moved back), pops drain the remaining elements and then
 //   return false; every sleeper is woken. Irreversible. A push whose allocated-ring ticket was
 //   taken before close() may still complete. A pop on a closed queue ignores the threshold and
-//   reports "closed and drained" only once it has taken, or seen taken, every ticket below the
-//   allocated ring's tail: that push's ticket is then invalidated (the push abandons and returns
-//   false) or its index is popped, so a blocking pop that returned false never strands an
-//   element.
+//   reports "closed and drained" only once every ticket taken before the close has been handed
+//   to a dequeuer (itself or another): that push's ticket is then invalidated (the push abandons
+//   and returns false) or its index is popped, so a blocking pop that returned false never
+//   strands an element.
 //
 // ---------------------------------------------------------------------------------------------
 // Guarantees per operation
@@ -85,11 +85,11 @@
 // (after at most enqueuer_looks looks, if an enqueuer holds that ticket but has not written the
 // entry yet) invalidates the entry and decrements the threshold: at most 3n failed rounds after
 // the threshold was last reset to 3n - 1 (n = bit_ceil(capacity)), and only a successful enqueue
-// resets it. On a closed queue the pop's second look ignores the threshold and stops at tail <=
-// head: after the close each enqueue into the allocated ring takes at most one more ticket, sees
-// the mark and abandons, so that look's rounds are bounded by the tickets below tail when it
-// starts plus one per push that fails meanwhile. An entry CAS fails only because another
-// operation changed that entry. An enqueue (a push's last
+// resets it. On a closed queue the pop's second look ignores the threshold and stops once tail
+// <= head or every ticket below the tail it first read (past every ticket taken before the
+// close) has been handed out: its rounds are bounded by those tickets, whatever pushes that fail
+// after the close add. An entry CAS fails only because another operation changed that entry. An
+// enqueue (a push's last
 // step, a pop's return of its index) retries with a new ticket only when a dequeuer invalidated
 // its entry or the entry is still occupied from an earlier cycle; once dequeuers stop interfering
 // (their threshold ran out) it finds a free entry within n + 1 tickets, since a ring of 2n entries
@@ -323,17 +323,20 @@ class scq_ring {
   /// Dequeues an index, or returns `none` (empty; see the preface for what that means exactly).
   /// Lock-free: at most threshold + 1 tickets; async-signal-safe.
   ///
-  /// `draining` (a pop on a closed ring): ignore the threshold and return `none` only when tail
-  /// <= head, so that this call takes, or sees taken, every ticket handed out before the close.
-  /// An enqueuer still holding such a ticket then finds its entry invalidated and abandons, or
-  /// lands first and its index is dequeued: a "closed and drained" verdict strands nothing. (The
-  /// threshold may be negative, or run out, while such a ticket waits: e.g. a fresh ring starts
-  /// at -1.) Bounded by the tickets below tail: after the close only enqueues that abandon take
-  /// more (one each).
+  /// `draining` (a pop that saw the ring closed): ignore the threshold and return `none` only
+  /// when tail <= head or every ticket below `limit` has been handed out to a dequeuer, `limit`
+  /// being the tail read first, which is past every ticket taken before the close. So the call
+  /// takes, or sees taken, each of those: an enqueuer still holding one finds its entry
+  /// invalidated and abandons, or lands first and its index is dequeued, and a "closed and
+  /// drained" verdict strands nothing. (The threshold may be negative, or run out, while such a
+  /// ticket waits: e.g. a fresh ring starts at -1.) Bounded by the tickets below `limit`; those
+  /// that pushes failing after the close take and abandon are not chased.
   std::uint64_t dequeue(bool draining = false) noexcept {
     // seq_cst: SCQ's empty fast path.
     if (!draining && threshold_.v.load(std::memory_order_seq_cst) < 0) return none;
     if (looks_empty()) return none;
+    // seq_cst: read after the caller saw the closed mark, so past every unmarked ticket (3).
+    const std::uint64_t limit = draining ? tail_->load(std::memory_order_seq_cst) & ~closed_bit : 0;
     for (;;) {
       // seq_cst (4): the ticket.
       const std::uint64_t h = head_->fetch_add(1, std::memory_order_seq_cst);
@@ -387,8 +390,11 @@ class scq_ring {
         threshold_.v.fetch_sub(1, std::memory_order_seq_cst);
         return none;
       }
-      if (threshold_.v.fetch_sub(1, std::memory_order_seq_cst) <= 0 &&  // seq_cst: as above
-          !draining)
+      if (draining) {
+        if (h + 1 >= limit) return none;  // every ticket below limit has its dequeuer
+        continue;                         // the threshold does not apply
+      }
+      if (threshold_.v.fetch_sub(1, std::memory_order_seq_cst) <= 0)  // seq_cst: as above
         return none;
     }
   }
