@@ -142,6 +142,10 @@ extern std::atomic<std::uint64_t> g_perturbed_handled;  ///< self-raised (pertur
 /// Interrupt handlers that found their worker's in-flight count already 0: a signal the injector
 /// did not send reached on_interrupt. Must stay 0 (fill_signal_columns fails the row otherwise).
 extern std::atomic<std::uint64_t> g_pending_underflows;
+/// Interrupts a leaving worker stopped waiting for (worker_set::leave): under TSan an interrupt
+/// sent to a thread about to exit was seen never to arrive. Each may be missing from the handled
+/// count; fill_signal_columns allows that many, no more.
+extern std::atomic<std::uint64_t> g_leave_gave_up;
 extern std::atomic<std::uint64_t> g_freezes;
 extern std::atomic<unsigned> g_freeze_us;
 /// When set, a freeze handler that finds its thread outside a structure operation (t_in_op clear)
@@ -209,10 +213,18 @@ class worker_set {
   /// (a signal still pending at thread exit is discarded): so every interrupt sent is handled. The
   /// injector increments pending_[i] before it re-checks active_[i], and we clear active_[i]
   /// before we read pending_[i] (all seq_cst): one of the two sees the other's write. Only a count
-  /// of exactly 1 is waited for: anything above is an accounting error that the row reports.
+  /// of exactly 1 is waited for: anything above is an accounting error that the row reports. The
+  /// wait is bounded (100 ms): a signal that has not arrived by then is given up and counted in
+  /// g_leave_gave_up (under TSan one was seen never to arrive, which hung the run).
   void leave(unsigned i) {
     active_[i].store(false);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
     while (pending_[i].load() == 1) {
+      if (std::chrono::steady_clock::now() > give_up) {
+        unsigned one = 1;
+        if (pending_[i].compare_exchange_strong(one, 0)) g_leave_gave_up.fetch_add(1);
+        break;
+      }
       timespec ts{0, 10000};  // a blocking call: the signal is delivered meanwhile (TSan too)
       nanosleep(&ts, nullptr);
     }
