@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // Unit tests for lfkit::lockfree_queue (SCQ rings): the important cases of test_mpmc_queue.cpp,
-// plus what sets this queue apart: no spurious empty/full under contention, and a handler that
-// interrupts its own thread at every atomic step of a push or pop can still push and pop.
+// plus what sets this queue apart: no spurious empty/full under contention, a handler that
+// interrupts its own thread at every atomic step of a push or pop can still push and pop, and
+// SCQ's threshold running out while pushes hold tickets (and the reset that follows).
 // Catch2 v2 assertions are not thread-safe: worker threads record, the main thread asserts.
 #include <catch2/catch.hpp>
 
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -34,6 +36,7 @@ static_assert(LFKIT_USE_FUTEX == 0, "this build tests the portable sleep path: n
 
 namespace {
 using lfkit::stress::perturbation_scope;
+using lfkit_test::eventually;
 using lfkit_impl = queue_contract::impl<lfkit::lockfree_queue>;
 using perturbed_impl = queue_contract::impl<lfkit::lockfree_queue, lfkit::stress::perturbed_atomic>;
 
@@ -495,4 +498,357 @@ TEST_CASE("lockfree_queue: close() while a push is frozen at any step strands no
   CHECK(popped_it > 0);
   CHECK(stranded == 0);
   CHECK(lost == 0);
+}
+
+// =============================================================================================
+// Threshold exhaustion: a dequeuer gives up after 3n failed rounds since the last reset, and the
+// next successful enqueue resets the threshold.
+// =============================================================================================
+
+namespace {
+
+/// A thread the test drives one stop at a time: it stops before each of its seq_cst
+/// compare-exchanges on a 64-bit word (in a push: the allocated ring's entry CAS, right after the
+/// ticket; a retry with a new ticket stops again) until the test lets it pass, or turns it loose.
+struct puppet {
+  std::atomic<int> stops{0};          // stops reached
+  std::atomic<int> passes{0};         // stops the test let it pass
+  std::atomic<bool> loose{false};     // stops no more
+  std::atomic<bool> returned{false};  // its first push returned
+  std::atomic<bool> pushed{false};    // ... true
+};
+thread_local puppet* t_puppet = nullptr;
+
+void puppet_stop() noexcept {
+  puppet* const p = t_puppet;
+  if (p == nullptr || p->loose.load()) return;
+  const int k = p->stops.fetch_add(1) + 1;
+  while (p->passes.load() < k && !p->loose.load())
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+}
+
+/// One access to a ring's threshold, the only 64-bit signed atomic of lockfree_queue.
+struct threshold_access {
+  const void* word;
+  char op;             // 's' store, 'l' load, '-' fetch_sub
+  std::int64_t value;  // stored, read, or (fetch_sub) the value before
+};
+std::mutex g_threshold_mutex;
+std::vector<threshold_access> g_threshold_log;
+std::atomic<bool> g_threshold_logging{false};
+
+void log_threshold(const void* word, char op, std::int64_t value) {
+  if (!g_threshold_logging.load()) return;
+  const std::lock_guard<std::mutex> lock(g_threshold_mutex);
+  g_threshold_log.push_back({word, op, value});
+}
+
+/// std::atomic<T> that logs every access to an int64 word (the rings' thresholds) and stops a
+/// puppet thread at its seq_cst compare-exchanges on uint64 words (ring entries). The same
+/// orders, size and lock-freedom as std::atomic<T>; the hooks are std::atomic's defaults.
+template <class T>
+class probe_atomic {
+  static constexpr bool logged = std::is_same_v<T, std::int64_t>;
+  static constexpr bool stops = std::is_same_v<T, std::uint64_t>;
+
+ public:
+  static constexpr bool is_always_lock_free = std::atomic<T>::is_always_lock_free;
+  using value_type = T;
+
+  constexpr probe_atomic() noexcept : a_() {}
+  constexpr probe_atomic(T v) noexcept : a_(v) {}  // NOLINT: mirrors std::atomic
+  probe_atomic(const probe_atomic&) = delete;
+  probe_atomic& operator=(const probe_atomic&) = delete;
+
+  bool is_lock_free() const noexcept { return a_.is_lock_free(); }
+  T load(std::memory_order o = std::memory_order_seq_cst) const noexcept {
+    const T v = a_.load(o);
+    if constexpr (logged) log_threshold(this, 'l', v);
+    return v;
+  }
+  void store(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    a_.store(v, o);
+    if constexpr (logged) log_threshold(this, 's', v);
+  }
+  T exchange(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    static_assert(!logged, "the log has no exchange");
+    return a_.exchange(v, o);
+  }
+  bool compare_exchange_weak(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
+    static_assert(!logged, "the log has no compare-exchange");
+    if constexpr (stops) {
+      if (s == std::memory_order_seq_cst) puppet_stop();
+    }
+    return a_.compare_exchange_weak(e, d, s, f);
+  }
+  bool compare_exchange_strong(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
+    static_assert(!logged, "the log has no compare-exchange");
+    if constexpr (stops) {
+      if (s == std::memory_order_seq_cst) puppet_stop();
+    }
+    return a_.compare_exchange_strong(e, d, s, f);
+  }
+  T fetch_add(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    static_assert(!logged, "the log has no fetch_add");
+    return a_.fetch_add(v, o);
+  }
+  T fetch_sub(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    const T before = a_.fetch_sub(v, o);
+    if constexpr (logged) log_threshold(this, '-', before);
+    return before;
+  }
+  T fetch_or(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    static_assert(!logged, "the log has no fetch_or");
+    return a_.fetch_or(v, o);
+  }
+  T fetch_and(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
+    static_assert(!logged, "the log has no fetch_and");
+    return a_.fetch_and(v, o);
+  }
+  void wait(T old, std::memory_order o = std::memory_order_seq_cst) const noexcept {
+    a_.wait(old, o);
+  }
+  void notify_one() noexcept { a_.notify_one(); }
+  void notify_all() noexcept { a_.notify_all(); }
+
+ private:
+  std::atomic<T> a_;
+};
+
+/// Turns the threshold log on for a scope (cleared first), off again at its end.
+class threshold_log {
+ public:
+  threshold_log() {
+    const std::lock_guard<std::mutex> lock(g_threshold_mutex);
+    g_threshold_log.clear();
+    g_threshold_logging.store(true);
+  }
+  ~threshold_log() { g_threshold_logging.store(false); }
+  threshold_log(const threshold_log&) = delete;
+  threshold_log& operator=(const threshold_log&) = delete;
+
+  [[nodiscard]] std::size_t size() const {
+    const std::lock_guard<std::mutex> lock(g_threshold_mutex);
+    return g_threshold_log.size();
+  }
+  /// The word whose first access stored `v` (the constructor's store), or nullptr.
+  [[nodiscard]] const void* first_stored(std::int64_t v) const {
+    const std::lock_guard<std::mutex> lock(g_threshold_mutex);
+    std::vector<const void*> seen;
+    for (const auto& a : g_threshold_log) {
+      if (std::find(seen.begin(), seen.end(), a.word) != seen.end()) continue;
+      seen.push_back(a.word);
+      if (a.op == 's' && a.value == v) return a.word;
+    }
+    return nullptr;
+  }
+  /// Accesses of kind `op` to `word` from entry `from` of the log on: their values.
+  [[nodiscard]] std::vector<std::int64_t> since(std::size_t from, const void* word, char op) const {
+    const std::lock_guard<std::mutex> lock(g_threshold_mutex);
+    std::vector<std::int64_t> out;
+    for (std::size_t i = from; i < g_threshold_log.size(); ++i) {
+      if (g_threshold_log[i].word == word && g_threshold_log[i].op == op)
+        out.push_back(g_threshold_log[i].value);
+    }
+    return out;
+  }
+  /// `word`'s value replayed from the log (valid while every access to it was logged).
+  [[nodiscard]] std::int64_t value(const void* word) const {
+    const std::lock_guard<std::mutex> lock(g_threshold_mutex);
+    std::int64_t v = 0;
+    for (const auto& a : g_threshold_log) {
+      if (a.word != word) continue;
+      if (a.op == 's') v = a.value;
+      if (a.op == '-') v = a.value - 1;
+    }
+    return v;
+  }
+};
+
+/// The producer threads of a puppet scenario; the destructor (also after a failed REQUIRE)
+/// closes the queue, turns every puppet loose, starts the later pushes and joins.
+template <class Q>
+class puppet_producers {
+ public:
+  explicit puppet_producers(Q& q) noexcept : q_(q) {}
+  ~puppet_producers() {
+    q_.close();  // a blocking push that nobody pops returns false
+    for (puppet* p : puppets_) p->loose.store(true);
+    go_.store(true);
+    for (auto& t : threads_) t.join();
+  }
+  puppet_producers(const puppet_producers&) = delete;
+  puppet_producers& operator=(const puppet_producers&) = delete;
+
+  /// Starts a producer: try_push(first) as puppet `p`, then, once go() was called, push() of
+  /// first + 1 .. first + count - 1 (blocking); returns once it reached its first stop.
+  bool start(puppet& p, int first, int count) {
+    puppets_.push_back(&p);
+    threads_.emplace_back([this, &p, first, count] {
+      t_puppet = &p;
+      p.pushed.store(q_.try_push(first));
+      p.returned.store(true);
+      t_puppet = nullptr;
+      while (!go_.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      for (int s = 1; s < count; ++s) {
+        if (!q_.push(first + s)) return;  // closed: the scenario failed
+      }
+    });
+    return eventually([&] { return p.stops.load() == 1; });
+  }
+  void go() noexcept { go_.store(true); }
+
+ private:
+  Q& q_;
+  std::vector<puppet*> puppets_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> go_{false};
+};
+
+/// Lets `p` pass its current stop; true once it reached the next one.
+bool pass_one_stop(puppet& p) {
+  const int k = p.stops.load();
+  p.passes.store(k);
+  return eventually([&] { return p.stops.load() == k + 1; });
+}
+
+}  // namespace
+
+TEST_CASE("lockfree_queue: 3n failed rounds exhaust the threshold, the next push resets it",
+          "[lfq][threshold]") {
+  // Capacity 2: n = 2, the threshold resets to 3n - 1 = 5. Both indices are held by pushes P1
+  // and P2, stopped each time right after taking an allocated-ring ticket. A try_pop meeting
+  // such a ticket (empty entry, tail past it) invalidates the entry and counts a failed round;
+  // a push let past its stop finds its entry invalidated and takes a new ticket. The sixth failed
+  // round since the reset meets the threshold at 0 with P1's ticket still ahead (tail > h + 1):
+  // the exhaustion verdict, which leaves that ticket to no dequeuer. No push has completed, so
+  // every empty verdict is true. Then the next try_pop takes the threshold < 0 fast path; P1
+  // lands, its entry CAS resets the threshold, and every element comes out exactly once, in each
+  // producer's order.
+  using Q = lfkit::lockfree_queue<int, probe_atomic>;
+  const threshold_log log;
+  Q q(2);
+  const void* const alloc_threshold = log.first_stored(-1);  // an empty ring starts at -1
+  REQUIRE(alloc_threshold != nullptr);
+  int x = -1;
+  REQUIRE(q.try_push(0));  // the allocated ring's threshold: reset to 3n - 1
+  REQUIRE(q.try_pop(x));
+  REQUIRE(x == 0);
+  REQUIRE(log.value(alloc_threshold) == 5);
+
+  // One try_pop: whether it popped, the threshold values its failed rounds decremented (in
+  // order), whether it read a negative threshold, and tail - head after it. An empty verdict
+  // that leaves tail > head was cut short by the threshold (every other one passes the tail):
+  // after a failed round that found it at most 0, the exhaustion verdict; after no round, the
+  // fast path.
+  struct attempt {
+    bool popped = false;
+    std::vector<std::int64_t> rounds;
+    bool saw_negative = false;
+    std::size_t left = 0;
+  };
+  int exhaustion_verdicts = 0, fast_path_verdicts = 0;
+  const auto try_pop = [&] {
+    attempt a;
+    const std::size_t from = log.size();
+    a.popped = q.try_pop(x);
+    a.rounds = log.since(from, alloc_threshold, '-');
+    for (std::int64_t v : log.since(from, alloc_threshold, 'l')) a.saw_negative |= v < 0;
+    a.left = q.size_approx();
+    if (!a.popped && a.left > 0) {
+      if (!a.rounds.empty() && a.rounds.back() <= 0) ++exhaustion_verdicts;
+      if (a.rounds.empty() && a.saw_negative) ++fast_path_verdicts;
+    }
+    return a;
+  };
+  using rounds = std::vector<std::int64_t>;
+
+  constexpr int per_producer = 200;
+  puppet p1, p2;
+  puppet_producers<Q> producers(q);
+  REQUIRE(producers.start(p1, 1000, per_producer));  // ticket t
+  REQUIRE(producers.start(p2, 2000, per_producer));  // ticket t + 1
+  REQUIRE(q.size_approx() == 2);                     // two tickets, neither entry written
+
+  attempt a = try_pop();  // invalidates t (tail > t + 1: next ticket), then t + 1 (tail <= h + 1)
+  CHECK(a.rounds == rounds{5, 4});
+  CHECK(a.left == 0);
+  REQUIRE(pass_one_stop(p1));  // t + 2
+  REQUIRE(pass_one_stop(p2));  // t + 3
+  a = try_pop();
+  CHECK(a.rounds == rounds{3, 2});
+  CHECK(a.left == 0);
+  REQUIRE(pass_one_stop(p1));  // t + 4
+  a = try_pop();
+  CHECK(a.rounds == rounds{1});
+  CHECK(a.left == 0);
+  REQUIRE(pass_one_stop(p2));  // t + 5
+  REQUIRE(pass_one_stop(p1));  // t + 6
+  REQUIRE(q.size_approx() == 2);
+  // The sixth failed round (3n since the reset): ticket t + 5 invalidated, threshold 0, tail
+  // t + 7 > t + 6: "empty" with P1's ticket t + 6 not handed to any dequeuer.
+  a = try_pop();
+  CHECK_FALSE(a.popped);
+  CHECK(a.rounds == rounds{0});
+  CHECK(a.left == 1);
+  CHECK(log.value(alloc_threshold) == -1);
+  // Threshold < 0: "empty" without a ticket.
+  a = try_pop();
+  CHECK_FALSE(a.popped);
+  CHECK(a.rounds.empty());
+  CHECK(a.saw_negative);
+  CHECK(a.left == 1);
+  REQUIRE(exhaustion_verdicts == 1);
+  REQUIRE(fast_path_verdicts == 1);
+  // Every verdict so far was true: the only completed push (0) was popped; P1 and P2 are inside.
+  CHECK_FALSE(p1.returned.load());
+  CHECK_FALSE(p2.returned.load());
+
+  // P1's ticket t + 6 was never passed: it lands there and resets the threshold.
+  p1.loose.store(true);
+  REQUIRE(eventually([&] { return p1.returned.load(); }));
+  CHECK(p1.pushed.load());
+  CHECK(p1.stops.load() == 4);
+  CHECK(log.value(alloc_threshold) == 5);
+  a = try_pop();
+  CHECK(a.popped);
+  CHECK(x == 1000);
+  CHECK(a.rounds.empty());
+  // P2's ticket t + 5 was invalidated: it takes t + 7 and lands.
+  p2.loose.store(true);
+  REQUIRE(eventually([&] { return p2.returned.load(); }));
+  CHECK(p2.pushed.load());
+  CHECK(p2.stops.load() == 3);
+  a = try_pop();
+  CHECK(a.popped);
+  CHECK(x == 2000);
+  CHECK(a.rounds.empty());
+  a = try_pop();
+  CHECK_FALSE(a.popped);  // tail <= head: exact
+  CHECK(a.rounds.empty());
+  CHECK_FALSE(a.saw_negative);
+
+  // Working normally again: both producers push the rest while this thread pops.
+  producers.go();
+  int next[2] = {1, 1};
+  bool in_order = true;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (next[0] + next[1] < 2 * per_producer && std::chrono::steady_clock::now() < end) {
+    if (!q.try_pop(x)) {
+      std::this_thread::yield();
+      continue;
+    }
+    const int who = x / 1000 - 1;
+    if (who < 0 || who > 1 || x % 1000 != next[who]) {
+      in_order = false;
+      break;
+    }
+    ++next[who];
+  }
+  CHECK(in_order);
+  CHECK(next[0] == per_producer);
+  CHECK(next[1] == per_producer);
+  CHECK_FALSE(q.try_pop(x));
+  CHECK(exhaustion_verdicts == 1);
+  CHECK(fast_path_verdicts == 1);
 }
