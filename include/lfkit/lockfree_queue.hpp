@@ -295,18 +295,19 @@ class scq_ring {
       std::uint64_t e = make(tc - 1, true, bottom_);
       for (;;) {
         // seq_cst (1)/(2): publishes what the caller wrote to the slot of idx. Release would do
-        // for that; seq_cst as in SCQ's proof, whose threshold argument the model does not run
-        // out (and the same lock cmpxchg / casal on x86 / ARMv8). Failure: seq_cst (4): a load
-        // after the consuming fetch_or (seq_cst) in the single total order, and before the
-        // head load below, so that load sees every ticket taken before that consume. (Acquire
-        // would give only happens-before, which the total order need not follow unless both
-        // sides are seq_cst. Relacy reads a failed CAS as the newest value, so the model cannot
-        // show the difference.)
+        // for that; seq_cst as in SCQ's proof, whose threshold argument the model runs out only
+        // in a scripted schedule that does not test orders (and the same lock cmpxchg / casal on
+        // x86 / ARMv8). Failure: seq_cst (4): a load after the consuming fetch_or (seq_cst) in
+        // the single total order, and before the head load below, so that load sees every
+        // ticket taken before that consume. (Acquire would give only happens-before, which the
+        // total order need not follow unless both sides are seq_cst. Relacy reads a failed CAS
+        // as the newest value, so the model cannot show the difference.)
         if (ent.compare_exchange_weak(e, make(tc, true, idx), std::memory_order_seq_cst,
                                       std::memory_order_seq_cst)) {
           // seq_cst: a plain word every dequeuer reads first; stored only when it changes. The
           // store is checked (empty verdicts across 2 queues); the load is SCQ's threshold
-          // argument (a stale reset value skips the store), which the model does not run out.
+          // argument (a stale reset value skips the store), which the model does not test: its
+          // one exhaustion scenario is scripted (it passes with relaxed threshold accesses too).
           if (threshold_.v.load(std::memory_order_seq_cst) != threshold_reset_) {
             threshold_.v.store(threshold_reset_, std::memory_order_seq_cst);
           }
@@ -386,7 +387,9 @@ class scq_ring {
       if ((raw & ~closed_bit) <= h + 1) {
         catch_up(raw, h + 1);
         // seq_cst: SCQ's threshold argument (failed rounds counted after the last reset in the
-        // single total order); needs 3n failed rounds while an index waits: no model scenario.
+        // single total order). Run out (3n failed rounds while an index waits) by the unit test
+        // "3n failed rounds exhaust the threshold" and the model's threshold_exhaustion, both
+        // in scripted schedules: they check the verdict and the reset, not this order.
         threshold_.v.fetch_sub(1, std::memory_order_seq_cst);
         return none;
       }

@@ -10,9 +10,12 @@
 // close(): every sleeper returns; a pop that reports closed and drained strands no racing push;
 // full and empty verdicts across two queues (store buffering);
 // one ring (scq_ring) lapped while a dequeuer is held before its consume (stall_atomic): SCQ's
-// safe bit and head <= t test, pair (4) in lockfree_queue.hpp.
-// Broken variant that must be caught: the blocking scenarios with
-// wakes that wake nobody (lost_wake_atomic): a deadlock.
+// safe bit and head <= t test, pair (4) in lockfree_queue.hpp; at capacity 1, the allocated
+// ring's threshold run out by 3n failed rounds (a scripted schedule, script_atomic): the
+// exhaustion verdict and the fast path are reached and true, and the next push resets it.
+// Broken variants that must be caught: the blocking scenarios with
+// wakes that wake nobody (lost_wake_atomic): a deadlock; the threshold scenario with the reset
+// store dropped: the pushed element is never found.
 #include "model_prelude.hpp"
 
 #include "lfkit/lockfree_queue.hpp"
@@ -255,6 +258,211 @@ struct safe_bit_lap : rl::test_suite<safe_bit_lap, 3> {
     RL_ASSERT(got + left == 1);  // thread 2's index is found exactly once
   }
 };
+
+/// The script of threshold_exhaustion: where its threads stop (script_atomic), and what they did
+/// to the rings (per Relacy thread: fibers share thread_local data).
+struct script {
+  bool armed = false;       // set after before(): the stops and the log apply from then on
+  bool lose_reset = false;  // the BROKEN variant: an enqueue's threshold reset is dropped
+  // Thread 0 stops before each of its seq_cst compare-exchanges on a 64-bit word (a push: the
+  // allocated ring's entry CAS, right after its ticket) until p_passes allows it.
+  relacy_atomic<int> p_stops{0}, p_passes{0}, p_done{0};
+  // Thread 2 stops before its next ticket (fetch_add) while d_hold, until d_go.
+  bool d_hold = false;
+  relacy_atomic<int> d_start{0}, d_at_ticket{0}, d_go{0}, d_done{0};
+  // Thread 1 stops right after its next ticket while c_hold, until d_done.
+  bool c_hold = false;
+  // Per thread: its last ticket (seq_cst fetch_add on a 64-bit word), its last seq_cst 64-bit load
+  // (in a dequeue's failed round, the tail load right before the threshold's decrement), how many
+  // tickets it took, how many negative thresholds it read, and its exhaustion verdicts: a
+  // decrement that found the threshold at most 0 after a tail load past ticket + 1 (dequeue's
+  // `fetch_sub(1) <= 0` test; the other decrement follows a tail at most ticket + 1).
+  std::uint64_t last_ticket[3] = {}, last_load[3] = {};
+  unsigned tickets[3] = {}, negative_reads[3] = {}, exhausted[3] = {};
+};
+script* g_script = nullptr;
+
+/// relacy_atomic<T> that follows g_script (above): stops and records, nothing else.
+template <class T>
+class script_atomic : public relacy_atomic<T> {
+  using base = relacy_atomic<T>;
+  static constexpr bool word64 = std::is_same_v<T, std::uint64_t>;
+  static constexpr bool threshold = std::is_same_v<T, std::int64_t>;  // only the rings' thresholds
+  static script* armed() noexcept {
+    return g_script != nullptr && g_script->armed ? g_script : nullptr;
+  }
+
+ public:
+  using base::base;
+  using base::compare_exchange_weak;
+
+  T load(std::memory_order o = std::memory_order_seq_cst,
+         lfkit::model::where w = lfkit::model::where::current()) const {
+    const T v = base::load(o, w);
+    if (script* g = armed(); g != nullptr) {
+      if constexpr (word64) {
+        if (o == std::memory_order_seq_cst) g->last_load[rl::thread_index()] = v;
+      }
+      if constexpr (threshold) g->negative_reads[rl::thread_index()] += v < 0 ? 1 : 0;
+    }
+    return v;
+  }
+  void store(T v, std::memory_order o = std::memory_order_seq_cst,
+             lfkit::model::where w = lfkit::model::where::current()) {
+    if constexpr (threshold) {
+      if (script* g = armed(); g != nullptr && g->lose_reset) return;  // THE BUG (BROKEN only)
+    }
+    base::store(v, o, w);
+  }
+  bool compare_exchange_weak(T& e, T d, std::memory_order s, std::memory_order f,
+                             lfkit::model::where w = lfkit::model::where::current()) {
+    if constexpr (word64) {
+      script* g = armed();
+      if (g != nullptr && rl::thread_index() == 0 && s == std::memory_order_seq_cst) {
+        const int k = g->p_stops.load() + 1;
+        g->p_stops.store(k);
+        while (g->p_passes.load() < k) rl::yield(1, lfkit::model::info(w));
+      }
+    }
+    return base::compare_exchange_weak(e, d, s, f, w);
+  }
+  template <class D>
+  T fetch_add(D d, std::memory_order o = std::memory_order_seq_cst,
+              lfkit::model::where w = lfkit::model::where::current())
+    requires std::is_integral_v<T>
+  {
+    script* g = word64 ? armed() : nullptr;
+    const unsigned me = rl::thread_index();
+    if (g != nullptr && me == 2 && g->d_hold) {
+      g->d_hold = false;
+      g->d_at_ticket.store(1);
+      while (g->d_go.load() == 0) rl::yield(1, lfkit::model::info(w));
+    }
+    const T v = base::fetch_add(d, o, w);
+    if (g != nullptr && o == std::memory_order_seq_cst) {
+      g->last_ticket[me] = static_cast<std::uint64_t>(v);
+      ++g->tickets[me];
+    }
+    if (g != nullptr && me == 1 && g->c_hold) {
+      g->c_hold = false;
+      g->d_go.store(1);
+      while (g->d_done.load() == 0) rl::yield(1, lfkit::model::info(w));
+    }
+    return v;
+  }
+  template <class D>
+  T fetch_sub(D d, std::memory_order o = std::memory_order_seq_cst,
+              lfkit::model::where w = lfkit::model::where::current())
+    requires std::is_integral_v<T>
+  {
+    const T before = base::fetch_sub(d, o, w);
+    if constexpr (threshold) {
+      if (script* g = armed(); g != nullptr) {
+        const unsigned me = rl::thread_index();
+        constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
+        if (before <= 0 && (g->last_load[me] & ~closed_bit) > g->last_ticket[me] + 1)
+          ++g->exhausted[me];
+      }
+    }
+    return before;
+  }
+};
+
+}  // namespace
+
+/// As atomic_hooks<relacy_atomic>.
+template <>
+struct lfkit::atomic_hooks<script_atomic> : lfkit::atomic_hooks<lfkit::model::relacy_atomic> {};
+
+namespace {
+
+/// SCQ's threshold running out, at capacity 1 (n = 1: 2 entries per ring, tickets from 2, the
+/// threshold reset to 3n - 1 = 2 by the push and pop of before(); head = tail = 3 after them).
+/// One push in flight holds at most one allocated-ring ticket, so the exhaustion test (a failed
+/// round with tail > h + 1) needs a second dequeuer whose ticket lies past the tail: it catches
+/// the tail up past the first one's. Thread 0 (P) pushes, stopped before each entry CAS; thread 1
+/// (C) directs:
+///   C's try_pop takes ticket 3 (P's, entry empty: invalidated), tail <= h + 1: empty, 2 -> 1;
+///   P's CAS fails, it takes ticket 4; thread 2 (D) reads tail 5 > head 4 and stops before its
+///   ticket; C takes ticket 4 and stops; D takes ticket 5, invalidates, catches the tail up to 6:
+///   empty, 1 -> 0; C invalidates P's entry 4, reads tail 6 > 5 and the threshold at 0: the
+///   exhaustion verdict, the 3n-th failed round since the reset (and C takes no other ticket);
+///   P's CAS fails, it takes ticket 6; C's next try_pop takes the threshold < 0 fast path and
+///   leaves that ticket alone;
+/// then P runs free (ticket 6 lands and resets the threshold) while D try_pops twice, racing it;
+/// once P's push returned, C's try_pop finds the element unless D took it.
+/// No push completed before C's verdicts, so they were true; afterwards the element comes out
+/// exactly once. LoseReset (BROKEN): the reset store is dropped, the threshold stays negative
+/// and the pushed element is never found: must fail.
+template <bool LoseReset>
+struct threshold_exhaustion : with_occupancy, rl::test_suite<threshold_exhaustion<LoseReset>, 3> {
+  script s;
+  basic_queue<script_atomic> q{1};
+  bool pushed = false;
+  unsigned got_c = 0, got_d = 0;
+  threshold_exhaustion() { g_script = &s; }
+  ~threshold_exhaustion() { g_script = nullptr; }
+  static void await(relacy_atomic<int>& a, int v) {
+    while (a.load() < v) rl::yield(1, RL_INFO);
+  }
+  void before() {
+    item x;
+    RL_ASSERT(q.try_push(item(val(1, 1))));  // resets the allocated ring's threshold to 2
+    RL_ASSERT(q.try_pop(x));
+    s.lose_reset = LoseReset;
+    s.armed = true;
+  }
+  void thread(unsigned i) {
+    item x;
+    if (i == 0) {
+      pushed = q.try_push(item(val(0, 1)));
+      s.p_done.store(1);
+    } else if (i == 1) {
+      await(s.p_stops, 1);       // P holds ticket 3
+      RL_ASSERT(!q.try_pop(x));  // 2 -> 1
+      s.p_passes.store(1);
+      await(s.p_stops, 2);  // P holds ticket 4
+      s.d_hold = true;
+      s.d_start.store(1);
+      await(s.d_at_ticket, 1);  // D saw tail > head
+      s.c_hold = true;
+      unsigned tickets = s.tickets[1];
+      RL_ASSERT(!q.try_pop(x));  // D: 1 -> 0; C: 0, the exhaustion verdict
+      RL_ASSERT(s.exhausted[1] == 1 && s.exhausted[2] == 0);
+      RL_ASSERT(s.tickets[1] == tickets + 1);  // and C stopped there: no other ticket
+      s.p_passes.store(2);
+      await(s.p_stops, 3);  // P holds ticket 6: tail 7 > head 6
+      tickets = s.tickets[1];
+      const unsigned negative = s.negative_reads[1];
+      RL_ASSERT(!q.try_pop(x));  // the fast path: a negative threshold, no ticket
+      RL_ASSERT(s.tickets[1] == tickets && s.negative_reads[1] == negative + 1);
+      RL_ASSERT(s.p_done.load() == 0);  // every verdict so far was true: nothing was pushed
+      s.p_passes.store(1000);           // P runs free
+      await(s.p_done, 1);
+      if (q.try_pop(x)) {
+        RL_ASSERT(x.get() == val(0, 1));
+        ++got_c;
+      }
+    } else {
+      await(s.d_start, 1);
+      RL_ASSERT(!q.try_pop(x));
+      s.d_done.store(1);
+      await(s.p_passes, 1000);
+      for (unsigned k = 0; k < 2 && got_d == 0; ++k) {
+        if (q.try_pop(x)) {
+          RL_ASSERT(x.get() == val(0, 1));
+          ++got_d;
+        }
+      }
+    }
+  }
+  void after() {
+    RL_ASSERT(pushed);
+    item x;
+    RL_ASSERT(!q.try_pop(x));
+    RL_ASSERT(got_c + got_d == 1);  // the element, exactly once: C's late pop did not fail
+  }
+};
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -284,11 +492,15 @@ int main(int argc, char** argv) {
                                          random);
   s.pass<closed_publishes>("lfqueue is_closed() publishes what preceded close()", bound);
   s.pass<safe_bit_lap>("lfqueue ring: safe bit, enqueue vs dequeue after a lap", random);
+  s.pass<threshold_exhaustion<false>>("lfqueue threshold runs out, then reset (capacity 1)",
+                                      random);
   s.caught<blocking_close<lost_wake_atomic>>("BROKEN lfqueue: lost wake, blocking + close", random,
                                              rl::test_result_deadlock);
   s.caught<pop_sleeps_until_push<lost_wake_atomic>>("BROKEN lfqueue: lost wake, pop vs push",
                                                     random, rl::test_result_deadlock);
   s.caught<close_wakes_poppers<lost_wake_atomic>>("BROKEN lfqueue: lost wake, close", random,
                                                   rl::test_result_deadlock);
+  s.caught<threshold_exhaustion<true>>("BROKEN lfqueue: threshold reset lost", random,
+                                       rl::test_result_user_assert_failed);
   return s.finish();
 }
