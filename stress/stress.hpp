@@ -142,9 +142,8 @@ extern std::atomic<std::uint64_t> g_perturbed_handled;  ///< self-raised (pertur
 /// Interrupt handlers that found their worker's in-flight count already 0: a signal the injector
 /// did not send reached on_interrupt. Must stay 0 (fill_signal_columns fails the row otherwise).
 extern std::atomic<std::uint64_t> g_pending_underflows;
-/// Interrupts a leaving worker stopped waiting for (worker_set::leave): under TSan an interrupt
-/// sent to a thread about to exit was seen never to arrive. Each may be missing from the handled
-/// count; fill_signal_columns allows that many, no more.
+/// Interrupts a leaving worker stopped waiting for (worker_set::leave). Each may be missing from
+/// the handled count; fill_signal_columns allows that many, no more.
 extern std::atomic<std::uint64_t> g_leave_gave_up;
 extern std::atomic<std::uint64_t> g_freezes;
 extern std::atomic<unsigned> g_freeze_us;
@@ -200,10 +199,11 @@ struct in_op_scope {
 /// Worker threads of the current scenario, for the injector to aim at.
 class worker_set {
  public:
-  explicit worker_set(unsigned n) : handles_(n), active_(n), pending_(n), ready_(0) {}
+  explicit worker_set(unsigned n) : handles_(n), masks_(n), active_(n), pending_(n), ready_(0) {}
   /// Called by worker i first thing.
   void enter(unsigned i) {
     handles_[i] = pthread_self();
+    pthread_sigmask(SIG_SETMASK, nullptr, &masks_[i]);  // for leave() to restore
     t_interrupts_pending.store(&pending_[i]);
     active_[i].store(true);
     ready_.fetch_add(1);
@@ -213,11 +213,25 @@ class worker_set {
   /// (a signal still pending at thread exit is discarded): so every interrupt sent is handled. The
   /// injector increments pending_[i] before it re-checks active_[i], and we clear active_[i]
   /// before we read pending_[i] (all seq_cst): one of the two sees the other's write. Only a count
-  /// of exactly 1 is waited for: anything above is an accounting error that the row reports. The
-  /// wait is bounded (100 ms): a signal that has not arrived by then is given up and counted in
-  /// g_leave_gave_up (under TSan one was seen never to arrive, which hung the run).
+  /// of exactly 1 is waited for: anything above is an accounting error that the row reports.
+  ///
+  /// The signal mask the worker started with is restored first: under TSan the thread may be
+  /// running with every signal blocked, and the interrupt would then stay pending in the kernel
+  /// for ever. TSan (compiler-rt 14, tsan_interceptors_posix.cpp, ProcessPendingSignalsImpl) runs
+  /// deferred handlers with every signal blocked, keeping the thread's mask in a single slot per
+  /// thread (ThreadSignalContext::oldset) and restoring it afterwards. It clears the thread's
+  /// pending flag before it blocks the signals, so a second signal (a freeze while an interrupt is
+  /// deferred, or the other way round) can land in between and set the flag again; the first
+  /// atomic operation of a handler (tsan_interface_atomic.cpp, ATOMIC_IMPL) or its first
+  /// intercepted call then re-enters ProcessPendingSignalsImpl, which overwrites the saved mask
+  /// with the all-blocked one, and the outer call "restores" that. Nothing reaches the worker from
+  /// then on until it sets its mask itself, which it does here.
+  ///
+  /// The wait is bounded (100 ms): a signal that has not arrived by then is given up and counted
+  /// in g_leave_gave_up.
   void leave(unsigned i) {
     active_[i].store(false);
+    pthread_sigmask(SIG_SETMASK, &masks_[i], nullptr);
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
     while (pending_[i].load() == 1) {
       if (std::chrono::steady_clock::now() > give_up) {
@@ -246,6 +260,8 @@ class worker_set {
 
  private:
   std::vector<pthread_t> handles_;
+  /// Each worker's signal mask at enter(); slot i is read and written by worker i only.
+  std::vector<sigset_t> masks_;
   std::vector<std::atomic<bool>> active_;
   std::vector<std::atomic<unsigned>> pending_;
   std::atomic<std::size_t> ready_;
