@@ -161,12 +161,14 @@ void fill_signal_columns(result_row& row, const run_stats& st) {
                   "%" PRIu64 " interrupts still counted in flight after the workers left",
                   st.pending_left);
     row.signal_error = buf;
-  } else if (row.signals_handled > row.signals_sent ||
-             row.signals_handled + g_leave_gave_up.load() < row.signals_sent) {
+  } else if (const std::uint64_t gave_up = g_leave_gave_up.load(); gave_up != 0) {
     std::snprintf(buf, sizeof buf,
-                  "%" PRIu64 " interrupts sent but %" PRIu64 " handled (%" PRIu64
-                  " given up by leaving workers)",
-                  row.signals_sent, row.signals_handled, g_leave_gave_up.load());
+                  "%" PRIu64 " interrupts sent to leaving workers never arrived (given up)",
+                  gave_up);
+    row.signal_error = buf;
+  } else if (row.signals_handled != row.signals_sent) {
+    std::snprintf(buf, sizeof buf, "%" PRIu64 " interrupts sent but %" PRIu64 " handled",
+                  row.signals_sent, row.signals_handled);
     row.signal_error = buf;
   } else if (LFKIT_TSAN ? row.perturbed_handled > row.perturbed_signals
                         : row.perturbed_handled != row.perturbed_signals) {

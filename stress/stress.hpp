@@ -142,8 +142,8 @@ extern std::atomic<std::uint64_t> g_perturbed_handled;  ///< self-raised (pertur
 /// Interrupt handlers that found their worker's in-flight count already 0: a signal the injector
 /// did not send reached on_interrupt. Must stay 0 (fill_signal_columns fails the row otherwise).
 extern std::atomic<std::uint64_t> g_pending_underflows;
-/// Interrupts a leaving worker stopped waiting for (worker_set::leave). Each may be missing from
-/// the handled count; fill_signal_columns allows that many, no more.
+/// Interrupts a leaving worker stopped waiting for (worker_set::leave): each one is missing from
+/// the handled count. Must stay 0 (fill_signal_columns fails the row otherwise).
 extern std::atomic<std::uint64_t> g_leave_gave_up;
 extern std::atomic<std::uint64_t> g_freezes;
 extern std::atomic<unsigned> g_freeze_us;
@@ -227,12 +227,15 @@ class worker_set {
   /// with the all-blocked one, and the outer call "restores" that. Nothing reaches the worker from
   /// then on until it sets its mask itself, which it does here.
   ///
-  /// The wait is bounded (100 ms): a signal that has not arrived by then is given up and counted
-  /// in g_leave_gave_up.
+  /// The wait is bounded only as a safety net, so that an interrupt lost some other way fails the
+  /// row with its own message rather than as a hung run: one that has not arrived within 1 s (plus
+  /// two freezes, which under TSan block it while they sleep) is given up and counted in
+  /// g_leave_gave_up, and the row fails.
   void leave(unsigned i) {
     active_[i].store(false);
     pthread_sigmask(SIG_SETMASK, &masks_[i], nullptr);
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1) +
+                         2 * std::chrono::microseconds(g_freeze_us.load());
     while (pending_[i].load() == 1) {
       if (std::chrono::steady_clock::now() > give_up) {
         unsigned one = 1;
