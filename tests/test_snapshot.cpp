@@ -66,6 +66,14 @@ struct tracked {
   bool alive() const { return magic == kAlive && g_destroyed[id].load() == 0; }
 };
 
+/// How many of the tracked values made since reset_tracking() were not destroyed exactly once.
+std::size_t not_destroyed_once() {
+  const std::size_t n = g_next_id.load();
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < n; ++i) wrong += g_destroyed[i].load() != 1;
+  return wrong;
+}
+
 }  // namespace
 
 using lfkit_snap = lfkit::snapshot<pair_value>;
@@ -293,11 +301,8 @@ TEST_CASE("every version is destroyed exactly once and never while guarded", "[s
     s.reclaim();
     CHECK(s.retired_count() == 0);
   }
-  const std::size_t n = g_next_id.load();
-  REQUIRE(n > 20000);
-  std::size_t wrong = 0;
-  for (std::size_t i = 0; i < n; ++i) wrong += g_destroyed[i].load() != 1;
-  CHECK(wrong == 0);
+  REQUIRE(g_next_id.load() > 20000);
+  CHECK(not_destroyed_once() == 0);
   CHECK(g_double_destroy.load() == 0);
 }
 
@@ -501,10 +506,7 @@ TEST_CASE("a publish over a fallback-pinned version keeps it from a concurrent s
   SECTION("exchange on a thread whose slots are all in use") {
     check_fallback_publish_keeps_version(pinned_publish::exchange);
   }
-  const std::size_t n = g_next_id.load();
-  std::size_t wrong = 0;
-  for (std::size_t i = 0; i < n; ++i) wrong += g_destroyed[i].load() != 1;
-  CHECK(wrong == 0);
+  CHECK(not_destroyed_once() == 0);
   CHECK(g_double_destroy.load() == 0);
 }
 
@@ -940,10 +942,7 @@ TEST_CASE("two writers and a reader: every version destroyed once, for any batch
       CHECK(s.retired_count() <= batch + 3);
       CHECK(s.reclaim() == 0);
     }
-    const std::size_t n = g_next_id.load();
-    std::size_t wrong = 0;
-    for (std::size_t i = 0; i < n; ++i) wrong += g_destroyed[i].load() != 1;
-    CHECK(wrong == 0);
+    CHECK(not_destroyed_once() == 0);
     CHECK(g_double_destroy.load() == 0);
   }
 }
