@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdint>
 #include <functional>
+#include <ostream>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -95,12 +96,39 @@ bool eventually(Pred pred) {
 // RMW whose order is exactly release, not at stores: e.g. right after a publishing CAS (acq_rel),
 // before the release RMW that completes it. g_gate_sleeps counts the sleeps of any thread on a
 // gated_atomic word (atomic_hooks::wait): a test sees that a thread is blocked, e.g. on a lock the
-// held thread owns, without timing it.
+// held thread owns, without timing it. From its first held step on, a held thread's steps (that
+// one included) are traced: gate_trace(i) tells which path the held operation took once resumed,
+// e.g. a CAS that failed and the RMW that undid what preceded it.
 
 inline std::atomic<bool> g_gate_open{true};
 inline std::atomic<int> g_gate_waiting{0};  // held threads stopped at the gate now
 inline std::atomic<int> g_gate_stores{0};   // held release steps (stores or RMWs) completed
 inline std::atomic<int> g_gate_sleeps{0};   // atomic_hooks<gated_atomic>::wait calls
+
+/// One traced step of a held thread: what it was (load, store, rmw, ...) and its memory order.
+struct gate_step {
+  lfkit::stress::atomic_op op = lfkit::stress::atomic_op::load;
+  std::memory_order order = std::memory_order_relaxed;
+  bool operator==(const gate_step&) const = default;
+  friend std::ostream& operator<<(std::ostream& os, const gate_step& s) {
+    static constexpr const char* ops[] = {"load", "store", "rmw", "wait", "notify"};
+    static constexpr const char* orders[] = {"relaxed", "consume", "acquire",
+                                             "release", "acq_rel", "seq_cst"};
+    return os << ops[static_cast<int>(s.op)] << '/' << orders[static_cast<int>(s.order)];
+  }
+};
+inline constexpr int gate_trace_max = 16;
+/// Steps held threads took since their first held step (all of them; the first gate_trace_max are
+/// kept in g_gate_trace, encoded as op << 8 | order).
+inline std::atomic<int> g_gate_traced{0};
+inline std::atomic<int> g_gate_trace[gate_trace_max] = {};
+inline thread_local bool t_tracing = false;  // this held thread passed its first held step
+/// The i-th step traced (from 0); precondition: i < min(g_gate_traced, gate_trace_max).
+inline gate_step gate_trace(int i) noexcept {
+  const int code = g_gate_trace[i].load();
+  return {static_cast<lfkit::stress::atomic_op>(code >> 8),
+          static_cast<std::memory_order>(code & 0xff)};
+}
 inline thread_local bool t_held = false;
 /// The kind of release step a held thread stops at: store, or rmw.
 inline thread_local lfkit::stress::atomic_op t_held_at = lfkit::stress::atomic_op::store;
@@ -132,6 +160,12 @@ struct gate_hook {
   static void after(lfkit::stress::atomic_op op, std::memory_order o) noexcept {
     if (op == t_held_at && o == std::memory_order_release && t_held) {
       g_gate_stores.fetch_add(1);
+      t_tracing = true;
+    }
+    if (t_tracing) {
+      const int i = g_gate_traced.fetch_add(1);
+      if (i < gate_trace_max)
+        g_gate_trace[i].store(static_cast<int>(op) << 8 | static_cast<int>(o));
     }
   }
 };
@@ -156,6 +190,7 @@ class gate {
  public:
   gate() noexcept {
     g_gate_stores.store(0);
+    g_gate_traced.store(0);
     g_gate_open.store(false);
   }
   ~gate() {

@@ -510,6 +510,118 @@ TEST_CASE("a publish over a fallback-pinned version keeps it from a concurrent s
   CHECK(g_double_destroy.load() == 0);
 }
 
+namespace {
+/// snapshot's pin_flush: "a fallback load that raises [the packed count] to 16384 moves it into
+/// the version's own 64-bit counter" (flush_pins).
+constexpr std::size_t kPinFlush = 16384;
+
+enum class flush_race { publish, other_flush };
+
+/// A reader R whose every slot holds a guard on another snapshot of the same domain takes
+/// kPinFlush fallback pins on version 0 of `s` and keeps them all. Its last pin raises the count
+/// in the head word to pin_flush, so R's flush_pins adds the count to version 0's pins and stops
+/// right before the CAS that would zero the head count. Meanwhile a writer publishes (and moves
+/// the count into version 0's pins itself), or another reader's fallback pin raises the count
+/// further and flushes it first. R's CAS then fails and R must take back what it added (the
+/// undo): its pins would otherwise count twice, and version 0 would never be freed. Checks that
+/// R took that path (its held CAS, then one relaxed RMW: the undo, then nothing until it
+/// returned), that version 0 outlives each of R's guards (no undo too many), and that once every
+/// guard is gone a reclaim leaves nothing retired (no undo missing).
+void check_flush_undo(flush_race race) {
+  using snap = lfkit::snapshot<tracked, lfkit_test::gated_atomic>;
+  using other_snap = lfkit::snapshot<int, lfkit_test::gated_atomic>;
+  snap s(tracked(1), lfkit::snapshot_options{1});
+  other_snap other(0);        // same domain: its guards fill the slots of R (and of this thread)
+  std::atomic<int> phase{0};  // R and this thread take turns; R waits at most 5 s for a turn
+  std::atomic<std::size_t> by_pin{0}, intact{0};
+  auto turn = [&](int n) { return lfkit_test::eventually([&] { return phase.load() >= n; }); };
+  lfkit_test::gate g;  // declared last: its destructor joins R before what R uses goes
+  REQUIRE(g.hold(
+      [&] {
+        std::vector<other_snap::guard> fill;
+        for (std::size_t i = 0; i < lfkit::snapshot_slots_per_thread; ++i) {
+          fill.push_back(other.load());
+        }
+        std::vector<snap::guard> pins;
+        pins.reserve(kPinFlush);
+        // The last load flushes: stops before flush_pins's CAS, the first release RMW here.
+        for (std::size_t i = 0; i < kPinFlush; ++i) pins.push_back(s.load());
+        auto count_intact = [&] {
+          std::size_t n = 0;
+          for (auto& p : pins) n += p->alive() && p->value == 1;
+          return n;
+        };
+        for (auto& p : pins) by_pin += p.uses_fallback();
+        phase = 1;
+        if (!turn(2)) return;
+        intact += count_intact();  // after a reclaim with every pin held
+        pins.resize(1);            // releases all but the first
+        phase = 3;
+        if (!turn(4)) return;
+        intact += count_intact();  // after a reclaim with one pin held
+        pins.clear();
+        phase = 5;
+      },
+      lfkit::stress::atomic_op::rmw));
+  CHECK(lfkit_test::g_gate_traced.load() == 0);  // R is stopped before its held step
+  if (race == flush_race::publish) {
+    s.store(tracked(2));  // moves the head count (R's kPinFlush pins) into version 0's pins; scans
+    CHECK(s.retired_count() == 1);  // version 0 kept: R's pins
+  } else {
+    std::vector<other_snap::guard> fill;
+    for (std::size_t i = 0; i < lfkit::snapshot_slots_per_thread; ++i) {
+      fill.push_back(other.load());
+    }
+    auto extra = s.load();  // one more fallback pin: this load flushes the count and succeeds
+    CHECK(extra.uses_fallback());
+    extra.reset();
+    fill.clear();
+    s.store(tracked(2));
+    CHECK(s.retired_count() == 1);
+  }
+  g.open();
+  REQUIRE(turn(1));
+  // R's path once resumed: its CAS (the held step), then the undo, and nothing else before its
+  // load() returned (no retry, no guard released).
+  const int traced = lfkit_test::g_gate_traced.load();
+  CHECK(traced == 2);
+  CHECK(lfkit_test::gate_trace(0) ==
+        lfkit_test::gate_step{lfkit::stress::atomic_op::rmw, std::memory_order_release});
+  if (traced >= 2) {
+    CHECK(lfkit_test::gate_trace(1) ==
+          lfkit_test::gate_step{lfkit::stress::atomic_op::rmw, std::memory_order_relaxed});
+  }
+  CHECK(s.reclaim() == 1);  // R holds kPinFlush pins on version 0
+  phase = 2;
+  REQUIRE(turn(3));
+  CHECK(s.reclaim() == 1);  // R holds one pin
+  phase = 4;
+  REQUIRE(turn(5));
+  CHECK(s.reclaim() == 0);  // every pin released: the count balances to 0
+  CHECK(s.retired_count() == 0);
+  g.finish();
+  CHECK(by_pin.load() == kPinFlush);
+  CHECK(intact.load() == kPinFlush + 1);
+}
+}  // namespace
+
+// flush_pins adds the head word's pin count to the version's pins, then CASes the count out of
+// the head word; when the head word changed in between, it takes the addition back. Stress runs
+// reach that undo rarely: here a reader is stopped between the two steps while the conflicting
+// operation happens.
+TEST_CASE("a pin flush that loses the head word to another step takes its addition back",
+          "[snapshot]") {
+  reset_tracking();
+  SECTION("a writer publishes between the flush's add and its CAS") {
+    check_flush_undo(flush_race::publish);
+  }
+  SECTION("another reader's pin flushes the count first") {
+    check_flush_undo(flush_race::other_flush);
+  }
+  CHECK(not_destroyed_once() == 0);
+  CHECK(g_double_destroy.load() == 0);
+}
+
 TEST_CASE("more reading threads than hazard records: the fallback is correct", "[snapshot]") {
   auto& domain = lfkit::detail::snapshot_local_domain<std::atomic>;
   lfkit::snapshot<pair_value> s(pair_value::of(0), lfkit::snapshot_options{2});
