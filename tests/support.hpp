@@ -328,6 +328,29 @@ inline waking_result errno_after_waking(const std::function<void()>& sleep,
   return r;
 }
 
+/// Makes system call `nr` fail with `err` on the calling thread only (a seccomp filter without
+/// TSYNC: other threads are unaffected), for the calls whose second argument, its low 32 bits
+/// masked with arg1_mask, equals arg1_value (mask 0: every call), e.g. only futex's FUTEX_WAKE.
+/// Sets no_new_privs first, as an unprivileged filter needs. Returns false if either prctl failed
+/// (seccomp not permitted here). Irreversible: for a forked child.
+inline bool fail_syscall_on_this_thread(std::uint32_t nr, int err, std::uint32_t arg1_mask = 0,
+                                        std::uint32_t arg1_value = 0) noexcept {
+  const std::uint32_t fail =
+      SECCOMP_RET_ERRNO | (static_cast<std::uint32_t>(err) & SECCOMP_RET_DATA);
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 4),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),  // low half
+      BPF_STMT(BPF_ALU | BPF_AND | BPF_K, arg1_mask),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arg1_value, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, fail),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
 /// errno_kept_by_failing_wake()'s verdicts.
 enum class errno_verdict { kept, clobbered, wake_not_reached, no_seccomp, child_failed };
 
@@ -354,19 +377,8 @@ inline errno_verdict errno_kept_by_failing_wake(const std::function<void()>& sle
     timespec nap{0, 100000000};
     nanosleep(&nap, nullptr);  // the sleeper is asleep in the kernel by now
     if (returned.load()) _exit(static_cast<int>(errno_verdict::wake_not_reached));
-    struct sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 0, 4),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),  // op, low
-        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x7f),  // the command, without the flags
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUTEX_WAKE, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOTRECOVERABLE & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]),
-                              filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+    // Only FUTEX_WAKE fails: futex's op, its command without the flags (low 7 bits).
+    if (!fail_syscall_on_this_thread(SYS_futex, ENOTRECOVERABLE, 0x7f, FUTEX_WAKE)) {
       _exit(static_cast<int>(errno_verdict::no_seccomp));
     }
     const int after = errno_after_wake_in_handler(std::move(wake));

@@ -13,12 +13,8 @@
 #include <utility>
 
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +22,7 @@
 #include "lfkit/detail/atomic_hooks.hpp"
 #include "lfkit/detail/platform.hpp"
 #include "perturbed_atomic.hpp"
+#include "support.hpp"
 
 TEST_CASE("atomic_hooks<perturbed_atomic>: fences, waits and wakes are perturbed steps",
           "[platform][hooks]") {
@@ -226,16 +223,7 @@ TEST_CASE("asymmetric fence: a membarrier that fails after registration aborts",
   REQUIRE(pid >= 0);
   if (pid == 0) {
     std::signal(SIGABRT, SIG_DFL);  // not Catch2's fatal-signal reporter, inherited from the parent
-    struct sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_membarrier, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]),
-                              filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+    if (!lfkit_test::fail_syscall_on_this_thread(SYS_membarrier, EPERM)) {
       _exit(3);  // could not install the filter
     }
     const int devnull = open("/dev/null", O_WRONLY);
