@@ -379,6 +379,39 @@ void freeze_handler(int) {
     nanosleep(&ts, nullptr);
   }
 }
+
+/// Runs `op` on a thread that the signal raised at its k-th hook (raise_signal_at_step) freezes in
+/// freeze_handler, and returns once that thread is frozen or has finished (k was past the last
+/// step). release() lets it go on and joins it; so does the destructor, also when a REQUIRE failed.
+class frozen_at_step {
+ public:
+  template <class Op>
+  frozen_at_step(std::uint64_t k, Op op) {
+    g_frozen.store(false);
+    g_release.store(false);
+    thread_ = std::thread([this, k, op = std::move(op)]() mutable {
+      lfkit::stress::raise_signal_at_step(k);
+      op();
+      lfkit::stress::raise_signal_at_step(0);
+      finished_.store(true);
+    });
+    while (!g_frozen.load() && !finished_.load()) std::this_thread::yield();
+  }
+  ~frozen_at_step() { release(); }
+  frozen_at_step(const frozen_at_step&) = delete;
+  frozen_at_step& operator=(const frozen_at_step&) = delete;
+  /// Whether the thread froze at step k (false: it finished without reaching it).
+  [[nodiscard]] bool frozen() const noexcept { return g_frozen.load(); }
+  /// Lets the frozen thread go on; returns once it has finished.
+  void release() {
+    g_release.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> finished_{false};
+  std::thread thread_;
+};
 }  // namespace
 
 TEST_CASE("lockfree_queue: a thread frozen at any step of a push/pop does not stop another",
@@ -391,12 +424,9 @@ TEST_CASE("lockfree_queue: a thread frozen at any step of a push/pop does not st
       step_queue q(4);
       const int m = is_push ? 1 : 2;  // elements before the frozen operation
       for (int i = 0; i < m; ++i) REQUIRE(q.try_push(i));
-      g_frozen.store(false);
-      g_release.store(false);
-      std::atomic<bool> finished{false}, frozen_ok{false};
+      std::atomic<bool> frozen_ok{false};
       std::atomic<int> frozen_popped{-1};
-      std::thread a([&] {
-        lfkit::stress::raise_signal_at_step(k);
+      frozen_at_step a(k, [&] {
         if (is_push) {
           frozen_ok.store(q.try_push(500));
         } else {
@@ -404,14 +434,8 @@ TEST_CASE("lockfree_queue: a thread frozen at any step of a push/pop does not st
           frozen_ok.store(q.try_pop(v));
           frozen_popped.store(v);
         }
-        lfkit::stress::raise_signal_at_step(0);
-        finished.store(true);
       });
-      while (!g_frozen.load() && !finished.load()) std::this_thread::yield();
-      if (!g_frozen.load()) {  // k is past the operation's last step: every step covered
-        a.join();
-        break;
-      }
+      if (!a.frozen()) break;  // k is past the operation's last step: every step covered
       ++frozen_ops;
       // The frozen thread holds at most one index; at most 2 + 1 elements are inside: every
       // push then pop of this thread must succeed while the other is stopped.
@@ -422,8 +446,7 @@ TEST_CASE("lockfree_queue: a thread frozen at any step of a push/pop does not st
         if (!q.try_pop(v)) ++other_failures;
         else got.push_back(v);
       }
-      g_release.store(true);
-      a.join();
+      a.release();
       std::vector<int> expected;
       for (int i = 0; i < m; ++i) expected.push_back(i);
       for (int i = 0; i < 200; ++i) expected.push_back(1000 + i);
@@ -461,26 +484,14 @@ TEST_CASE("lockfree_queue: close() while a push is frozen at any step strands no
         REQUIRE(q.try_push(1));
         REQUIRE(q.try_pop(v));
       }
-      g_frozen.store(false);
-      g_release.store(false);
-      std::atomic<bool> finished{false}, pushed{false};
-      std::thread a([&] {
-        lfkit::stress::raise_signal_at_step(k);
-        pushed.store(q.try_push(500));
-        lfkit::stress::raise_signal_at_step(0);
-        finished.store(true);
-      });
-      while (!g_frozen.load() && !finished.load()) std::this_thread::yield();
-      if (!g_frozen.load()) {  // k is past the push's last step: every step covered
-        a.join();
-        break;
-      }
+      std::atomic<bool> pushed{false};
+      frozen_at_step a(k, [&] { pushed.store(q.try_push(500)); });
+      if (!a.frozen()) break;  // k is past the push's last step: every step covered
       ++frozen_ops;
       q.close();
       int v = -1;
       const bool popped = q.pop(v);  // blocking: false means closed and drained
-      g_release.store(true);
-      a.join();
+      a.release();
       int late = -1;
       const bool late_pop = q.try_pop(late);
       if (popped) {
