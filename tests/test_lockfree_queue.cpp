@@ -57,7 +57,7 @@ TEST_CASE("lockfree_queue: bad capacity throws invalid_argument naming the value
     queue_contract::rejects_capacity<Q>(bad, std::to_string(bad));
 }
 
-TEMPLATE_TEST_CASE("lockfree_queue: exact capacity for any size; memory footprint", "[lfq]",
+TEMPLATE_TEST_CASE("lockfree_queue: exact capacity for any size, memory footprint", "[lfq]",
                    lfkit_impl, perturbed_impl) {
   using Q = typename TestType::template queue<int>;
   queue_contract::exact_capacity<Q>(
@@ -103,7 +103,7 @@ TEST_CASE("lockfree_queue: wrap-around many laps keeps FIFO (tickets far past 2n
   }
 }
 
-TEST_CASE("lockfree_queue: move-only elements; a failed push leaves the object untouched",
+TEST_CASE("lockfree_queue: move-only elements, a failed push leaves the object untouched",
           "[lfq]") {
   queue_contract::move_only_elements<lfkit_impl>();
 }
@@ -112,7 +112,7 @@ TEST_CASE("lockfree_queue: over-aligned elements are stored aligned", "[lfq]") {
   queue_contract::overaligned_elements<lfkit_impl>();
 }
 
-TEST_CASE("lockfree_queue: constructions and destructions balance; leftovers destroyed", "[lfq]") {
+TEST_CASE("lockfree_queue: constructions and destructions balance, leftovers destroyed", "[lfq]") {
   queue_contract::lifetimes_balance<lfkit_impl>();
 }
 
@@ -130,7 +130,7 @@ TEMPLATE_TEST_CASE("lockfree_queue: bulk push and pop", "[lfq]", lfkit_impl, per
 // Close, timed and blocking operations
 // =============================================================================================
 
-TEMPLATE_TEST_CASE("lockfree_queue: close wakes blocked producers and consumers; drain",
+TEMPLATE_TEST_CASE("lockfree_queue: close wakes blocked producers and consumers, drain",
                    "[lfq][close]", lfkit_impl, perturbed_impl) {
   using Q = typename TestType::template queue<int>;
   queue_contract::close_wakes_blocked_producers<Q>();

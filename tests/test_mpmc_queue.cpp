@@ -155,7 +155,7 @@ TEMPLATE_TEST_CASE("wrap-around many times keeps FIFO", "[queue]", lfkit_impl, m
   }
 }
 
-TEMPLATE_TEST_CASE("move-only elements; a failed push leaves the object untouched", "[queue]",
+TEMPLATE_TEST_CASE("move-only elements, a failed push leaves the object untouched", "[queue]",
                    lfkit_impl, perturbed_impl, mutex_impl) {
   queue_contract::move_only_elements<TestType>();
 }
@@ -179,7 +179,7 @@ TEMPLATE_TEST_CASE("over-aligned elements are stored aligned", "[queue]", lfkit_
   queue_contract::overaligned_elements<TestType>();
 }
 
-TEMPLATE_TEST_CASE("constructions and destructions balance; leftovers destroyed", "[queue]",
+TEMPLATE_TEST_CASE("constructions and destructions balance, leftovers destroyed", "[queue]",
                    lfkit_impl, perturbed_impl, mutex_impl) {
   queue_contract::lifetimes_balance<TestType>();
 }

@@ -169,7 +169,7 @@ TEMPLATE_TEST_CASE("semaphore: timeouts on several clocks and odd durations", "[
   CHECK(s.available() == 0);
 }
 
-TEMPLATE_TEST_CASE("semaphore: release(n) wakes n sleepers; release(1) x n too", "[semaphore]",
+TEMPLATE_TEST_CASE("semaphore: release(n) wakes n sleepers, release(1) x n too", "[semaphore]",
                    lfkit_impl, perturbed_impl, condvar_impl) {
   auto p = perturb_if<TestType>();
   constexpr int n = 8;
@@ -399,7 +399,7 @@ TEMPLATE_TEST_CASE("semaphore: release() from a handler that interrupted the acq
   }
 }
 
-TEMPLATE_TEST_CASE("semaphore: handler releases at random points; max overflow reported",
+TEMPLATE_TEST_CASE("semaphore: handler releases at random points, max overflow reported",
                    "[semaphore]", lfkit_impl, perturbed_impl) {
   // A storm of signals at the acquiring thread releases units at arbitrary instructions of its
   // acquire()/try_acquire(); max count 2, so many handler releases are refused (reported, never

@@ -165,7 +165,7 @@ round_result run_round(when w, unsigned seed) {
 
 }  // namespace
 
-TEST_CASE("graceful shutdown: SIGINT/SIGTERM set an event; nothing lost, nothing half-done",
+TEST_CASE("graceful shutdown: SIGINT/SIGTERM set an event, nothing lost, nothing half-done",
           "[event][shutdown]") {
   for (unsigned seed = 0; seed < 12; ++seed) {
     const when w = seed % 3 == 0   ? when::before_wait
