@@ -148,6 +148,8 @@ void move_only_elements() {
   CHECK(*c == 3);
   CHECK_FALSE(q.try_push_for(std::move(c), 10ms));  // full, timed
   REQUIRE(c != nullptr);
+  CHECK_FALSE(q.try_emplace(std::move(c)));  // full: a noexcept build never began
+  REQUIRE(c != nullptr);
   std::unique_ptr<int> out;
   REQUIRE(q.try_pop(out));
   CHECK(*out == 1);

@@ -106,9 +106,13 @@ class queue_api {
   bool try_push(T&& v) noexcept { return push_now(move_from(v)); }
 
   /// Constructs an element from `args` and pushes it if there is room. A constructor that may
-  /// throw runs first, on the caller's side (a throw leaves the queue unchanged; if the push then
-  /// fails that element is destroyed, so rvalue arguments may have been moved from); a noexcept
-  /// one builds in the slot. Progress: the try_ guarantee; async-signal-safe if the constructor is.
+  /// throw runs first, on the caller's side (a throw leaves the queue unchanged); a noexcept one
+  /// builds in the slot once the push has its place. An element built and then not pushed is
+  /// destroyed, so rvalue arguments may have been moved from: with a throwing constructor on any
+  /// failure; with a noexcept one only when a lockfree_queue push fails on close (it builds
+  /// before its enqueue reads the mark; mpmc_queue builds only once the push cannot fail). To get
+  /// the value back, use try_push(T&&). Progress: the try_ guarantee; async-signal-safe if the
+  /// constructor is.
   ///
   ///   q.try_emplace(3, 'a');   // a std::string "aaa"
   template <class... Args>
