@@ -63,7 +63,9 @@ extern "C" void on_perturb(int) {
 
 // Freezes the interrupted worker mid-operation: nanosleep is async-signal-safe. Interrupts are not
 // masked meanwhile: the frozen thread keeps running handlers, as a preempted thread would not, but
-// its interrupted operation stays stopped, which is what the experiment is about.
+// its interrupted operation stays stopped, which is what the experiment is about. (Under TSan they
+// are: its runtime blocks every signal while it runs a deferred handler, so an interrupt sent
+// during a freeze waits for the freeze to end; see worker_set::leave.)
 extern "C" void on_freeze(int) {
   const int saved = errno;
   // relaxed: the flag is a knob set by the injector before it sends the signal (pthread_kill orders
