@@ -142,6 +142,43 @@ void hung(const options& opts) {
   std::_Exit(3);
 }
 
+void block_injected_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, interrupt_signal());
+  sigaddset(&set, freeze_signal());
+  if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) std::abort();
+}
+
+wake_watch::wake_watch(std::function<sample()> sample_fn) {
+  thread_ = std::thread([this, f = std::move(sample_fn)] {
+    using clock = std::chrono::steady_clock;
+    std::uint64_t wait = 0;
+    std::int64_t stretch_us = 0;
+    auto last = clock::now();
+    while (!stop_.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      const auto now = clock::now();
+      const auto dt = std::chrono::duration_cast<std::chrono::microseconds>(now - last).count();
+      last = now;
+      const sample s = f();
+      if (s.wait != wait) {  // another wait (or none): a new stretch
+        wait = s.wait;
+        stretch_us = 0;
+      }
+      if (s.wait != 0 && s.ready) {
+        stretch_us += dt < 2000 ? dt : 2000;
+        if (stretch_us > longest_us_) longest_us_ = stretch_us;
+      }
+    }
+  });
+}
+
+void wake_watch::stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
 void fill_signal_columns(result_row& row, const run_stats& st) {
   row.signals_sent = st.signals_sent;
   row.signals_handled = g_signals_handled.load();

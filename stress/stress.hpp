@@ -32,6 +32,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -408,6 +409,60 @@ run_stats run_workers(const options& opts, handler_op op, const lfkit::sharded_c
   st.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;
 }
+
+// ---- lost wake-ups: a dedicated sleeper -------------------------------------------------------
+//
+// A worker's sleep cannot show a lost wake-up: thousands of interrupts a second end it (a signal
+// ends a futex sleep; the sleeper re-checks and returns, woken or not). So the event and semaphore
+// scenarios add a sleeper: a thread that is not a worker (the injector never aims at it), blocks
+// the injector's signals, and only waits, with a long timeout (sleeper_timeout), while the workers'
+// handlers set/release. Only a wake (or that timeout) ends its sleeps; a wake_watch measures, per
+// wait, how long what it waits for was there while it still slept.
+
+/// The longest time a sleeper may spend inside one wait while what it waits for is there (the
+/// event set; a unit free) before the run fails. Its wakes take microseconds; a sleeper that was
+/// woken but is not scheduled, or a woken worker that holds the unit meanwhile, stays far below.
+constexpr unsigned wake_limit_ms = 250;
+
+/// The sleeper's timeout: long enough that a lost wake-up shows as a stretch far above
+/// wake_limit_ms, short enough that a run with one still ends (a sleeper whose wake was lost
+/// returns at its timeout, instead of hanging the run).
+inline constexpr std::chrono::seconds sleeper_timeout{1};
+
+/// Blocks the injector's signals (interrupt and freeze) on the calling thread, a sleeper: nothing
+/// but a wake ends its sleeps. The self-raised perturbation signal stays open: it is raised at one
+/// of the thread's own atomic steps (so handled at once, never during a sleep), and the run's
+/// accounting expects every one to be handled.
+void block_injected_signals();
+
+/// Watches a sleeper for lost wake-ups. Every millisecond it calls `sample()`: which wait the
+/// sleeper is in (0: none; otherwise a number that changes with every wait) and whether what that
+/// wait is for is there now (the event set, a unit free). The time within one wait in which it
+/// was is that wait's stretch; longest_us() is the longest. Only time in which the watch itself
+/// ran on schedule counts (at most 2 ms per tick, however late it woke), so a stalled machine is
+/// not blamed on the structure.
+class wake_watch {
+ public:
+  struct sample {
+    std::uint64_t wait = 0;  ///< 0: not in a wait; otherwise the wait's number
+    bool ready = false;      ///< what the wait is for is there (it should end now)
+  };
+  explicit wake_watch(std::function<sample()> sample_fn);
+  ~wake_watch() { stop(); }
+  wake_watch(const wake_watch&) = delete;
+  wake_watch& operator=(const wake_watch&) = delete;
+  /// Stops watching; returns once the watch thread has ended.
+  void stop();
+  /// The longest stretch, in microseconds (after stop()).
+  [[nodiscard]] std::int64_t longest_us() const { return longest_us_; }
+  /// Whether the longest stretch exceeds wake_limit_ms: a violation (after stop()).
+  [[nodiscard]] bool late() const { return longest_us_ > std::int64_t{wake_limit_ms} * 1000; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::int64_t longest_us_ = 0;  // written by the watch thread, read after stop()
+  std::thread thread_;
+};
 
 /// Fills the signal/freeze columns of a row from run_workers' statistics and the global counters.
 void fill_signal_columns(result_row& row, const run_stats& st);

@@ -2,21 +2,26 @@
 // stress/stress_event.cpp — lfkit::event (and baseline::condvar_event) set from signal handlers.
 //
 // event_lfkit (lfkit::event; perturbed_atomic when --perturb > 0) and event_condvar_baseline.
-// Rounds: worker 0 coordinates, the other workers wait. In each round the waiters wait on the
-// event with a random mix of wait(), wait_for (0-1 ms) and wait_until (system_clock); ONLY the
-// interrupt handlers set it (every handler calls set(), on whatever worker it interrupted — often a
-// waiter asleep in that very wait). A waiter whose wait returned true checks that the event is set
-// (nobody resets before every waiter acknowledged) and acknowledges the round; the coordinator,
-// once every waiter acknowledged, resets the event and starts the next round. Checks:
+// Rounds: worker 0 coordinates, the other workers and a sleeper wait. In each round the waiters
+// wait on the event with a random mix of wait(), wait_for (0-1 ms) and wait_until (system_clock);
+// ONLY the interrupt handlers set it (every handler calls set(), on whatever worker it interrupted
+// — often a waiter asleep in that very wait). A waiter whose wait returned true checks that the
+// event is set (nobody resets before every waiter acknowledged) and acknowledges the round; the
+// coordinator, once every waiter acknowledged, resets the event and starts the next round.
+// The sleeper (stress.hpp: not a worker, the injector's signals blocked, so only a wake ends its
+// sleep) waits in every round too, with wait_for(sleeper_timeout). Checks:
 //   * no false wake: a wait that returned true found the event set;
+//   * no lost wake-up (wake_watch): the sleeper is inside one wait while the event is set for at
+//     most wake_limit_ms (250 ms; the longest such stretch is reported). The workers' waits cannot
+//     show one: the interrupts themselves end their sleeps, and their own handlers set the event;
 //   * no waiter asleep while the event is set (watchdog): from the moment the coordinator sees the
 //     event set, every waiter must acknowledge within 2 s (max latency reported); a waiter that
 //     never returns hangs the run, which the framework reports (exit status 3).
-// Not checked here: a lost wake-up. Every waiter is interrupted thousands of times a second; the
-// signal itself ends its futex sleep (EINTR) and its own handler's set() leaves the event set, so
-// a waiter returns whether or not set() woke it (with set()'s wake removed, this scenario still
-// passes). Lost wake-ups are caught by the Relacy models' lost_wake_atomic variants
-// (tests/model/model_event.cpp) and the unit tests' set/reset/wait ping-pong (tests/test_event.cpp).
+// Under TSan futex sleeps are cut into 10 ms slices (atomic_hooks::wait), which end a sleep whose
+// wake was lost: there the lost-wake check cannot fail; the release and asan builds have it.
+// Without interrupts, lost wake-ups are also caught by the Relacy models' lost_wake_atomic
+// variants (tests/model/model_event.cpp) and the unit tests' set/reset/wait ping-pong
+// (tests/test_event.cpp).
 // At the deadline the coordinator sets the event itself and leaves it set, so every waiter ends.
 // Baseline handlers cannot call the condvar event while their thread is inside one of its calls
 // (it may hold the mutex: deadlock); they skip and count it (h.skip). Elsewhere they call set(),
@@ -73,6 +78,7 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
   ctx::sets.store(0);
   ctx::skips.store(0);
   const unsigned waiters = opts.threads > 1 ? opts.threads - 1 : 0;
+  const unsigned parties = waiters + 1;  // the waiting workers and the sleeper
   std::atomic<std::uint64_t> round{1};
   std::atomic<unsigned> acks{0};
   std::atomic<bool> ending{false};
@@ -88,7 +94,7 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
         clock::time_point first{};
         bool got_own = false;
         // acquire: pairs with the waiters' release increments of acks.
-        while (acks.load(std::memory_order_acquire) < waiters || (waiters == 0 && !got_own)) {
+        while (acks.load(std::memory_order_acquire) < parties || (waiters == 0 && !got_own)) {
           const bool got = call([&] { return e.wait_for(std::chrono::microseconds(200)); });
           if (got) {
             got_own = true;
@@ -107,7 +113,7 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
             } else if (now - first > std::chrono::seconds(2)) {
               late.fetch_add(1);  // a waiter sleeps while the event is set
               std::fprintf(stderr, "event: %u of %u waiters still not woken 2 s after the set\n",
-                           waiters - acks.load(), waiters);
+                           parties - acks.load(), parties);
               return;  // the run then hangs: the framework reports it
             }
           }
@@ -162,8 +168,38 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
     }
   };
 
+  // The sleeper: one wait per round, ended only by a wake (or its timeout).
+  std::atomic<std::uint64_t> sleeper_wait{0};  // 0: not in a wait; else the wait's number
+  std::atomic<std::uint64_t> sleeper_timeouts{0};
+  std::thread sleeper([&] {
+    ls::block_injected_signals();
+    std::uint64_t mine = 0, n = 0;
+    for (;;) {
+      // acquire: pairs with the coordinator's release increment (the reset is done first).
+      const std::uint64_t cur = round.load(std::memory_order_acquire);
+      if (cur == mine) {
+        if (ending.load()) return;
+        std::this_thread::yield();
+        continue;
+      }
+      sleeper_wait.store(++n);
+      const bool got = e.wait_for(ls::sleeper_timeout);
+      sleeper_wait.store(0);
+      if (!got) {
+        sleeper_timeouts.fetch_add(1);
+        continue;
+      }
+      if (!e.is_set()) false_wakes.fetch_add(1);
+      mine = cur;
+      acks.fetch_add(1, std::memory_order_release);  // release: pairs with the coordinator
+    }
+  });
+  ls::wake_watch watch([&] { return ls::wake_watch::sample{sleeper_wait.load(), e.is_set()}; });
+
   const ls::run_stats st =
       ls::run_workers(opts, &ctx::handler, progress, body, [&] { ending.store(true); });
+  sleeper.join();  // it acknowledged the last round before the coordinator returned
+  watch.stop();
 
   ls::result_row row;
   row.structure = structure;
@@ -173,15 +209,18 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
   row.handler_ops = ctx::sets.load();
   row.handler_ops_skipped = ctx::skips.load();
   row.checks = rounds.load();
-  row.violations = false_wakes.load() + late.load();
-  char buf[256];
+  row.violations = false_wakes.load() + late.load() + (watch.late() ? 1 : 0);
+  char buf[512];
   std::snprintf(buf, sizeof buf,
-                "%" PRIu64 " rounds x %u waiters woken by handler set()s; %" PRIu64
+                "%" PRIu64 " rounds x %u waiters + the sleeper woken by handler set()s; %" PRIu64
                 " false wakes, %" PRIu64
                 " waiters asleep >2 s while set; max set-to-all-woken %.2f ms; %" PRIu64
-                " timed waits expired",
+                " timed waits expired; the sleeper's longest wait with the event set %.1f ms "
+                "(limit %u ms%s), %" PRIu64 " of its waits timed out",
                 rounds.load(), waiters, false_wakes.load(), late.load(),
-                static_cast<double>(max_latency_ns.load()) / 1e6, timeouts.load());
+                static_cast<double>(max_latency_ns.load()) / 1e6, timeouts.load(),
+                static_cast<double>(watch.longest_us()) / 1000.0, ls::wake_limit_ms,
+                watch.late() ? ": NOT WOKEN, a lost wake-up?" : "", sleeper_timeouts.load());
   row.detail = buf;
   if (row.handler_ops_skipped) {
     row.detail += "; " + std::to_string(row.handler_ops_skipped) +
@@ -203,10 +242,10 @@ ls::result_row event_condvar(const ls::options& o) {
 
 }  // namespace
 
-LFKIT_STRESS_SCENARIO(
-    "event_lfkit",
-    "lfkit::event: handlers set, waiters wait/reset in rounds; no false or lost wakes",
-    event_lfkit);
+LFKIT_STRESS_SCENARIO("event_lfkit",
+                      "lfkit::event: handlers set, waiters and a sleeper wait/reset in rounds; no "
+                      "false or lost wakes",
+                      event_lfkit);
 LFKIT_STRESS_SCENARIO(
     "event_condvar_baseline",
     "baseline::condvar_event: same rounds; handler sets that would deadlock are skipped",

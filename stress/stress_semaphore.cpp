@@ -5,22 +5,30 @@
 // semaphore_lfkit (lfkit::semaphore; perturbed_atomic when --perturb > 0) and
 // semaphore_condvar_baseline. Max count 1 + seed % 16. Worker 0 releases (1-3 units per call,
 // yielding when the maximum refuses it); the other workers take units with a random mix of
-// acquire(), try_acquire(), try_acquire_for (0-2 ms) and try_acquire_until (system_clock). Every
-// interrupt handler calls release(1) on whatever worker it interrupted — often a consumer asleep
-// in acquire(); a release beyond the maximum is refused by return value (h.fail). Checks, exactly:
+// acquire(), try_acquire(), try_acquire_for (0-2 ms) and try_acquire_until (system_clock), and so
+// does a sleeper (stress.hpp: not a worker, the injector's signals blocked, so only a wake ends its
+// sleep) with try_acquire_for(sleeper_timeout) only. Every interrupt handler calls release(1) on
+// whatever worker it interrupted — often a consumer asleep in acquire(); a release beyond the
+// maximum is refused by return value (h.fail). Checks, exactly:
 //   * every unit released is taken exactly once: units released (worker + handlers) == units
-//     taken + the count left at the end;
+//     taken (workers + sleeper) + the count left at the end;
 //   * refused releases changed nothing (part of the equation above);
+//   * no lost wake-up (wake_watch): within one of the sleeper's waits, the count is positive for
+//     at most wake_limit_ms (250 ms; the longest such stretch is reported). A unit the sleeper
+//     could take may go to a consumer woken before it, but every release made while a thread
+//     sleeps wakes one (release(n > 1): all), so the sleeper is woken within a few releases. The
+//     workers' waits cannot show a lost wake-up: the interrupts themselves end their sleeps, and
+//     their own handlers add units;
 //   * no consumer asleep while the count is positive (watchdog thread): a consumer inside an
 //     untimed acquire() while the count has stayed positive for 1 s is a violation; a consumer
 //     that never returns hangs the run, which the framework reports (exit status 3).
-// Not checked here: a lost wake-up. Every consumer is interrupted thousands of times a second; the
-// signal itself ends its futex sleep (EINTR) and its own handler's release() adds a unit, so a
-// consumer returns whether or not a release woke it (with release()'s wake removed, this scenario
-// still passes). Lost wake-ups are caught by the Relacy models' lost_wake_atomic variants
-// (tests/model/model_semaphore.cpp) and the unit tests' two-semaphore ping-pong
+// Under TSan futex sleeps are cut into 10 ms slices (atomic_hooks::wait), which end a sleep whose
+// wake was lost: there the lost-wake check cannot fail; the release and asan builds have it.
+// Without interrupts, lost wake-ups are also caught by the Relacy models' lost_wake_atomic
+// variants (tests/model/model_semaphore.cpp) and the unit tests' two-semaphore ping-pong
 // (tests/test_semaphore.cpp).
-// At the deadline consumers stop; worker 0 keeps releasing until every consumer has left.
+// At the deadline consumers stop; worker 0 keeps releasing until every consumer (the sleeper too)
+// has left.
 // Baseline handlers skip when their thread is inside a semaphore call (it may hold the mutex:
 // deadlock) and count it (h.skip); elsewhere they call release(), which may wait for another
 // thread's mutex and is not async-signal-safe — shown, not endorsed.
@@ -129,7 +137,7 @@ ls::result_row run_semaphore(const ls::options& opts, const std::string& structu
     ls::rng r(opts.seed * 0x51ED27u + i);
     if (i == 0) {  // the releaser
       for (;;) {
-        if (ending.load() && consumers_left.load() == consumers) return;
+        if (ending.load() && consumers_left.load() == consumers + 1) return;  // + the sleeper
         const auto n = static_cast<std::ptrdiff_t>(1 + r.next() % 3);
         if (call([&] { return s.release(n); }) == lfkit::release_status::ok) {
           worker_released.fetch_add(static_cast<std::uint64_t>(n),
@@ -179,8 +187,33 @@ ls::result_row run_semaphore(const ls::options& opts, const std::string& structu
     consumers_left.fetch_add(1);
   };
 
+  // The sleeper: takes units with try_acquire_for(sleeper_timeout) only; only a wake (or its
+  // timeout) ends its sleeps.
+  std::atomic<std::uint64_t> sleeper_wait{0};  // 0: not in a wait; else the wait's number
+  std::atomic<std::uint64_t> sleeper_taken{0}, sleeper_timeouts{0};
+  std::thread sleeper([&] {
+    ls::block_injected_signals();
+    std::uint64_t n = 0;
+    while (!ending.load()) {
+      sleeper_wait.store(++n);
+      const bool got = s.try_acquire_for(ls::sleeper_timeout);
+      sleeper_wait.store(0);
+      if (got) {
+        taken.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
+        sleeper_taken.fetch_add(1);
+      } else {
+        sleeper_timeouts.fetch_add(1);
+      }
+    }
+    consumers_left.fetch_add(1);
+  });
+  ls::wake_watch watch(
+      [&] { return ls::wake_watch::sample{sleeper_wait.load(), s.available() > 0}; });
+
   const ls::run_stats st =
       ls::run_workers(opts, &ctx::handler, progress, body, [&] { ending.store(true); });
+  sleeper.join();  // it left before worker 0 did
+  watch.stop();
   watch_stop.store(true);
   watchdog.join();
 
@@ -200,15 +233,20 @@ ls::result_row run_semaphore(const ls::options& opts, const std::string& structu
   row.handler_ops_skipped = ctx::skips.load();
   row.checks = in;
   const std::uint64_t unbalanced = in == out ? 0 : 1;
-  row.violations = unbalanced + asleep_while_positive.load();
-  char buf[320];
+  row.violations = unbalanced + asleep_while_positive.load() + (watch.late() ? 1 : 0);
+  char buf[640];
   std::snprintf(buf, sizeof buf,
                 "released %" PRIu64 " (workers %" PRIu64 " + handlers %" PRIu64 "), taken %" PRIu64
-                " + %" PRIu64 " left = %" PRIu64 " (%s); max %td, %" PRIu64
-                " releases refused at the max; %" PRIu64 " consumers asleep while positive",
-                in, worker_released.load(), ctx::released.load(), taken.load(), left, out,
-                unbalanced ? "LOST OR DUPLICATED" : "exact", max_count,
-                worker_refused.load() + ctx::refused.load(), asleep_while_positive.load());
+                " (sleeper: %" PRIu64 ") + %" PRIu64 " left = %" PRIu64 " (%s); max %td, %" PRIu64
+                " releases refused at the max; %" PRIu64
+                " consumers asleep while positive; the sleeper's longest wait with a unit free "
+                "%.1f ms (limit %u ms%s), %" PRIu64 " of its waits timed out",
+                in, worker_released.load(), ctx::released.load(), taken.load(),
+                sleeper_taken.load(), left, out, unbalanced ? "LOST OR DUPLICATED" : "exact",
+                max_count, worker_refused.load() + ctx::refused.load(),
+                asleep_while_positive.load(), static_cast<double>(watch.longest_us()) / 1000.0,
+                ls::wake_limit_ms, watch.late() ? ": NOT WOKEN, a lost wake-up?" : "",
+                sleeper_timeouts.load());
   row.detail = buf;
   if (row.handler_ops_skipped) {
     row.detail += "; " + std::to_string(row.handler_ops_skipped) +
@@ -230,10 +268,11 @@ ls::result_row semaphore_condvar(const ls::options& o) {
 
 }  // namespace
 
-LFKIT_STRESS_SCENARIO("semaphore_lfkit",
-                      "lfkit::semaphore: handlers release, workers acquire; every unit taken once, "
-                      "no sleeper while positive",
-                      semaphore_lfkit);
+LFKIT_STRESS_SCENARIO(
+    "semaphore_lfkit",
+    "lfkit::semaphore: handlers release, workers and a sleeper acquire; every unit "
+    "taken once, no lost wake",
+    semaphore_lfkit);
 LFKIT_STRESS_SCENARIO(
     "semaphore_condvar_baseline",
     "baseline::condvar_semaphore: same checks; handler releases that would deadlock are skipped",
