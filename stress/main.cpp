@@ -8,15 +8,19 @@
 //
 // Prints progress on stderr, a table (one row per scenario) and the seed; exits 1 if any invariant
 // was violated (or a deliberately broken demo went uncaught), 2 on bad usage, 3 if workers hung.
+// With --json FILE, a failing or hung run also keeps its report as FILE.failed-<time>-<pid>.json.
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "perturbed_atomic.hpp"
 #include "stress.hpp"
@@ -118,6 +122,85 @@ double parse_double(const char* s, const char* what) {
   return v;
 }
 
+/// Writes the report as JSON to `path`; false (and a message) if it could not.
+bool write_json(const std::string& path, const ls::options& opts,
+                const std::vector<ls::result_row>& rows, int failed) {
+  std::ofstream out(path);
+  out << "{\n  \"seed\": " << opts.seed << ",\n  \"threads\": " << opts.threads
+      << ",\n  \"seconds\": " << opts.seconds << ",\n  \"signal_rate\": " << opts.signal_rate
+      << ",\n  \"freeze_us\": " << opts.freeze_us
+      << ",\n  \"freeze_every_s\": " << opts.freeze_every_s
+      << ",\n  \"symmetric\": " << (opts.symmetric ? "true" : "false")
+      << ",\n  \"perturb\": " << opts.perturb
+      << ",\n  \"passed\": " << (failed == 0 ? "true" : "false") << ",\n  \"scenarios\": [\n";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    out << "    {\"scenario\": \"" << json_escape(r.scenario) << "\", \"structure\": \""
+        << json_escape(r.structure) << "\", \"threads\": " << r.threads << ", \"ops\": " << r.ops
+        << ", \"signals_sent\": " << r.signals_sent
+        << ", \"signals_handled\": " << r.signals_handled
+        << ", \"perturbed_signals\": " << r.perturbed_signals
+        << ", \"perturbed_handled\": " << r.perturbed_handled << ", \"signal_error\": \""
+        << json_escape(r.signal_error) << "\""
+        << ", \"handler_ops\": " << r.handler_ops
+        << ", \"handler_ops_failed\": " << r.handler_ops_failed
+        << ", \"handler_ops_skipped\": " << r.handler_ops_skipped << ", \"freezes\": " << r.freezes
+        << ", \"freezes_measured\": " << r.freeze.measured
+        << ", \"freeze_progress_pct\": " << r.freeze.mean_pct
+        << ", \"freeze_progress_median_pct\": " << r.freeze.median_pct
+        << ", \"freeze_progress_worst_pct\": " << r.freeze.worst_pct
+        << ", \"freezes_below_10pct_pct\": " << r.freeze.below10_pct
+        << ", \"control_windows\": " << r.freeze.control_measured
+        << ", \"control_progress_pct\": " << r.freeze.control_mean_pct
+        << ", \"control_below_10pct_pct\": " << r.freeze.control_below10_pct
+        << ", \"checks\": " << r.checks << ", \"violations\": " << r.violations
+        << ", \"expect_violations\": " << (r.expect_violations ? "true" : "false")
+        << ", \"passed\": " << (r.passed() ? "true" : "false") << ", \"elapsed_s\": " << r.elapsed_s
+        << ", \"detail\": \"" << json_escape(r.detail) << "\"}" << (i + 1 < rows.size() ? "," : "")
+        << "\n";
+  }
+  out << "  ]\n}\n";
+  if (!out) std::fprintf(stderr, "lfkit_stress: could not write %s\n", path.c_str());
+  return static_cast<bool>(out);
+}
+
+/// Where a failing run keeps its report: FILE.json -> FILE.failed-YYYYmmdd-HHMMSS-PID.json.
+std::string failed_copy_path(const std::string& json_path) {
+  std::string base = json_path;
+  if (base.size() > 5 && base.compare(base.size() - 5, 5, ".json") == 0)
+    base.resize(base.size() - 5);
+  char stamp[32] = "unknown-time";
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  if (localtime_r(&t, &tm) != nullptr) std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  return base + ".failed-" + stamp + "-" + std::to_string(static_cast<long>(getpid())) + ".json";
+}
+
+// What a hang report needs (ls::hung() calls on_hang before it exits): set by main.
+const ls::options* g_opts = nullptr;
+const std::vector<ls::result_row>* g_rows = nullptr;
+const char* g_running = nullptr;  // the scenario that is running
+
+// Workers did not finish: say which scenario, and keep the report of the ones before it with a
+// row for this one.
+void on_hang() {
+  std::printf(
+      "lfkit_stress: scenario %s hung (workers did not finish within 10 s of the "
+      "deadline)\n",
+      g_running != nullptr ? g_running : "?");
+  if (g_opts == nullptr || g_rows == nullptr || g_opts->json_path.empty()) return;
+  std::vector<ls::result_row> rows = *g_rows;
+  ls::result_row hung_row;
+  hung_row.scenario = g_running != nullptr ? g_running : "?";
+  hung_row.violations = 1;
+  hung_row.detail = "HUNG: workers did not finish within 10 s of the deadline (exit status 3)";
+  hung_row.threads = g_opts->threads;
+  rows.push_back(hung_row);
+  write_json(g_opts->json_path, *g_opts, rows, 1);  // not a stale report of an earlier run
+  const std::string kept = failed_copy_path(g_opts->json_path);
+  if (write_json(kept, *g_opts, rows, 1)) std::printf("report kept in %s\n", kept.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -176,7 +259,11 @@ int main(int argc, char** argv) {
   apply_perturbation(opts.perturb);
 
   std::vector<ls::result_row> rows;
+  g_opts = &opts;
+  g_rows = &rows;
+  ls::g_on_hang = &on_hang;
   for (std::size_t i = 0; i < selected.size(); ++i) {
+    g_running = selected[i].name;
     if (!opts.quiet) {
       std::fprintf(stderr, "[%zu/%zu] %s ...\n", i + 1, selected.size(), selected[i].name);
     }
@@ -249,42 +336,13 @@ int main(int argc, char** argv) {
   std::printf("\n");
 
   if (!opts.json_path.empty()) {
-    std::ofstream out(opts.json_path);
-    out << "{\n  \"seed\": " << opts.seed << ",\n  \"threads\": " << opts.threads
-        << ",\n  \"seconds\": " << opts.seconds << ",\n  \"signal_rate\": " << opts.signal_rate
-        << ",\n  \"freeze_us\": " << opts.freeze_us
-        << ",\n  \"freeze_every_s\": " << opts.freeze_every_s
-        << ",\n  \"symmetric\": " << (opts.symmetric ? "true" : "false")
-        << ",\n  \"perturb\": " << opts.perturb
-        << ",\n  \"passed\": " << (failed == 0 ? "true" : "false") << ",\n  \"scenarios\": [\n";
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      const auto& r = rows[i];
-      out << "    {\"scenario\": \"" << json_escape(r.scenario) << "\", \"structure\": \""
-          << json_escape(r.structure) << "\", \"threads\": " << r.threads << ", \"ops\": " << r.ops
-          << ", \"signals_sent\": " << r.signals_sent
-          << ", \"signals_handled\": " << r.signals_handled
-          << ", \"perturbed_signals\": " << r.perturbed_signals
-          << ", \"perturbed_handled\": " << r.perturbed_handled << ", \"signal_error\": \""
-          << json_escape(r.signal_error) << "\""
-          << ", \"handler_ops\": " << r.handler_ops
-          << ", \"handler_ops_failed\": " << r.handler_ops_failed
-          << ", \"handler_ops_skipped\": " << r.handler_ops_skipped
-          << ", \"freezes\": " << r.freezes << ", \"freezes_measured\": " << r.freeze.measured
-          << ", \"freeze_progress_pct\": " << r.freeze.mean_pct
-          << ", \"freeze_progress_median_pct\": " << r.freeze.median_pct
-          << ", \"freeze_progress_worst_pct\": " << r.freeze.worst_pct
-          << ", \"freezes_below_10pct_pct\": " << r.freeze.below10_pct
-          << ", \"control_windows\": " << r.freeze.control_measured
-          << ", \"control_progress_pct\": " << r.freeze.control_mean_pct
-          << ", \"control_below_10pct_pct\": " << r.freeze.control_below10_pct
-          << ", \"checks\": " << r.checks << ", \"violations\": " << r.violations
-          << ", \"expect_violations\": " << (r.expect_violations ? "true" : "false")
-          << ", \"passed\": " << (r.passed() ? "true" : "false")
-          << ", \"elapsed_s\": " << r.elapsed_s << ", \"detail\": \"" << json_escape(r.detail)
-          << "\"}" << (i + 1 < rows.size() ? "," : "") << "\n";
+    write_json(opts.json_path, opts, rows, failed);
+    // A failing run's report is kept under a name of its own: a rerun (or the next ctest run)
+    // rewrites --json's file, and the evidence of a rare failure went with it.
+    if (failed > 0) {
+      const std::string kept = failed_copy_path(opts.json_path);
+      if (write_json(kept, opts, rows, failed)) std::printf("report kept in %s\n", kept.c_str());
     }
-    out << "  ]\n}\n";
-    if (!out) std::fprintf(stderr, "lfkit_stress: could not write %s\n", opts.json_path.c_str());
   }
 
   std::printf("%zu passed, %d failed\n", rows.size() - static_cast<std::size_t>(failed), failed);

@@ -132,7 +132,10 @@ void print_progress(const options& opts, double t, std::uint64_t ops) {
                t, ops, g_signals_handled.load(), g_freezes.load());
 }
 
+void (*g_on_hang)() = nullptr;
+
 void hung(const options& opts) {
+  if (g_on_hang != nullptr) g_on_hang();
   std::fprintf(stderr,
                "lfkit_stress: workers did not finish within 10 s of the deadline (deadlock or lost "
                "wake-up)\n"

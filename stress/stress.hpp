@@ -345,9 +345,11 @@ struct run_stats {
 /// A progress line on stderr (unless quiet): "  [name] 1.0 s: N ops, M signals".
 void print_progress(const options& opts, double t, std::uint64_t ops);
 
-/// Workers did not finish within 10 s of the deadline (a deadlock or a lost wake-up): prints the
-/// seed and exits the process with status 3.
+/// Workers did not finish within 10 s of the deadline (a deadlock or a lost wake-up): calls
+/// g_on_hang (if set), prints the seed and exits the process with status 3.
 [[noreturn]] void hung(const options& opts);
+/// Called by hung() before it exits (the driver says which scenario hung and keeps the report).
+extern void (*g_on_hang)();
 
 struct no_wind_down {
   void operator()() const noexcept {}
