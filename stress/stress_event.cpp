@@ -22,7 +22,8 @@
 // Without interrupts, lost wake-ups are also caught by the Relacy models' lost_wake_atomic
 // variants (tests/model/model_event.cpp) and the unit tests' set/reset/wait ping-pong
 // (tests/test_event.cpp).
-// At the deadline the coordinator sets the event itself and leaves it set, so every waiter ends.
+// At the deadline the coordinator sets the event itself and leaves it set; once every waiter
+// acknowledged that round it says it is done (no round starts after it), and the waiters leave.
 // Baseline handlers cannot call the condvar event while their thread is inside one of its calls
 // (it may hold the mutex: deadlock); they skip and count it (h.skip). Elsewhere they call set(),
 // which may wait for another thread's mutex and is not async-signal-safe — shown, not endorsed.
@@ -82,6 +83,12 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
   std::atomic<std::uint64_t> round{1};
   std::atomic<unsigned> acks{0};
   std::atomic<bool> ending{false};
+  // Set by the coordinator when it returns: no round starts after it. Waiters (and the sleeper)
+  // leave on it, not on `ending`: one that left on `ending` between the coordinator's last look at
+  // it and its start of another round never acknowledged that round (the coordinator's 2 s check
+  // then failed the run: a rare flake, likelier the slower the coordinator is between the two,
+  // as in perturbed runs).
+  std::atomic<bool> done{false};
   std::atomic<std::uint64_t> false_wakes{0}, late{0}, rounds{0}, timeouts{0};
   std::atomic<std::int64_t> max_latency_ns{0};
   lfkit::sharded_counter progress;
@@ -114,7 +121,8 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
               late.fetch_add(1);  // a waiter sleeps while the event is set
               std::fprintf(stderr, "event: %u of %u waiters still not woken 2 s after the set\n",
                            parties - acks.load(), parties);
-              return;  // the run then hangs: the framework reports it
+              done.store(true);  // the others leave; one that never returns hangs the run
+              return;
             }
           }
         }
@@ -125,7 +133,10 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
         }
         rounds.fetch_add(1);
         progress.add(1);
-        if (ending.load()) return;  // leave the event set: every waiter ends
+        if (ending.load()) {  // leave the event set: every waiter ends
+          done.store(true);
+          return;
+        }
         acks.store(0);
         call([&] {
           e.reset();
@@ -138,7 +149,7 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
     for (;;) {
       const std::uint64_t cur = round.load(std::memory_order_acquire);  // acquire: pairs above
       if (cur == mine) {
-        if (ending.load()) return;
+        if (done.load()) return;
         std::this_thread::yield();
         continue;
       }
@@ -178,7 +189,7 @@ ls::result_row run_event(const ls::options& opts, const std::string& structure, 
       // acquire: pairs with the coordinator's release increment (the reset is done first).
       const std::uint64_t cur = round.load(std::memory_order_acquire);
       if (cur == mine) {
-        if (ending.load()) return;
+        if (done.load()) return;
         std::this_thread::yield();
         continue;
       }
