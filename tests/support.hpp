@@ -181,6 +181,9 @@ class gated_atomic : public lfkit::stress::hooked_atomic<T, gate_hook> {
 /// atomic_hooks count them): a test resets them, runs one call, and checks a documented bound.
 inline thread_local unsigned t_pauses = 0;
 inline thread_local unsigned t_yields = 0;
+/// If set, the calling thread's next yield on a gated_atomic structure runs it (once, then it is
+/// cleared) after yielding: another thread's step at exactly that instant of a wait.
+inline thread_local void (*t_on_yield)() = nullptr;
 
 /// One gated scenario: closes the gate; hold() runs a function on a thread stopped at its release
 /// stores, spawn() on an ordinary thread. The destructor — also when a REQUIRE failed — disarms
@@ -404,6 +407,7 @@ struct lfkit::atomic_hooks<lfkit_test::gated_atomic>
   static void yield() noexcept {
     ++lfkit_test::t_yields;
     basic_atomic_hooks::yield();
+    if (auto* f = std::exchange(lfkit_test::t_on_yield, nullptr)) f();
   }
   static void wait(lfkit_test::gated_atomic<std::uint32_t>& word, std::uint32_t expected,
                    const lfkit::detail::deadline& dl) noexcept {

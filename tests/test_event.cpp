@@ -389,3 +389,28 @@ TEMPLATE_TEST_CASE("event: handler sets land at random points of a waiting loop"
   CHECK(ctx::calls.load() >= rounds);
   ctx::target = nullptr;
 }
+
+namespace {
+lfkit::basic_event<lfkit_test::gated_atomic>* g_yield_target = nullptr;
+}  // namespace
+
+TEST_CASE("event: a wait spins, yields wait_yields times, then sleeps", "[event][waiting]") {
+  // The blocking wait's phases (event.hpp, "How it works"), counted by the gated policy's hooks.
+  lfkit::basic_event<lfkit_test::gated_atomic> e;
+  lfkit_test::t_yields = 0;
+  const int sleeps = lfkit_test::g_gate_sleeps.load();
+  SECTION("nobody sets it: every yield, then a sleep until the deadline") {
+    CHECK_FALSE(e.wait_for(20ms));
+    CHECK(lfkit_test::t_yields == lfkit::detail::wait_yields);
+    CHECK(lfkit_test::g_gate_sleeps.load() > sleeps);
+  }
+  SECTION("set during the second yield: the look after it returns, no sleep") {
+    g_yield_target = &e;
+    lfkit_test::t_on_yield = [] { lfkit_test::t_on_yield = [] { g_yield_target->set(); }; };
+    CHECK(e.wait_for(10s));
+    CHECK(lfkit_test::t_yields == 2);
+    CHECK(lfkit_test::g_gate_sleeps.load() == sleeps);
+    CHECK(e.is_set());
+  }
+  lfkit_test::t_on_yield = nullptr;
+}

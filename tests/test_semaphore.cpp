@@ -456,3 +456,31 @@ TEMPLATE_TEST_CASE("semaphore: handler releases at random points, max overflow r
   CHECK(s.available() == 2);
   ctx::target = nullptr;
 }
+
+namespace {
+lfkit::basic_semaphore<lfkit_test::gated_atomic>* g_yield_target = nullptr;
+}  // namespace
+
+TEST_CASE("semaphore: an acquire spins, yields wait_yields times, then sleeps",
+          "[semaphore][waiting]") {
+  // The blocking acquire's phases (semaphore.hpp, "How it works"), counted by the gated policy.
+  lfkit::basic_semaphore<lfkit_test::gated_atomic> s(0);
+  lfkit_test::t_yields = 0;
+  const int sleeps = lfkit_test::g_gate_sleeps.load();
+  SECTION("no release: every yield, then a sleep until the deadline") {
+    CHECK_FALSE(s.try_acquire_for(20ms));
+    CHECK(lfkit_test::t_yields == lfkit::detail::wait_yields);
+    CHECK(lfkit_test::g_gate_sleeps.load() > sleeps);
+  }
+  SECTION("a release during the second yield: the try after it takes the unit, no sleep") {
+    g_yield_target = &s;
+    lfkit_test::t_on_yield = [] {
+      lfkit_test::t_on_yield = [] { (void)g_yield_target->release(); };
+    };
+    CHECK(s.try_acquire_for(10s));
+    CHECK(lfkit_test::t_yields == 2);
+    CHECK(lfkit_test::g_gate_sleeps.load() == sleeps);
+    CHECK(s.available() == 0);
+  }
+  lfkit_test::t_on_yield = nullptr;
+}

@@ -43,7 +43,7 @@
 //                                    only when another thread changed
 //                                    the word
 //   wait()                           blocking: a short adaptive spin     no
-//                                    (pause hints, no yield), then
+//                                    (pause hints), a few yields, then
 //                                    sleeps in the kernel until set
 //   wait_for/wait_until (any clock)  blocking until set or the deadline  no
 //   constructor / destructor         trivial                             yes
@@ -58,8 +58,9 @@
 // ---------------------------------------------------------------------------------------------
 // One 32-bit word: bit 0 "set", bit 1 "a waiter may be asleep", bits 2..31 a generation that
 // reset() advances when it clears a set event. A waiter reads the word; if unset it remembers the
-// generation, spins briefly (detail::adaptive_spin, no yields), then announces itself by CAS-ing the waiter bit
-// in and sleeps on the word with the value it wrote. set() is fetch_or(set bit): if it made the
+// generation, spins briefly (detail::adaptive_spin), yields a few times (detail::yield_until),
+// then announces itself by CAS-ing the waiter bit in and sleeps on the word with the value it
+// wrote. set() is fetch_or(set bit): if it made the
 // transition and the waiter bit was there, it wakes all sleepers. No Dekker fence is needed: the
 // announcement and set() are RMWs of the same word, so either set() sees the bit (and wakes), or
 // the announcement's CAS fails on the set word, or the sleep's compare (inside the kernel) finds a
@@ -175,17 +176,20 @@ class basic_event {
       return (v & set_bit) != 0 || (v & gen_mask) != gen;
     };
     if (dl.expired()) return false;
+    const auto look = [&]() noexcept {
+      cur = word_.load(std::memory_order_acquire);  // acquire (1): pairs with set()
+      return fired(cur);
+    };
     // Spin while spinning has recently paid (detail::adaptive_spin, learned per event: it falls
     // to the minimum when the setter is usually asleep or descheduled, as in a ping-pong, where a
-    // fixed ~127-hint spin doubled the CPU per round trip here); then sleep.
-    const auto spun = spin_.spin_until(
-        [&]() noexcept {
-          cur = word_.load(std::memory_order_acquire);  // acquire (1): pairs with set()
-          return fired(cur);
-        },
-        dl, spin_step);
+    // fixed ~127-hint spin doubled the CPU per round trip here); then a few yields
+    // (detail::yield_until: in a ping-pong they catch the other thread without a sleep and a
+    // wake, ~10x the round trips); then sleep.
+    const auto spun = spin_.spin_until(look, dl, spin_step);
     if (spun == spin_result::ready) return true;
     if (spun == spin_result::expired) return false;
+    if (detail::yield_until<Atom>(look, dl)) return true;
+    if (dl.expired()) return false;
     for (;;) {
       if ((cur & waiter_bit) == 0) {
         // acquire (1) on failure: the value read may be one set() wrote. Success needs none (the

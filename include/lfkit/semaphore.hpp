@@ -42,8 +42,9 @@
 //   try_acquire()                      lock-free (as release); never fails   yes
 //                                      while the count is positive
 //   acquire()                          blocking: a short adaptive spin       no
-//                                      (pause hints, no yield), then sleeps
-//                                      in the kernel until a unit is free
+//                                      (pause hints), a few yields, then
+//                                      sleeps in the kernel until a unit is
+//                                      free
 //   try_acquire_for/_until (any clock) blocking until a unit or the deadline no
 //   available(), max_count()           wait-free                             yes
 //   constructor                        throws std::invalid_argument on bad   no
@@ -58,8 +59,8 @@
 // How it works
 // ---------------------------------------------------------------------------------------------
 // Two 32-bit words on one cache line: count_ (the futex word) and sleepers_ (threads between
-// announcing a sleep and leaving it). A waiter that found the count zero and spun briefly
-// (detail::adaptive_spin) increments sleepers_, re-reads the count and sleeps on count_ only if it is
+// announcing a sleep and leaving it). A waiter that found the count zero, spun briefly
+// (detail::adaptive_spin) and yielded a few times (detail::yield_until) increments sleepers_, re-reads the count and sleeps on count_ only if it is
 // still 0; release() changes the count, then reads sleepers_ and wakes only if it is positive.
 // This is Dekker's pattern; all four accesses are seq_cst (3), so either release() sees the
 // sleeper or the sleeper's re-read sees the unit — and a release between the re-read and the sleep
@@ -202,10 +203,14 @@ class basic_semaphore {
   bool acquire_impl(const detail::deadline& dl) noexcept {
     if (try_acquire()) return true;
     if (dl.expired()) return false;
-    // Spin while spinning has recently paid (detail::adaptive_spin; see event.hpp); then sleep.
-    const auto spun = spin_.spin_until([this]() noexcept { return try_acquire(); }, dl, spin_step);
+    // Spin while spinning has recently paid (detail::adaptive_spin), then a few yields
+    // (detail::yield_until; see event.hpp), then sleep.
+    const auto take = [this]() noexcept { return try_acquire(); };
+    const auto spun = spin_.spin_until(take, dl, spin_step);
     if (spun == spin_result::ready) return true;
     if (spun == spin_result::expired) return false;
+    if (detail::yield_until<Atom>(take, dl)) return true;
+    if (dl.expired()) return false;
     for (;;) {
       sleepers_.fetch_add(1, std::memory_order_seq_cst);  // seq_cst (3): Dekker with release()
       if (count_.load(std::memory_order_seq_cst) == 0) {  // seq_cst (3): as above

@@ -14,6 +14,9 @@
 // stopped paying and the caller should sleep. Progress: each call wait-free (a bounded number of
 // pause hints, or one yield); async-signal-safe.
 //
+// yield_until: the few yields (wait_yields) every blocking waiter makes after spinning and before
+// it sleeps.
+//
 // adaptive_spin (the idea of folly's TurnSequencer): a per-structure estimate of how many pause
 // hints a waiter should spend before yielding or sleeping. A wait that succeeded while spinning
 // pulls the estimate towards what it used (with a margin); a wait that had to fall through to
@@ -69,6 +72,29 @@ class backoff {
  private:
   unsigned step_ = 0;
 };
+
+/// sched_yield()s a blocking waiter makes between spinning and sleeping, a look after each (the
+/// queues' wait_loop, the event's and the semaphore's waits). A yield returns within about a
+/// microsecond when the CPU has nothing else to run, and hands the CPU to the awaited thread when
+/// it was just woken onto this one: in a ping-pong the two threads then catch each other without
+/// a futex sleep and wake each time (~10x the round trips and less CPU per round trip here,
+/// bench/README.md, "Waiting: yields before sleeping"). Where threads outnumber cores each yield
+/// may give the CPU away for a time slice, so there are few.
+inline constexpr unsigned wait_yields = 4;
+
+/// Up to wait_yields yields, each followed by a look at `ready()`: true as soon as it holds,
+/// false when they are spent or `dl` has passed (the caller tells which). Progress: bounded by
+/// wait_yields system calls; async-signal-safe if `ready` is (sched_yield is a bare system call),
+/// but only blocking waits call it.
+template <template <class> class Atom = std::atomic, class Ready>
+bool yield_until(Ready&& ready, const deadline& dl) noexcept {
+  for (unsigned i = 0; i < wait_yields; ++i) {
+    atomic_hooks<Atom>::yield();
+    if (ready()) return true;
+    if (dl.expired()) return false;
+  }
+  return false;
+}
 
 /// A spin limit (in pause hints) learned at run time; see the file comment. One per structure
 /// side, alone on its line or in a read-mostly line (it is written only when it changes).

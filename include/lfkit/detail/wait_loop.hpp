@@ -11,7 +11,7 @@
 //
 // run() calls `attempt(kind)`, one non-blocking attempt of the queue's own, until it returns ok
 // or closed (the queue's verdict; unavailable and busy mean "not yet"):
-//   1. one pause hint, then `yields` sched_yield()s, an attempt after each;
+//   1. one pause hint, then detail::wait_yields sched_yield()s, an attempt after each;
 //   2. announce on the sleep word (asleep bit + heavy fence), re-try, then sleep until woken, the
 //      word changes or the deadline passes; an attempt, and again from 1.
 // No spin beyond that pause: a waiter that polls the other side's lines runs in lock-step with it,
@@ -54,10 +54,6 @@ enum class wait_kind : bool { try_op, blocking };
 /// template, out of line at one call site, ran blocking 3P1C at about 0.35x, bench/README.md).
 template <template <class> class Atom = std::atomic>
 class wait_loop {
-  /// sched_yield()s, each followed by an attempt, between the pause and sleeping: each hands the
-  /// CPU to a thread of the other side when threads outnumber cores.
-  static constexpr unsigned yields = 4;
-
  public:
   wait_loop() noexcept = default;
   wait_loop(const wait_loop&) = delete;
@@ -75,7 +71,7 @@ class wait_loop {
     queue_status st = attempt(expired ? wait_kind::try_op : wait_kind::blocking);
     while (!settled(st) && !expired) {
       pause_n<Atom>(1);
-      for (unsigned y = 0; !settled(st) && y < yields; ++y) {
+      for (unsigned y = 0; !settled(st) && y < wait_yields; ++y) {
         atomic_hooks<Atom>::yield();
         st = attempt(wait_kind::blocking);
       }
