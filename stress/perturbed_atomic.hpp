@@ -131,10 +131,39 @@ struct hook_guard {
 /// The atomic step a hooked_atomic is about to take (or took).
 enum class atomic_op { load, store, rmw, wait, notify };
 
-/// Drop-in for std::atomic<T> (the member-function subset lfkit uses) that runs
-/// `Hook::before(op, order)` before and `Hook::after(op, order)` after every step. Same memory
-/// orders, same size and lock-freedom as std::atomic<T> (so its address may go to futex(2)). The
-/// one hooked atomic from which perturbed_atomic and the tests' gated atomic are made.
+/// Which member function a step on the value is (finer than atomic_op, whose rmw it splits): what
+/// a hook's typed members (before_typed, observe) are told, as a template argument.
+enum class atomic_fn {
+  load,
+  store,
+  exchange,
+  compare_exchange,  // weak or strong
+  fetch_add,
+  fetch_sub,
+  fetch_or,
+  fetch_and
+};
+
+/// Drop-in for std::atomic<T> (the member-function subset lfkit uses) that calls a Hook around
+/// every step. Same memory orders, same size and lock-freedom as std::atomic<T> (so its address
+/// may go to futex(2)). The one hooked atomic from which perturbed_atomic, the tests' gated
+/// atomic and their threshold probe are made.
+///
+/// The Hook (all members static and noexcept; `order` is the step's, a compare-exchange's success
+/// order; `word` is this hooked_atomic's address, that of the std::atomic<T> it holds):
+///   before(atomic_op, order)          required: before every step (waits and notifies too)
+///   after(atomic_op, order)           required: after every step
+///   template <atomic_fn F, class U>   optional: before a load, store or RMW, after before();
+///   before_typed(word, order)         F the member function, U = T
+///   template <atomic_fn F, class U>   optional: after a load, store or RMW, before after();
+///   observe(word, order, U value)     `value` the one read (load), stored (store), or found
+///                                     (RMW: the value before; a compare-exchange's equals the
+///                                     expected one iff it succeeded)
+/// The optional members are found by a requires-expression: a hook that declares neither costs
+/// nothing. F and U are template arguments, so a hook may static_assert on the steps it meets
+/// (instantiated only for the member functions a structure calls). A typed member whose
+/// declaration does not match is silently not called: a hook that relies on one should check
+/// that it ran.
 template <class T, class Hook>
 class hooked_atomic {
  public:
@@ -149,57 +178,49 @@ class hooked_atomic {
   bool is_lock_free() const noexcept { return a_.is_lock_free(); }
 
   T load(std::memory_order o = std::memory_order_seq_cst) const noexcept {
-    step g(atomic_op::load, o);
-    return a_.load(o);
+    return hooked<atomic_fn::load>(o, [&] { return a_.load(o); });
   }
   void store(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    step g(atomic_op::store, o);
-    a_.store(v, o);
+    hooked<atomic_fn::store>(o, [&] {
+      a_.store(v, o);
+      return v;
+    });
   }
   T exchange(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    step g(atomic_op::rmw, o);
-    return a_.exchange(v, o);
+    return hooked<atomic_fn::exchange>(o, [&] { return a_.exchange(v, o); });
   }
   bool compare_exchange_weak(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
-    step g(atomic_op::rmw, s);
-    return a_.compare_exchange_weak(e, d, s, f);
+    return hooked_cas(e, s, [&] { return a_.compare_exchange_weak(e, d, s, f); });
   }
   bool compare_exchange_weak(T& e, T d, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    step g(atomic_op::rmw, o);
-    return a_.compare_exchange_weak(e, d, o);
+    return hooked_cas(e, o, [&] { return a_.compare_exchange_weak(e, d, o); });
   }
   bool compare_exchange_strong(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
-    step g(atomic_op::rmw, s);
-    return a_.compare_exchange_strong(e, d, s, f);
+    return hooked_cas(e, s, [&] { return a_.compare_exchange_strong(e, d, s, f); });
   }
   bool compare_exchange_strong(T& e, T d,
                                std::memory_order o = std::memory_order_seq_cst) noexcept {
-    step g(atomic_op::rmw, o);
-    return a_.compare_exchange_strong(e, d, o);
+    return hooked_cas(e, o, [&] { return a_.compare_exchange_strong(e, d, o); });
   }
   T fetch_add(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
     requires requires(std::atomic<T>& a) { a.fetch_add(v); }
   {
-    step g(atomic_op::rmw, o);
-    return a_.fetch_add(v, o);
+    return hooked<atomic_fn::fetch_add>(o, [&] { return a_.fetch_add(v, o); });
   }
   T fetch_sub(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
     requires requires(std::atomic<T>& a) { a.fetch_sub(v); }
   {
-    step g(atomic_op::rmw, o);
-    return a_.fetch_sub(v, o);
+    return hooked<atomic_fn::fetch_sub>(o, [&] { return a_.fetch_sub(v, o); });
   }
   T fetch_or(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
     requires requires(std::atomic<T>& a) { a.fetch_or(v); }
   {
-    step g(atomic_op::rmw, o);
-    return a_.fetch_or(v, o);
+    return hooked<atomic_fn::fetch_or>(o, [&] { return a_.fetch_or(v, o); });
   }
   T fetch_and(T v, std::memory_order o = std::memory_order_seq_cst) noexcept
     requires requires(std::atomic<T>& a) { a.fetch_and(v); }
   {
-    step g(atomic_op::rmw, o);
-    return a_.fetch_and(v, o);
+    return hooked<atomic_fn::fetch_and>(o, [&] { return a_.fetch_and(v, o); });
   }
   void wait(T old, std::memory_order o = std::memory_order_seq_cst) const noexcept {
     step g(atomic_op::wait, o);
@@ -215,6 +236,7 @@ class hooked_atomic {
   }
 
  private:
+  /// Hook::before / Hook::after around a step's lifetime.
   struct step {
     atomic_op op;
     std::memory_order order;
@@ -223,6 +245,38 @@ class hooked_atomic {
     step(const step&) = delete;
     step& operator=(const step&) = delete;
   };
+
+  /// Runs `run` (the step F itself, returning the value the hook observes) inside every hook of
+  /// the class comment, in its order: before, before_typed, run, observe, after.
+  template <atomic_fn F, class Run>
+  T hooked(std::memory_order o, Run run) const noexcept {
+    constexpr atomic_op op = F == atomic_fn::load    ? atomic_op::load
+                             : F == atomic_fn::store ? atomic_op::store
+                                                     : atomic_op::rmw;
+    const void* const word = this;
+    const step g(op, o);
+    if constexpr (requires { Hook::template before_typed<F, T>(word, o); }) {
+      Hook::template before_typed<F, T>(word, o);
+    }
+    const T v = run();
+    if constexpr (requires { Hook::template observe<F, T>(word, o, v); }) {
+      Hook::template observe<F, T>(word, o, v);
+    }
+    return v;
+  }
+
+  /// hooked() for a compare-exchange `cas` that updates `e`: observes the value it found (e
+  /// afterwards), returns whether it succeeded.
+  template <class Cas>
+  bool hooked_cas(const T& e, std::memory_order s, Cas cas) noexcept {
+    bool ok = false;
+    hooked<atomic_fn::compare_exchange>(s, [&] {
+      ok = cas();
+      return e;
+    });
+    return ok;
+  }
+
   std::atomic<T> a_;
 };
 

@@ -554,76 +554,37 @@ void log_threshold(const void* word, char op, std::int64_t value) {
   g_threshold_log.push_back({word, op, value});
 }
 
-/// std::atomic<T> that logs every access to an int64 word (the rings' thresholds) and stops a
-/// puppet thread at its seq_cst compare-exchanges on uint64 words (ring entries). The same
-/// orders, size and lock-freedom as std::atomic<T>; the hooks are std::atomic's defaults.
+/// The threshold probe's hook: logs every access to an int64 word (the rings' thresholds) and
+/// stops a puppet thread before its seq_cst compare-exchanges on uint64 words (ring entries).
+struct probe_hook {
+  static void before(lfkit::stress::atomic_op, std::memory_order) noexcept {}
+  static void after(lfkit::stress::atomic_op, std::memory_order) noexcept {}
+  template <lfkit::stress::atomic_fn F, class T>
+  static void before_typed(const void*, std::memory_order o) noexcept {
+    if constexpr (std::is_same_v<T, std::uint64_t> &&
+                  F == lfkit::stress::atomic_fn::compare_exchange) {
+      if (o == std::memory_order_seq_cst) puppet_stop();
+    }
+  }
+  template <lfkit::stress::atomic_fn F, class T>
+  static void observe(const void* word, std::memory_order, T value) noexcept {
+    if constexpr (std::is_same_v<T, std::int64_t>) {
+      using fn = lfkit::stress::atomic_fn;
+      // The log (and its replay, threshold_log::value) knows these three; any other step on a
+      // threshold fails to compile here rather than go unreplayed.
+      static_assert(F == fn::load || F == fn::store || F == fn::fetch_sub,
+                    "the threshold log has loads, stores and fetch_subs (of 1) only");
+      log_threshold(word, F == fn::load ? 'l' : F == fn::store ? 's' : '-', value);
+    }
+  }
+};
+
+/// std::atomic<T> with probe_hook: the same orders, size and lock-freedom as std::atomic<T>; the
+/// hooks are std::atomic's defaults.
 template <class T>
-class probe_atomic {
-  static constexpr bool logged = std::is_same_v<T, std::int64_t>;
-  static constexpr bool stops = std::is_same_v<T, std::uint64_t>;
-
+class probe_atomic : public lfkit::stress::hooked_atomic<T, probe_hook> {
  public:
-  static constexpr bool is_always_lock_free = std::atomic<T>::is_always_lock_free;
-  using value_type = T;
-
-  constexpr probe_atomic() noexcept : a_() {}
-  constexpr probe_atomic(T v) noexcept : a_(v) {}  // NOLINT: mirrors std::atomic
-  probe_atomic(const probe_atomic&) = delete;
-  probe_atomic& operator=(const probe_atomic&) = delete;
-
-  bool is_lock_free() const noexcept { return a_.is_lock_free(); }
-  T load(std::memory_order o = std::memory_order_seq_cst) const noexcept {
-    const T v = a_.load(o);
-    if constexpr (logged) log_threshold(this, 'l', v);
-    return v;
-  }
-  void store(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    a_.store(v, o);
-    if constexpr (logged) log_threshold(this, 's', v);
-  }
-  T exchange(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    static_assert(!logged, "the log has no exchange");
-    return a_.exchange(v, o);
-  }
-  bool compare_exchange_weak(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
-    static_assert(!logged, "the log has no compare-exchange");
-    if constexpr (stops) {
-      if (s == std::memory_order_seq_cst) puppet_stop();
-    }
-    return a_.compare_exchange_weak(e, d, s, f);
-  }
-  bool compare_exchange_strong(T& e, T d, std::memory_order s, std::memory_order f) noexcept {
-    static_assert(!logged, "the log has no compare-exchange");
-    if constexpr (stops) {
-      if (s == std::memory_order_seq_cst) puppet_stop();
-    }
-    return a_.compare_exchange_strong(e, d, s, f);
-  }
-  T fetch_add(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    static_assert(!logged, "the log has no fetch_add");
-    return a_.fetch_add(v, o);
-  }
-  T fetch_sub(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    const T before = a_.fetch_sub(v, o);
-    if constexpr (logged) log_threshold(this, '-', before);
-    return before;
-  }
-  T fetch_or(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    static_assert(!logged, "the log has no fetch_or");
-    return a_.fetch_or(v, o);
-  }
-  T fetch_and(T v, std::memory_order o = std::memory_order_seq_cst) noexcept {
-    static_assert(!logged, "the log has no fetch_and");
-    return a_.fetch_and(v, o);
-  }
-  void wait(T old, std::memory_order o = std::memory_order_seq_cst) const noexcept {
-    a_.wait(old, o);
-  }
-  void notify_one() noexcept { a_.notify_one(); }
-  void notify_all() noexcept { a_.notify_all(); }
-
- private:
-  std::atomic<T> a_;
+  using lfkit::stress::hooked_atomic<T, probe_hook>::hooked_atomic;
 };
 
 /// Turns the threshold log on for a scope (cleared first), off again at its end.
