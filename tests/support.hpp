@@ -98,12 +98,15 @@ bool eventually(Pred pred) {
 // gated_atomic word (atomic_hooks::wait): a test sees that a thread is blocked, e.g. on a lock the
 // held thread owns, without timing it. From its first held step on, a held thread's steps (that
 // one included) are traced: gate_trace(i) tells which path the held operation took once resumed,
-// e.g. a CAS that failed and the RMW that undid what preceded it.
+// e.g. a CAS that failed and the RMW that undid what preceded it. Held threads given a number
+// (hold(f, at, n), n >= 1) can also be let through one by one while the gate stays closed:
+// let_through(n) lets every held thread numbered n or less past all its held steps from then on.
 
 inline std::atomic<bool> g_gate_open{true};
 inline std::atomic<int> g_gate_waiting{0};  // held threads stopped at the gate now
 inline std::atomic<int> g_gate_stores{0};   // held release steps (stores or RMWs) completed
 inline std::atomic<int> g_gate_sleeps{0};   // atomic_hooks<gated_atomic>::wait calls
+inline std::atomic<int> g_gate_let{0};      // numbered held threads up to this one pass
 
 /// One traced step of a held thread: what it was (load, store, rmw, ...) and its memory order.
 struct gate_step {
@@ -130,6 +133,7 @@ inline gate_step gate_trace(int i) noexcept {
           static_cast<std::memory_order>(code & 0xff)};
 }
 inline thread_local bool t_held = false;
+inline thread_local int t_hold_no = 0;  // this held thread's number; 0: only open() lets it pass
 /// The kind of release step a held thread stops at: store, or rmw.
 inline thread_local lfkit::stress::atomic_op t_held_at = lfkit::stress::atomic_op::store;
 inline thread_local int t_open_at_load = 0;  // 0: off; else the load (from 1) that opens
@@ -153,7 +157,9 @@ struct gate_hook {
     }
     if (op == t_held_at && o == std::memory_order_release && t_held) {
       g_gate_waiting.fetch_add(1);
-      while (!g_gate_open.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      while (!g_gate_open.load() && (t_hold_no == 0 || g_gate_let.load() < t_hold_no)) {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
       g_gate_waiting.fetch_sub(1);
     }
   }
@@ -194,6 +200,7 @@ class gate {
   gate() noexcept {
     g_gate_stores.store(0);
     g_gate_traced.store(0);
+    g_gate_let.store(0);
     g_gate_open.store(false);
   }
   ~gate() {
@@ -207,12 +214,14 @@ class gate {
   gate& operator=(const gate&) = delete;
 
   /// Runs `f` on a held thread, stopped before each of its release steps of kind `at` (store or
-  /// rmw); returns once it is stopped at the gate (false: it never got there).
+  /// rmw); returns once it is stopped at the gate (false: it never got there). A thread numbered
+  /// n >= 1 also passes once let_through(n) (or a higher number) was called.
   template <class F>
-  bool hold(F f, lfkit::stress::atomic_op at = lfkit::stress::atomic_op::store) {
+  bool hold(F f, lfkit::stress::atomic_op at = lfkit::stress::atomic_op::store, int n = 0) {
     const int before = g_gate_waiting.load();
-    threads_.emplace_back([f = std::move(f), at]() mutable {
+    threads_.emplace_back([f = std::move(f), at, n]() mutable {
       t_held_at = at;
+      t_hold_no = n;
       t_held = true;
       f();
     });
@@ -238,6 +247,8 @@ class gate {
     return t_counted_loads;
   }
   void open() noexcept { g_gate_open.store(true); }
+  /// Lets the held threads numbered 1..n pass their held steps, now and later; the others stay.
+  static void let_through(int n) noexcept { g_gate_let.store(n); }
   /// Opens the gate and joins every thread.
   void finish() {
     open();

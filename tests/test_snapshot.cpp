@@ -622,6 +622,124 @@ TEST_CASE("a pin flush that loses the head word to another step takes its additi
   CHECK(g_double_destroy.load() == 0);
 }
 
+namespace {
+/// flush_pins's retry: two readers A and B, each with every slot holding a guard on another
+/// snapshot of the same domain, take fallback pins on version 0 of `s`. A's kPinFlush-th pin
+/// raises the head count to pin_flush, so A adds kPinFlush to version 0's pins and is stopped
+/// before its CAS; B's one pin then raises the count to pin_flush + 1, so B adds that count too
+/// and is stopped before its CAS. A goes first: its CAS fails on B's pin, it takes its addition
+/// back, and since the head word still holds version 0 with at least pin_flush pins it retries
+/// with the count it saw: adds pin_flush + 1 and CASes the count out of the head word. Then B
+/// goes: its CAS fails on the zeroed count, it takes its addition back and stops (done by
+/// another). Checks the two paths step by step (A: CAS, undo, add, CAS; B: CAS, undo), that
+/// version 0 outlives every guard but the last (no pin lost), and that a reclaim after the last
+/// one leaves nothing retired (no pin counted twice).
+void check_flush_retry() {
+  using snap = lfkit::snapshot<tracked, lfkit_test::gated_atomic>;
+  using other_snap = lfkit::snapshot<int, lfkit_test::gated_atomic>;
+  using lfkit::stress::atomic_op;
+  snap s(tracked(1), lfkit::snapshot_options{1});
+  other_snap other(0);        // same domain: its guards fill the slots of A and B
+  std::atomic<int> phase{0};  // A, B and this thread take turns; each waits at most 5 s
+  std::atomic<std::size_t> by_pin{0}, intact{0};
+  auto turn = [&](int n) { return lfkit_test::eventually([&] { return phase.load() >= n; }); };
+  auto fill_slots = [&] {
+    std::vector<other_snap::guard> fill;
+    for (std::size_t i = 0; i < lfkit::snapshot_slots_per_thread; ++i) fill.push_back(other.load());
+    return fill;
+  };
+  lfkit_test::gate g;  // declared last: its destructor joins A and B before what they use goes
+  REQUIRE(g.hold(
+      [&] {  // A, held thread 1
+        auto fill = fill_slots();
+        std::vector<snap::guard> pins;
+        pins.reserve(kPinFlush);
+        // The last load flushes: stops before flush_pins's CAS, the first release RMW here.
+        for (std::size_t i = 0; i < kPinFlush; ++i) pins.push_back(s.load());
+        auto count_intact = [&] {
+          std::size_t n = 0;
+          for (auto& p : pins) n += p->alive() && p->value == 1;
+          return n;
+        };
+        for (auto& p : pins) by_pin += p.uses_fallback();
+        phase = 1;
+        if (!turn(5)) return;
+        intact += count_intact();  // after a reclaim with every pin of A held
+        pins.resize(1);            // releases all but the first
+        phase = 6;
+        if (!turn(7)) return;
+        intact += count_intact();  // after a reclaim with one pin of A held
+        pins.clear();
+        phase = 8;
+      },
+      atomic_op::rmw, 1));
+  REQUIRE(g.hold(
+      [&] {  // B, held thread 2
+        auto fill = fill_slots();
+        auto mine = s.load();  // pin_flush + 1: flushes, stops before its CAS
+        by_pin += mine.uses_fallback();
+        phase = 2;
+        if (!turn(3)) return;
+        intact += mine->alive() && mine->value == 1;  // after a reclaim with every pin held
+        mine.reset();
+        phase = 4;
+      },
+      atomic_op::rmw, 2));
+  CHECK(lfkit_test::g_gate_traced.load() == 0);  // both stopped before their held step
+  CHECK(lfkit_test::g_gate_waiting.load() == 2);
+  const lfkit_test::gate_step cas{atomic_op::rmw, std::memory_order_release};
+  const lfkit_test::gate_step undo_or_add{atomic_op::rmw, std::memory_order_relaxed};
+  auto traced_is = [](int from, std::vector<lfkit_test::gate_step> want) {
+    bool same = true;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      same = same && lfkit_test::gate_trace(from + static_cast<int>(i)) == want[i];
+    }
+    return same;
+  };
+  lfkit_test::gate::let_through(1);  // A only
+  REQUIRE(turn(1));
+  // A's path once resumed, up to its load()'s return: the failed CAS, the undo, the retry's add
+  // and its CAS (which passed the gate too), nothing else.
+  int traced = lfkit_test::g_gate_traced.load();
+  CHECK(traced == 4);
+  if (traced == 4) CHECK(traced_is(0, {cas, undo_or_add, undo_or_add, cas}));
+  CHECK(lfkit_test::g_gate_waiting.load() == 1);  // B still held
+  lfkit_test::gate::let_through(2);               // B too
+  REQUIRE(turn(2));
+  // B's path: its CAS fails on the count A moved out, the undo, no retry.
+  traced = lfkit_test::g_gate_traced.load();
+  CHECK(traced == 6);
+  if (traced == 6) CHECK(traced_is(4, {cas, undo_or_add}));
+  s.store(tracked(2));            // retires version 0; the head word's count is 0 now
+  CHECK(s.retired_count() == 1);  // version 0 kept: pin_flush + 1 pins in its counter
+  CHECK(s.reclaim() == 1);
+  phase = 3;
+  REQUIRE(turn(4));
+  CHECK(s.reclaim() == 1);  // A holds pin_flush pins
+  phase = 5;
+  REQUIRE(turn(6));
+  CHECK(s.reclaim() == 1);  // A holds one pin
+  phase = 7;
+  REQUIRE(turn(8));
+  CHECK(s.reclaim() == 0);  // every pin released: the count balances to 0
+  CHECK(s.retired_count() == 0);
+  g.finish();
+  CHECK(by_pin.load() == kPinFlush + 1);
+  CHECK(intact.load() == kPinFlush + 2);
+}
+}  // namespace
+
+// The retry branch of flush_pins: its CAS failed because a further pin on the same version
+// raised the count, which is still at least pin_flush, so it moves the larger count instead.
+// Here that further pin's reader is itself stopped mid-flush, and the two are let go in turn.
+TEST_CASE("a pin flush that loses the head word to a further pin retries with the larger count",
+          "[snapshot]") {
+  reset_tracking();
+  check_flush_retry();
+  CHECK(not_destroyed_once() == 0);
+  CHECK(g_double_destroy.load() == 0);
+}
+
 TEST_CASE("more reading threads than hazard records: the fallback is correct", "[snapshot]") {
   auto& domain = lfkit::detail::snapshot_local_domain<std::atomic>;
   lfkit::snapshot<pair_value> s(pair_value::of(0), lfkit::snapshot_options{2});
