@@ -2,7 +2,8 @@
 // Unit tests for lfkit::lockfree_queue (SCQ rings): the important cases of test_mpmc_queue.cpp,
 // plus what sets this queue apart: no spurious empty/full under contention, a handler that
 // interrupts its own thread at every atomic step of a push or pop can still push and pop, and
-// SCQ's threshold running out while pushes hold tickets (and the reset that follows).
+// SCQ's threshold running out on each ring (and the reset that follows): the allocated ring's
+// while pushes hold tickets there, the free ring's while pops hold tickets to return indices.
 // Catch2 v2 assertions are not thread-safe: worker threads record, the main thread asserts.
 #include <catch2/catch.hpp>
 
@@ -519,14 +520,17 @@ TEST_CASE("lockfree_queue: close() while a push is frozen at any step strands no
 namespace {
 
 /// A thread the test drives one stop at a time: it stops before each of its seq_cst
-/// compare-exchanges on a 64-bit word (in a push: the allocated ring's entry CAS, right after the
-/// ticket; a retry with a new ticket stops again) until the test lets it pass, or turns it loose.
+/// compare-exchanges on a 64-bit word until the test lets it pass, or turns it loose. In a push:
+/// the allocated ring's entry CAS, right after the ticket. In a pop whose allocated-ring round
+/// succeeds (no CAS there): the free ring's entry CAS, right after the ticket for returning the
+/// index. A retry with a new ticket stops again.
 struct puppet {
-  std::atomic<int> stops{0};          // stops reached
-  std::atomic<int> passes{0};         // stops the test let it pass
-  std::atomic<bool> loose{false};     // stops no more
-  std::atomic<bool> returned{false};  // its first push returned
-  std::atomic<bool> pushed{false};    // ... true
+  std::atomic<int> stops{0};           // stops reached
+  std::atomic<int> passes{0};          // stops the test let it pass
+  std::atomic<bool> loose{false};      // stops no more
+  std::atomic<bool> returned{false};   // its first operation returned
+  std::atomic<bool> succeeded{false};  // ... true
+  std::atomic<int> value{-1};          // the element its first operation popped (a consumer)
 };
 thread_local puppet* t_puppet = nullptr;
 
@@ -538,11 +542,12 @@ void puppet_stop() noexcept {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
 }
 
-/// One access to a ring's threshold, the only 64-bit signed atomic of lockfree_queue.
+/// One access to a ring's threshold, the only 64-bit signed atomic of lockfree_queue, or one
+/// ticket: a fetch_add on a ring's head or tail, the only fetch_adds on its 64-bit unsigned words.
 struct threshold_access {
   const void* word;
-  char op;             // 's' store, 'l' load, '-' fetch_sub
-  std::int64_t value;  // stored, read, or (fetch_sub) the value before
+  char op;             // 's' store, 'l' load, '-' fetch_sub; '+' a ticket's fetch_add
+  std::int64_t value;  // stored, read, or (fetch_sub, fetch_add) the value before
 };
 std::mutex g_threshold_mutex;
 std::vector<threshold_access> g_threshold_log;
@@ -555,7 +560,8 @@ void log_threshold(const void* word, char op, std::int64_t value) {
 }
 
 /// The threshold probe's hook: logs every access to an int64 word (the rings' thresholds) and
-/// stops a puppet thread before its seq_cst compare-exchanges on uint64 words (ring entries).
+/// every fetch_add on a uint64 word (the rings' tickets), and stops a puppet thread before its
+/// seq_cst compare-exchanges on uint64 words (ring entries).
 struct probe_hook {
   static void before(lfkit::stress::atomic_op, std::memory_order) noexcept {}
   static void after(lfkit::stress::atomic_op, std::memory_order) noexcept {}
@@ -575,6 +581,9 @@ struct probe_hook {
       static_assert(F == fn::load || F == fn::store || F == fn::fetch_sub,
                     "the threshold log has loads, stores and fetch_subs (of 1) only");
       log_threshold(word, F == fn::load ? 'l' : F == fn::store ? 's' : '-', value);
+    } else if constexpr (std::is_same_v<T, std::uint64_t> &&
+                         F == lfkit::stress::atomic_fn::fetch_add) {
+      log_threshold(word, '+', static_cast<std::int64_t>(value));
     }
   }
 };
@@ -587,7 +596,8 @@ class probe_atomic : public lfkit::stress::hooked_atomic<T, probe_hook> {
   using lfkit::stress::hooked_atomic<T, probe_hook>::hooked_atomic;
 };
 
-/// Turns the threshold log on for a scope (cleared first), off again at its end.
+/// Turns the threshold log (thresholds and tickets) on for a scope (cleared first), off again at
+/// its end.
 class threshold_log {
  public:
   threshold_log() {
@@ -624,7 +634,19 @@ class threshold_log {
     }
     return out;
   }
-  /// `word`'s value replayed from the log (valid while every access to it was logged).
+  /// The words accessed by kind `op` from entry `from` of the log on, in the order of their first
+  /// such access.
+  [[nodiscard]] std::vector<const void*> words(std::size_t from, char op) const {
+    const std::lock_guard<std::mutex> lock(g_threshold_mutex);
+    std::vector<const void*> out;
+    for (std::size_t i = from; i < g_threshold_log.size(); ++i) {
+      const threshold_access& a = g_threshold_log[i];
+      if (a.op == op && std::find(out.begin(), out.end(), a.word) == out.end())
+        out.push_back(a.word);
+    }
+    return out;
+  }
+  /// A threshold's value replayed from the log (valid while every access to it was logged).
   [[nodiscard]] std::int64_t value(const void* word) const {
     const std::lock_guard<std::mutex> lock(g_threshold_mutex);
     std::int64_t v = 0;
@@ -637,40 +659,68 @@ class threshold_log {
   }
 };
 
-/// The producer threads of a puppet scenario; the destructor (also after a failed REQUIRE)
-/// closes the queue, turns every puppet loose, starts the later pushes and joins.
+/// The threads of a puppet scenario; the destructor (also after a failed REQUIRE) closes the
+/// queue, turns every puppet loose, lets every thread go on and joins.
 template <class Q>
-class puppet_producers {
+class puppet_threads {
  public:
-  explicit puppet_producers(Q& q) noexcept : q_(q) {}
-  ~puppet_producers() {
-    q_.close();  // a blocking push that nobody pops returns false
+  explicit puppet_threads(Q& q) noexcept : q_(q) {}
+  ~puppet_threads() {
+    q_.close();  // a blocking push that nobody pops returns false, a blocking pop drains
     for (puppet* p : puppets_) p->loose.store(true);
     go_.store(true);
     for (auto& t : threads_) t.join();
   }
-  puppet_producers(const puppet_producers&) = delete;
-  puppet_producers& operator=(const puppet_producers&) = delete;
+  puppet_threads(const puppet_threads&) = delete;
+  puppet_threads& operator=(const puppet_threads&) = delete;
 
   /// Starts a producer: try_push(first) as puppet `p`, then, once go() was called, push() of
   /// first + 1 .. first + count - 1 (blocking); returns once it reached its first stop.
-  bool start(puppet& p, int first, int count) {
-    puppets_.push_back(&p);
-    threads_.emplace_back([this, &p, first, count] {
-      t_puppet = &p;
-      p.pushed.store(q_.try_push(first));
-      p.returned.store(true);
-      t_puppet = nullptr;
-      while (!go_.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
-      for (int s = 1; s < count; ++s) {
-        if (!q_.push(first + s)) return;  // closed: the scenario failed
-      }
-    });
-    return eventually([&] { return p.stops.load() == 1; });
+  bool start_producer(puppet& p, int first, int count) {
+    return start(
+        p, [this, first] { return q_.try_push(first); },
+        [this, first, count] {
+          for (int s = 1; s < count; ++s) {
+            if (!q_.push(first + s)) return;  // closed: the scenario failed
+          }
+        });
+  }
+  /// Starts a consumer: try_pop() as puppet `p` (the element in p.value), then, once go() was
+  /// called, pop() (blocking) into `got` until the queue is closed and drained (read `got` once
+  /// this object is destroyed); returns once it reached its first stop.
+  bool start_consumer(puppet& p, std::vector<int>& got) {
+    return start(
+        p,
+        [this, &p] {
+          int v = -1;
+          const bool ok = q_.try_pop(v);
+          p.value.store(v);
+          return ok;
+        },
+        [this, &got] {
+          int v = -1;
+          while (q_.pop(v)) got.push_back(v);
+        });
   }
   void go() noexcept { go_.store(true); }
 
  private:
+  /// Runs first() as puppet `p` (its result in p.succeeded), then rest() once go() was called;
+  /// returns once `p` reached its first stop.
+  template <class First, class Rest>
+  bool start(puppet& p, First first, Rest rest) {
+    puppets_.push_back(&p);
+    threads_.emplace_back([this, &p, first, rest] {
+      t_puppet = &p;
+      p.succeeded.store(first());
+      p.returned.store(true);
+      t_puppet = nullptr;
+      while (!go_.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      rest();
+    });
+    return eventually([&] { return p.stops.load() == 1; });
+  }
+
   Q& q_;
   std::vector<puppet*> puppets_;
   std::vector<std::thread> threads_;
@@ -737,10 +787,10 @@ TEST_CASE("lockfree_queue: 3n failed rounds exhaust the threshold, the next push
 
   constexpr int per_producer = 200;
   puppet p1, p2;
-  puppet_producers<Q> producers(q);
-  REQUIRE(producers.start(p1, 1000, per_producer));  // ticket t
-  REQUIRE(producers.start(p2, 2000, per_producer));  // ticket t + 1
-  REQUIRE(q.size_approx() == 2);                     // two tickets, neither entry written
+  puppet_threads<Q> producers(q);
+  REQUIRE(producers.start_producer(p1, 1000, per_producer));  // ticket t
+  REQUIRE(producers.start_producer(p2, 2000, per_producer));  // ticket t + 1
+  REQUIRE(q.size_approx() == 2);                              // two tickets, neither entry written
 
   attempt a = try_pop();  // invalidates t (tail > t + 1: next ticket), then t + 1 (tail <= h + 1)
   CHECK(a.rounds == rounds{5, 4});
@@ -779,7 +829,7 @@ TEST_CASE("lockfree_queue: 3n failed rounds exhaust the threshold, the next push
   // P1's ticket t + 6 was never passed: it lands there and resets the threshold.
   p1.loose.store(true);
   REQUIRE(eventually([&] { return p1.returned.load(); }));
-  CHECK(p1.pushed.load());
+  CHECK(p1.succeeded.load());
   CHECK(p1.stops.load() == 4);
   CHECK(log.value(alloc_threshold) == 5);
   a = try_pop();
@@ -789,7 +839,7 @@ TEST_CASE("lockfree_queue: 3n failed rounds exhaust the threshold, the next push
   // P2's ticket t + 5 was invalidated: it takes t + 7 and lands.
   p2.loose.store(true);
   REQUIRE(eventually([&] { return p2.returned.load(); }));
-  CHECK(p2.pushed.load());
+  CHECK(p2.succeeded.load());
   CHECK(p2.stops.load() == 3);
   a = try_pop();
   CHECK(a.popped);
@@ -823,4 +873,191 @@ TEST_CASE("lockfree_queue: 3n failed rounds exhaust the threshold, the next push
   CHECK_FALSE(q.try_pop(x));
   CHECK(exhaustion_verdicts == 1);
   CHECK(fast_path_verdicts == 1);
+}
+
+TEST_CASE("lockfree_queue: free ring: 3n failed push rounds exhaust the threshold; a pop resets it",
+          "[lfq][threshold]") {
+  // The free ring's threshold: its dequeuers are pushes (taking a free index), its enqueuers pops
+  // (returning the index once the element is moved out). Capacity 2: n = 2, 2n = 4 entries, the
+  // ring seeded with indices 0 and 1 (head 4, tail 6) and its threshold at 3n - 1 = 5. The queue
+  // is filled; pops C1 and C2 take both elements and are stopped each time right after taking a
+  // free-ring ticket, before their entry CAS. A try_push meeting such a ticket (empty entry, tail
+  // past it) invalidates the entry and counts a failed round; a pop let past its stop finds its
+  // entry invalidated and takes a new ticket. The sixth failed round since the reset meets the
+  // threshold at 0 with C1's ticket still ahead (tail > h + 1): "full", that ticket left to no
+  // dequeuer. The next try_push takes the threshold < 0 fast path, without a ticket. Every "full"
+  // is within try_push's contract: the queue holds no element, but both indices are held by pops
+  // in progress. Then C1 lands, its entry CAS resets the threshold to 5, pushes succeed again and
+  // every element comes out exactly once, in order.
+  using Q = lfkit::lockfree_queue<int, probe_atomic>;
+  using values = std::vector<std::int64_t>;
+  const threshold_log log;
+  Q q(2);
+  // The first push: its tickets are the free ring's head (ticket 2n: index 0), then the
+  // allocated ring's tail; the first threshold it reads is the free ring's (its dequeue's check).
+  int next = 1;  // the next value pushed
+  std::size_t from = log.size();
+  REQUIRE(q.try_push(next++));
+  const std::vector<const void*> push_tickets = log.words(from, '+');
+  REQUIRE(push_tickets.size() == 2);
+  const void* const free_head = push_tickets[0];
+  const std::vector<const void*> thresholds_read = log.words(from, 'l');
+  REQUIRE_FALSE(thresholds_read.empty());
+  const void* const free_threshold = thresholds_read[0];
+  CHECK(log.value(free_threshold) == 5);  // seeded with indices: 3n - 1
+  CHECK(log.since(from, free_head, '+') == values{4});
+
+  // One try_push: whether it pushed, the free-ring tickets it took, the threshold values its
+  // failed rounds decremented (in order), whether it read a negative threshold.
+  struct attempt {
+    bool pushed = false;
+    values tickets;
+    values rounds;
+    bool saw_negative = false;
+  };
+  const auto try_push = [&] {
+    attempt a;
+    const std::size_t start = log.size();
+    a.pushed = q.try_push(next);
+    if (a.pushed) ++next;
+    a.tickets = log.since(start, free_head, '+');
+    a.rounds = log.since(start, free_threshold, '-');
+    for (std::int64_t v : log.since(start, free_threshold, 'l')) a.saw_negative |= v < 0;
+    return a;
+  };
+
+  attempt a = try_push();
+  CHECK(a.pushed);
+  CHECK(a.tickets == values{5});
+  a = try_push();  // full: tail <= head, exact, without a ticket
+  CHECK_FALSE(a.pushed);
+  CHECK(a.tickets.empty());
+  CHECK(a.rounds.empty());
+  CHECK_FALSE(a.saw_negative);
+  REQUIRE(q.size_approx() == 2);
+
+  constexpr int total = 400;  // values pushed in all
+  puppet c1, c2;
+  std::vector<int> got1, got2;  // what C1 and C2 pop after their first (held) pop
+  {
+    puppet_threads<Q> consumers(q);
+    // A pop's tickets: the allocated ring's head, then the free ring's tail (2n + capacity).
+    from = log.size();
+    REQUIRE(consumers.start_consumer(c1, got1));
+    const std::vector<const void*> pop_tickets = log.words(from, '+');
+    REQUIRE(pop_tickets.size() == 2);
+    const void* const free_tail = pop_tickets[1];
+    CHECK(log.since(from, free_tail, '+') == values{6});
+    from = log.size();
+    REQUIRE(consumers.start_consumer(c2, got2));
+    CHECK(log.since(from, free_tail, '+') == values{7});
+    REQUIRE(q.size_approx() == 0);  // no element left, both indices held by C1 and C2
+
+    // Lets `c` pass its stop: the free-ring ticket it took next.
+    const auto pass = [&](puppet& c) {
+      const std::size_t start = log.size();
+      REQUIRE(pass_one_stop(c));
+      return log.since(start, free_tail, '+');
+    };
+    // Free-ring tickets no dequeuer has had yet: tail - head, from the tickets (nothing else
+    // moves them here: every failed round finds tail >= h + 1, so no catch-up).
+    const auto unclaimed = [&] {
+      return log.since(0, free_tail, '+').back() - log.since(0, free_head, '+').back();
+    };
+
+    a = try_push();  // invalidates 6 (tail 8 > 6 + 1: next ticket), then 7 (tail <= h + 1)
+    CHECK_FALSE(a.pushed);
+    CHECK(a.tickets == values{6, 7});
+    CHECK(a.rounds == values{5, 4});
+    CHECK(unclaimed() == 0);
+    CHECK(pass(c1) == values{8});
+    CHECK(pass(c2) == values{9});
+    a = try_push();
+    CHECK_FALSE(a.pushed);
+    CHECK(a.tickets == values{8, 9});
+    CHECK(a.rounds == values{3, 2});
+    CHECK(pass(c1) == values{10});
+    a = try_push();
+    CHECK_FALSE(a.pushed);
+    CHECK(a.tickets == values{10});
+    CHECK(a.rounds == values{1});
+    CHECK(pass(c2) == values{11});
+    CHECK(pass(c1) == values{12});
+    REQUIRE(unclaimed() == 2);
+    // The sixth failed round (3n since the reset): ticket 11 invalidated, threshold 0, tail 13 >
+    // 12: "full" with C1's ticket 12 not handed to any dequeuer.
+    a = try_push();
+    CHECK_FALSE(a.pushed);
+    CHECK(a.tickets == values{11});
+    CHECK(a.rounds == values{0});
+    CHECK(unclaimed() == 1);
+    REQUIRE(log.value(free_threshold) == -1);
+    // Threshold < 0: "full" without a ticket.
+    a = try_push();
+    CHECK_FALSE(a.pushed);
+    CHECK(a.tickets.empty());
+    CHECK(a.rounds.empty());
+    CHECK(a.saw_negative);
+    CHECK(unclaimed() == 1);
+    CHECK(q.size_approx() == 0);
+    CHECK_FALSE(c1.returned.load());
+    CHECK_FALSE(c2.returned.load());
+
+    // C1's ticket 12 was never passed: its entry CAS lands there and resets the threshold.
+    from = log.size();
+    c1.loose.store(true);
+    REQUIRE(eventually([&] { return c1.returned.load(); }));
+    CHECK(c1.succeeded.load());
+    CHECK(c1.value.load() == 1);
+    CHECK(c1.stops.load() == 4);
+    CHECK(log.since(from, free_threshold, 's') == values{5});
+    REQUIRE(log.value(free_threshold) == 5);
+    a = try_push();  // index 0, at ticket 12
+    CHECK(a.pushed);
+    CHECK(a.tickets == values{12});
+    CHECK(a.rounds.empty());
+    // C2's ticket 11 was invalidated: it takes 13 and lands (the threshold is 5: no store).
+    from = log.size();
+    c2.loose.store(true);
+    REQUIRE(eventually([&] { return c2.returned.load(); }));
+    CHECK(c2.succeeded.load());
+    CHECK(c2.value.load() == 2);
+    CHECK(c2.stops.load() == 3);
+    CHECK(log.since(from, free_tail, '+') == values{13});
+    CHECK(log.since(from, free_threshold, 's').empty());
+    a = try_push();  // index 1, at ticket 13
+    CHECK(a.pushed);
+    CHECK(a.tickets == values{13});
+    CHECK(a.rounds.empty());
+    a = try_push();  // full again: tail <= head, exact
+    CHECK_FALSE(a.pushed);
+    CHECK(a.tickets.empty());
+    CHECK(a.rounds.empty());
+    CHECK_FALSE(a.saw_negative);
+    REQUIRE(q.size_approx() == 2);
+    REQUIRE(next == 5);
+
+    // Working normally again: both consumers pop (blocking) while this thread pushes the rest.
+    consumers.go();
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (next <= total && std::chrono::steady_clock::now() < end) {
+      if (q.try_push(next)) {
+        ++next;
+      } else {
+        std::this_thread::yield();
+      }
+    }
+    CHECK(next == total + 1);
+  }  // closed and joined: the consumers drained the queue
+
+  // Exactly once, and each consumer in push order (one producer).
+  CHECK(std::is_sorted(got1.begin(), got1.end()));
+  CHECK(std::is_sorted(got2.begin(), got2.end()));
+  std::vector<int> all{c1.value.load(), c2.value.load()};
+  all.insert(all.end(), got1.begin(), got1.end());
+  all.insert(all.end(), got2.begin(), got2.end());
+  std::sort(all.begin(), all.end());
+  std::vector<int> want(total);
+  for (int i = 0; i < total; ++i) want[static_cast<std::size_t>(i)] = i + 1;
+  CHECK(all == want);
 }
