@@ -387,9 +387,10 @@ class scq_ring {
       if ((raw & ~closed_bit) <= h + 1) {
         catch_up(raw, h + 1);
         // seq_cst: SCQ's threshold argument (failed rounds counted after the last reset in the
-        // single total order). Run out (3n failed rounds while an index waits) by the unit test
-        // "3n failed rounds exhaust the threshold" and the model's threshold_exhaustion, both
-        // in scripted schedules: they check the verdict and the reset, not this order.
+        // single total order). Run out (3n failed rounds while an index waits) by the unit tests
+        // "3n failed rounds exhaust the threshold" (allocated ring) and "free ring: 3n failed
+        // push rounds" and by the model's threshold_exhaustion, all in scripted schedules: they
+        // check the verdict and the reset, not this order.
         threshold_.v.fetch_sub(1, std::memory_order_seq_cst);
         return none;
       }
