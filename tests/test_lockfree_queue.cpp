@@ -875,7 +875,7 @@ TEST_CASE("lockfree_queue: 3n failed rounds exhaust the threshold, the next push
   CHECK(fast_path_verdicts == 1);
 }
 
-TEST_CASE("lockfree_queue: free ring: 3n failed push rounds exhaust the threshold; a pop resets it",
+TEST_CASE("lockfree_queue: free ring: 3n failed push rounds exhaust the threshold, a pop resets it",
           "[lfq][threshold]") {
   // The free ring's threshold: its dequeuers are pushes (taking a free index), its enqueuers pops
   // (returning the index once the element is moved out). Capacity 2: n = 2, 2n = 4 entries, the
