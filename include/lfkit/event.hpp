@@ -58,18 +58,18 @@
 // ---------------------------------------------------------------------------------------------
 // One 32-bit word: bit 0 "set", bit 1 "a waiter may be asleep", bits 2..31 a generation that
 // reset() advances when it clears a set event. A waiter reads the word; if unset it remembers the
-// generation, spins briefly (detail::adaptive_spin), yields a few times (detail::yield_until),
-// then announces itself by CAS-ing the waiter bit in and sleeps on the word with the value it
-// wrote. set() is fetch_or(set bit): if it made the
-// transition and the waiter bit was there, it wakes all sleepers. No Dekker fence is needed: the
-// announcement and set() are RMWs of the same word, so either set() sees the bit (and wakes), or
-// the announcement's CAS fails on the set word, or the sleep's compare (inside the kernel) finds a
-// changed word and returns at once. A waiter returns true when it sees the set bit or a generation
-// other than its own (a set() followed by a reset() while it was away). The waiter bit stays until
-// the next reset() (which clears it together with the set bit): until then a set() that finds the
-// event already set makes no system call. Every modification of the word is an RMW, so each
-// belongs to the release sequence headed by the latest set() (C++20 [intro.races]): an acquire
-// load that sees any later value still synchronises with that set().
+// generation, spins briefly (detail::adaptive_spin), yields a few times (detail::yield_until), then
+// announces itself by CAS-ing the waiter bit in and sleeps on the word with the value it wrote.
+// set() is fetch_or(set bit): if it made the transition and the waiter bit was there, it wakes all
+// sleepers. No Dekker fence is needed: the announcement and set() are RMWs of the same word, so
+// either set() sees the bit (and wakes), or the announcement's CAS fails on the set word, or the
+// sleep's compare (inside the kernel) finds a changed word and returns at once. A waiter returns
+// true when it sees the set bit or a generation other than its own (a set() followed by a reset()
+// while it was away). The waiter bit stays until the next reset() (which clears it together with
+// the set bit): until then a set() that finds the event already set makes no system call. Every
+// modification of the word is an RMW, so each belongs to the release sequence headed by the latest
+// set() (C++20 [intro.races]): an acquire load that sees any later value still synchronises with
+// that set().
 // Memory: the word plus the waiters' adaptive spin limit (8 bytes): 12 bytes, no allocation.
 // Generations wrap after 2^30 set/reset cycles; a waiter that slept through exactly a multiple of
 // 2^30 complete cycles without running would miss them (each cycle also wakes it, so it would

@@ -60,8 +60,9 @@
 // ---------------------------------------------------------------------------------------------
 // Two 32-bit words on one cache line: count_ (the futex word) and sleepers_ (threads between
 // announcing a sleep and leaving it). A waiter that found the count zero, spun briefly
-// (detail::adaptive_spin) and yielded a few times (detail::yield_until) increments sleepers_, re-reads the count and sleeps on count_ only if it is
-// still 0; release() changes the count, then reads sleepers_ and wakes only if it is positive.
+// (detail::adaptive_spin) and yielded a few times (detail::yield_until) increments sleepers_,
+// re-reads the count and sleeps on count_ only if it is still 0; release() changes the count,
+// then reads sleepers_ and wakes only if it is positive.
 // This is Dekker's pattern; all four accesses are seq_cst (3), so either release() sees the
 // sleeper or the sleeper's re-read sees the unit — and a release between the re-read and the sleep
 // changes the word, so the kernel's compare refuses the sleep.
