@@ -74,6 +74,13 @@ std::size_t not_destroyed_once() {
   return wrong;
 }
 
+/// A test's closing check: every tracked value made since reset_tracking() was destroyed exactly
+/// once (none leaked, none destroyed twice).
+void check_each_destroyed_once() {
+  CHECK(not_destroyed_once() == 0);
+  CHECK(g_double_destroy.load() == 0);
+}
+
 }  // namespace
 
 using lfkit_snap = lfkit::snapshot<pair_value>;
@@ -302,8 +309,7 @@ TEST_CASE("every version is destroyed exactly once and never while guarded", "[s
     CHECK(s.retired_count() == 0);
   }
   REQUIRE(g_next_id.load() > 20000);
-  CHECK(not_destroyed_once() == 0);
-  CHECK(g_double_destroy.load() == 0);
+  check_each_destroyed_once();
 }
 
 TEST_CASE("a guard moved to another thread and released there keeps its version alive until then",
@@ -506,8 +512,7 @@ TEST_CASE("a publish over a fallback-pinned version keeps it from a concurrent s
   SECTION("exchange on a thread whose slots are all in use") {
     check_fallback_publish_keeps_version(pinned_publish::exchange);
   }
-  CHECK(not_destroyed_once() == 0);
-  CHECK(g_double_destroy.load() == 0);
+  check_each_destroyed_once();
 }
 
 namespace {
@@ -516,6 +521,35 @@ namespace {
 constexpr std::size_t kPinFlush = 16384;
 
 enum class flush_race { publish, other_flush };
+
+/// The flush tests' snapshots: version 0 of a gated_snap is what the readers pin; a gated_other
+/// of the same domain fills their hazard slots, so their loads of the first take fallback pins.
+using gated_snap = lfkit::snapshot<tracked, lfkit_test::gated_atomic>;
+using gated_other = lfkit::snapshot<int, lfkit_test::gated_atomic>;
+
+/// Guards on `other` in every hazard slot of the calling thread.
+std::vector<gated_other::guard> fill_slots(gated_other& other) {
+  std::vector<gated_other::guard> fill;
+  for (std::size_t i = 0; i < lfkit::snapshot_slots_per_thread; ++i) fill.push_back(other.load());
+  return fill;
+}
+
+/// kPinFlush fallback pins on `s` (the caller's slots full): the last one raises the head count to
+/// pin_flush and flushes it, stopping before flush_pins's CAS (the first release RMW here) when
+/// the thread is held.
+std::vector<gated_snap::guard> take_flush_pins(gated_snap& s) {
+  std::vector<gated_snap::guard> pins;
+  pins.reserve(kPinFlush);
+  for (std::size_t i = 0; i < kPinFlush; ++i) pins.push_back(s.load());
+  return pins;
+}
+
+/// How many of `pins` still see version 0's value 1, not destroyed.
+std::size_t count_intact(const std::vector<gated_snap::guard>& pins) {
+  std::size_t n = 0;
+  for (const auto& p : pins) n += p->alive() && p->value == 1;
+  return n;
+}
 
 /// A reader R whose every slot holds a guard on another snapshot of the same domain takes
 /// kPinFlush fallback pins on version 0 of `s` and keeps them all. Its last pin raises the count
@@ -528,8 +562,8 @@ enum class flush_race { publish, other_flush };
 /// returned), that version 0 outlives each of R's guards (no undo too many), and that once every
 /// guard is gone a reclaim leaves nothing retired (no undo missing).
 void check_flush_undo(flush_race race) {
-  using snap = lfkit::snapshot<tracked, lfkit_test::gated_atomic>;
-  using other_snap = lfkit::snapshot<int, lfkit_test::gated_atomic>;
+  using snap = gated_snap;
+  using other_snap = gated_other;
   snap s(tracked(1), lfkit::snapshot_options{1});
   other_snap other(0);        // same domain: its guards fill the slots of R (and of this thread)
   std::atomic<int> phase{0};  // R and this thread take turns; R waits at most 5 s for a turn
@@ -538,27 +572,16 @@ void check_flush_undo(flush_race race) {
   lfkit_test::gate g;  // declared last: its destructor joins R before what R uses goes
   REQUIRE(g.hold(
       [&] {
-        std::vector<other_snap::guard> fill;
-        for (std::size_t i = 0; i < lfkit::snapshot_slots_per_thread; ++i) {
-          fill.push_back(other.load());
-        }
-        std::vector<snap::guard> pins;
-        pins.reserve(kPinFlush);
-        // The last load flushes: stops before flush_pins's CAS, the first release RMW here.
-        for (std::size_t i = 0; i < kPinFlush; ++i) pins.push_back(s.load());
-        auto count_intact = [&] {
-          std::size_t n = 0;
-          for (auto& p : pins) n += p->alive() && p->value == 1;
-          return n;
-        };
+        auto fill = fill_slots(other);
+        auto pins = take_flush_pins(s);  // the last one's flush stops before its CAS
         for (auto& p : pins) by_pin += p.uses_fallback();
         phase = 1;
         if (!turn(2)) return;
-        intact += count_intact();  // after a reclaim with every pin held
-        pins.resize(1);            // releases all but the first
+        intact += count_intact(pins);  // after a reclaim with every pin held
+        pins.resize(1);                // releases all but the first
         phase = 3;
         if (!turn(4)) return;
-        intact += count_intact();  // after a reclaim with one pin held
+        intact += count_intact(pins);  // after a reclaim with one pin held
         pins.clear();
         phase = 5;
       },
@@ -568,10 +591,7 @@ void check_flush_undo(flush_race race) {
     s.store(tracked(2));  // moves the head count (R's kPinFlush pins) into version 0's pins; scans
     CHECK(s.retired_count() == 1);  // version 0 kept: R's pins
   } else {
-    std::vector<other_snap::guard> fill;
-    for (std::size_t i = 0; i < lfkit::snapshot_slots_per_thread; ++i) {
-      fill.push_back(other.load());
-    }
+    auto fill = fill_slots(other);
     auto extra = s.load();  // one more fallback pin: this load flushes the count and succeeds
     CHECK(extra.uses_fallback());
     extra.reset();
@@ -618,8 +638,7 @@ TEST_CASE("a pin flush that loses the head word to another step takes its additi
   SECTION("another reader's pin flushes the count first") {
     check_flush_undo(flush_race::other_flush);
   }
-  CHECK(not_destroyed_once() == 0);
-  CHECK(g_double_destroy.load() == 0);
+  check_each_destroyed_once();
 }
 
 namespace {
@@ -635,47 +654,34 @@ namespace {
 /// version 0 outlives every guard but the last (no pin lost), and that a reclaim after the last
 /// one leaves nothing retired (no pin counted twice).
 void check_flush_retry() {
-  using snap = lfkit::snapshot<tracked, lfkit_test::gated_atomic>;
-  using other_snap = lfkit::snapshot<int, lfkit_test::gated_atomic>;
+  using snap = gated_snap;
+  using other_snap = gated_other;
   using lfkit::stress::atomic_op;
   snap s(tracked(1), lfkit::snapshot_options{1});
   other_snap other(0);        // same domain: its guards fill the slots of A and B
   std::atomic<int> phase{0};  // A, B and this thread take turns; each waits at most 5 s
   std::atomic<std::size_t> by_pin{0}, intact{0};
   auto turn = [&](int n) { return lfkit_test::eventually([&] { return phase.load() >= n; }); };
-  auto fill_slots = [&] {
-    std::vector<other_snap::guard> fill;
-    for (std::size_t i = 0; i < lfkit::snapshot_slots_per_thread; ++i) fill.push_back(other.load());
-    return fill;
-  };
   lfkit_test::gate g;  // declared last: its destructor joins A and B before what they use goes
   REQUIRE(g.hold(
       [&] {  // A, held thread 1
-        auto fill = fill_slots();
-        std::vector<snap::guard> pins;
-        pins.reserve(kPinFlush);
-        // The last load flushes: stops before flush_pins's CAS, the first release RMW here.
-        for (std::size_t i = 0; i < kPinFlush; ++i) pins.push_back(s.load());
-        auto count_intact = [&] {
-          std::size_t n = 0;
-          for (auto& p : pins) n += p->alive() && p->value == 1;
-          return n;
-        };
+        auto fill = fill_slots(other);
+        auto pins = take_flush_pins(s);  // the last one's flush stops before its CAS
         for (auto& p : pins) by_pin += p.uses_fallback();
         phase = 1;
         if (!turn(5)) return;
-        intact += count_intact();  // after a reclaim with every pin of A held
-        pins.resize(1);            // releases all but the first
+        intact += count_intact(pins);  // after a reclaim with every pin of A held
+        pins.resize(1);                // releases all but the first
         phase = 6;
         if (!turn(7)) return;
-        intact += count_intact();  // after a reclaim with one pin of A held
+        intact += count_intact(pins);  // after a reclaim with one pin of A held
         pins.clear();
         phase = 8;
       },
       atomic_op::rmw, 1));
   REQUIRE(g.hold(
       [&] {  // B, held thread 2
-        auto fill = fill_slots();
+        auto fill = fill_slots(other);
         auto mine = s.load();  // pin_flush + 1: flushes, stops before its CAS
         by_pin += mine.uses_fallback();
         phase = 2;
@@ -736,8 +742,7 @@ TEST_CASE("a pin flush that loses the head word to a further pin retries with th
           "[snapshot]") {
   reset_tracking();
   check_flush_retry();
-  CHECK(not_destroyed_once() == 0);
-  CHECK(g_double_destroy.load() == 0);
+  check_each_destroyed_once();
 }
 
 TEST_CASE("more reading threads than hazard records: the fallback is correct", "[snapshot]") {
@@ -1172,7 +1177,6 @@ TEST_CASE("two writers and a reader: every version destroyed once, for any batch
       CHECK(s.retired_count() <= batch + 3);
       CHECK(s.reclaim() == 0);
     }
-    CHECK(not_destroyed_once() == 0);
-    CHECK(g_double_destroy.load() == 0);
+    check_each_destroyed_once();
   }
 }
