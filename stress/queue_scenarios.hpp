@@ -45,6 +45,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -64,6 +65,43 @@ inline item make_item(std::uint64_t producer, std::uint64_t seq) {
   return item{tag, mix64(tag)};
 }
 inline std::uint64_t item_hash(std::uint64_t tag) { return mix64(tag ^ 0x0123456789ABCDEFull); }
+
+/// A word-sized element (the tag alone), for lfkit::mpmc_queue's word mode (elements of at most 8
+/// bytes, read by a consumer before its claim). It converts to and from item (the check word
+/// recomputed), so the workers and checks run unchanged: a stale word read and wrongly kept shows
+/// as a duplicate and a loss, or a FIFO violation, not as a malformed item.
+struct word_item {
+  std::uint64_t tag = 0;
+  word_item() = default;
+  word_item(const item& it) noexcept : tag(it.tag) {}               // NOLINT: implicit by design
+  operator item() const noexcept { return item{tag, mix64(tag)}; }  // NOLINT: implicit by design
+};
+static_assert(sizeof(word_item) == 8 && std::is_trivially_copyable_v<word_item>);
+
+/// A queue of word_item with the single-element pops the workers call (into an item).
+template <class Base>
+struct word_adapter : Base {
+  using Base::Base;
+  bool try_pop(item& out) noexcept {
+    word_item w;
+    if (!Base::try_pop(w)) return false;
+    out = w;
+    return true;
+  }
+  bool pop(item& out) {
+    word_item w;
+    if (!Base::pop(w)) return false;
+    out = w;
+    return true;
+  }
+  template <class Rep, class Period>
+  bool try_pop_for(item& out, const std::chrono::duration<Rep, Period>& timeout) {
+    word_item w;
+    if (!Base::try_pop_for(w, timeout)) return false;
+    out = w;
+    return true;
+  }
+};
 
 /// A counter with one writer at a time (a worker, or the handlers of one worker, which never nest:
 /// the interrupt signal is blocked while its handler runs) read after join: relaxed load + store,

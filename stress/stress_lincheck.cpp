@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // stress/stress_lincheck.cpp — small runs with recorded histories, checked for linearizability.
 //
-// lincheck_queue_lfkit, lincheck_queue_mutex_baseline, lincheck_queue_broken_demo,
+// lincheck_queue_lfkit, lincheck_queue_lfkit_word (8-byte items: the word mode), lincheck_queue_mutex_baseline, lincheck_queue_broken_demo,
 // lincheck_snapshot_lfkit, lincheck_snapshot_seqlock, lincheck_snapshot_shared_mutex_baseline:
 // rounds of 3 threads x 8 operations on a fresh structure (a queue of capacity 3; a snapshot cell
 // holding {0, 0}), repeated for the scenario's time, with interrupts (and freezes) injected as
@@ -131,6 +131,18 @@ LFKIT_STRESS_SCENARIO(
     "lincheck_queue_lfkit",
     "lfkit::mpmc_queue: 3x8-op histories (+ handler ops) checked against a FIFO model",
     lincheck_queue_lfkit);
+ls::result_row lincheck_queue_lfkit_word(const ls::options& o) {
+  if (ls::perturb_level(o) > 0) {
+    using Q =
+        ls::queues::word_adapter<lfkit::mpmc_queue<ls::queues::word_item, ls::perturbed_atomic>>;
+    return run_rounds<Q, lin_ops<Q>>(o, "lfkit::mpmc_queue word (perturbed)", false, true, false);
+  }
+  using Q = ls::queues::word_adapter<lfkit::mpmc_queue<ls::queues::word_item>>;
+  return run_rounds<Q, lin_ops<Q>>(o, "lfkit::mpmc_queue word mode", false, true, false);
+}
+LFKIT_STRESS_SCENARIO("lincheck_queue_lfkit_word",
+                      "lfkit::mpmc_queue of 8-byte items (word mode): as lincheck_queue_lfkit",
+                      lincheck_queue_lfkit_word);
 ls::result_row lincheck_queue_mutex(const ls::options& o) {
   using Q = lfkit::baseline::mutex_queue<item>;
   return run_rounds<Q, lin_ops<Q>>(o, "baseline::mutex_queue", true, false, false);

@@ -4,12 +4,14 @@
 //
 // queue_lfkit (lfkit::mpmc_queue; perturbed_atomic when --perturb > 0), queue_lfkit_blocking (the
 // same with blocking and timed operations only, capacity 1-4, unbalanced sides: a lost wake-up
-// shows as a stretch with no worker operation, see queue_scenarios.hpp), queue_mutex_baseline
+// shows as a stretch with no worker operation, see queue_scenarios.hpp), queue_lfkit_word and
+// queue_lfkit_word_blocking (the same two with 8-byte items: the queue's word mode), queue_mutex_baseline
 // (lfkit::baseline::mutex_queue) and queue_broken_demo (stress/broken_ring.hpp, a ring that publishes
 // before writing: it must be caught).
 // Baseline handlers skip when they interrupted a thread inside a queue call (h.skip).
 // mutex_queue has no try_lock-based operation, so otherwise its handler ops may wait for *another*
 // thread's lock.
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -51,6 +53,33 @@ LFKIT_STRESS_SCENARIO("queue_lfkit_blocking",
                       "lfkit::mpmc_queue: only push/pop/timed ops, capacity 1-4, unbalanced sides "
                       "(sleep/wake, lost wake-ups)",
                       queue_lfkit_blocking);
+
+// Word mode (an element of at most 8 bytes: consumers read it before their claim and never
+// write the slot), with the same workers and checks through word_adapter.
+template <template <class> class Atom>
+using word_queue = ls::queues::word_adapter<lfkit::mpmc_queue<ls::queues::word_item, Atom>>;
+static_assert(word_queue<std::atomic>::word_mode && !lfkit::mpmc_queue<item>::word_mode);
+
+ls::result_row queue_lfkit_word(const ls::options& o) {
+  if (ls::perturb_level(o) > 0) {
+    return run_queue<word_queue<ls::perturbed_atomic>>(o, "lfkit::mpmc_queue word (perturbed)", {});
+  }
+  return run_queue<word_queue<std::atomic>>(o, "lfkit::mpmc_queue word mode", {});
+}
+LFKIT_STRESS_SCENARIO("queue_lfkit_word",
+                      "lfkit::mpmc_queue of 8-byte items (word mode): as queue_lfkit",
+                      queue_lfkit_word);
+ls::result_row queue_lfkit_word_blocking(const ls::options& o) {
+  if (ls::perturb_level(o) > 0) {
+    return run_queue<word_queue<ls::perturbed_atomic>>(
+        o, "lfkit::mpmc_queue word blocking (perturbed)", {.blocking = true});
+  }
+  return run_queue<word_queue<std::atomic>>(o, "lfkit::mpmc_queue word blocking ops",
+                                            {.blocking = true});
+}
+LFKIT_STRESS_SCENARIO("queue_lfkit_word_blocking",
+                      "lfkit::mpmc_queue of 8-byte items (word mode): as queue_lfkit_blocking",
+                      queue_lfkit_word_blocking);
 
 ls::result_row queue_mutex(const ls::options& o) {
   return run_queue<lfkit::baseline::mutex_queue<item>>(o, "baseline::mutex_queue",

@@ -141,8 +141,18 @@ inline thread_local std::memory_order t_open_order = std::memory_order_acquire; 
 inline thread_local int t_counted_loads = 0;
 inline thread_local void (*t_then)() = nullptr;  // must not throw (runs inside an atomic load)
 
+/// If set, runs (once: it is cleared first) before the calling thread's next relaxed load on a
+/// gated_atomic structure: another operation at exactly that instant, as a signal handler would.
+inline thread_local void (*t_at_relaxed_load)() noexcept = nullptr;
+
 struct gate_hook {
   static void before(lfkit::stress::atomic_op op, std::memory_order o) noexcept {
+    if (op == lfkit::stress::atomic_op::load && o == std::memory_order_relaxed &&
+        t_at_relaxed_load != nullptr) {
+      auto f = t_at_relaxed_load;
+      t_at_relaxed_load = nullptr;
+      f();
+    }
     if (op == lfkit::stress::atomic_op::load && o == t_open_order && t_open_at_load > 0 &&
         ++t_counted_loads == t_open_at_load) {
       const int before_stores = g_gate_stores.load();

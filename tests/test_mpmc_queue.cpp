@@ -55,6 +55,21 @@ constexpr std::size_t streaming = lfkit::detail::queue_tuning::streaming_ring_mi
 constexpr std::size_t longest_backoff =
     16 * std::size_t{lfkit::detail::queue_tuning::max_busy_backoff};
 
+/// An int that is not trivially copyable, so that mpmc_queue keeps its stamp mode (a pop holds its
+/// slot until it has moved the element out).
+struct stamped_int {
+  int v = 0;
+  stamped_int() = default;
+  stamped_int(int x) noexcept : v(x) {}  // NOLINT: implicit, so that tests read as with int
+  stamped_int(const stamped_int& o) noexcept : v(o.v) {}
+  stamped_int& operator=(const stamped_int& o) noexcept {
+    v = o.v;
+    return *this;
+  }
+  ~stamped_int() = default;
+};
+static_assert(!lfkit::mpmc_queue<stamped_int>::word_mode && lfkit::mpmc_queue<int>::word_mode);
+
 using lfkit_impl = queue_contract::impl<lfkit::mpmc_queue>;
 using perturbed_impl = queue_contract::impl<lfkit::mpmc_queue, lfkit::stress::perturbed_atomic>;
 struct mutex_impl {
@@ -474,14 +489,14 @@ TEST_CASE("lfkit: try_pop takes the element of a lone producer that publishes wh
 TEST_CASE("lfkit: a consumer stopped between claim and release makes try_push fail, not hang",
           "[queue][busy]") {
   // A full ring whose oldest element's consumer stops mid-pop: capacity 1, and either side of the
-  // streaming threshold (looks / back-offs).
+  // streaming threshold (looks / back-offs). Stamp mode only: in word mode a pop holds no slot.
   const std::size_t capacity = GENERATE(std::size_t{1}, below_streaming, streaming);
   CAPTURE(capacity);
-  lfkit::mpmc_queue<int, gated_atomic> q(capacity);
+  lfkit::mpmc_queue<stamped_int, gated_atomic> q(capacity);
   for (int i = 1; i <= static_cast<int>(capacity); ++i) REQUIRE(q.try_push(i));
   gate g;
   REQUIRE(g.hold([&] {
-    int y;
+    stamped_int y;
     (void)q.try_pop(y);  // claims the oldest element, stops before releasing the slot
   }));
   CHECK(q.size_approx() == capacity - 1);  // not full...
@@ -498,14 +513,93 @@ TEST_CASE("lfkit: a consumer stopped between claim and release makes try_push fa
   CHECK_FALSE(pushed.load());
   g.finish();
   CHECK(pushed.load());
-  int x = 0, last = 0;
+  stamped_int x;
+  int last = 0;
   std::size_t n = 0;
   while (q.try_pop(x)) {
     ++n;
-    last = x;
+    last = x.v;
   }
   CHECK(n == capacity);  // elements 2..capacity, then the blocked push's 4
   CHECK(last == 4);
+}
+
+// =============================================================================================
+// Word mode (elements of at most 8 bytes): pops read before they claim and never write a slot
+// =============================================================================================
+
+lfkit::mpmc_queue<int, gated_atomic>* g_word_queue = nullptr;
+int g_word_taken = 0;
+bool g_word_pushed = false;
+
+TEST_CASE(
+    "lfkit: word mode: a pop interrupted between its read and its claim takes the new element",
+    "[queue][word]") {
+  // A word-mode pop reads the element, then claims it with its CAS. At that instant (its first
+  // relaxed load), as a signal handler could, another pop takes the element and a push reuses the
+  // slot (the ring was full, so the push needs exactly that slot, and must not find it busy).
+  // The interrupted pop's CAS must fail, and it must return the next element, not the word it
+  // read: a pop that kept it would return 1 twice.
+  const std::size_t capacity = GENERATE(std::size_t{1}, std::size_t{2}, streaming);
+  CAPTURE(capacity);
+  lfkit::mpmc_queue<int, gated_atomic> q(capacity);
+  g_word_queue = &q;
+  for (int i = 1; i <= static_cast<int>(capacity); ++i) REQUIRE(q.try_push(i));
+  g_word_taken = 0;
+  g_word_pushed = false;
+  lfkit_test::t_at_relaxed_load = +[]() noexcept {
+    g_word_pushed = g_word_queue->try_pop(g_word_taken) && g_word_queue->try_push(100);
+  };
+  int x = 0;
+  REQUIRE(q.try_pop(x));
+  CHECK(lfkit_test::t_at_relaxed_load == nullptr);  // the interruption ran
+  lfkit_test::t_at_relaxed_load = nullptr;
+  CHECK(g_word_taken == 1);
+  CHECK(g_word_pushed);
+  std::vector<int> rest{x};
+  while (q.try_pop(x)) rest.push_back(x);
+  std::vector<int> want;
+  for (int i = 2; i <= static_cast<int>(capacity); ++i) want.push_back(i);
+  want.push_back(100);
+  CHECK(rest == want);
+}
+
+TEST_CASE("lfkit: word mode: small trivially copyable types round-trip, bulk runs of any length",
+          "[queue][word]") {
+  struct three {
+    char c[3];
+  };
+  struct sixteen {
+    std::uint64_t a, b;
+  };
+  static_assert(lfkit::mpmc_queue<char>::word_mode && lfkit::mpmc_queue<three>::word_mode &&
+                lfkit::mpmc_queue<double>::word_mode && lfkit::mpmc_queue<int*>::word_mode);
+  static_assert(!lfkit::mpmc_queue<sixteen>::word_mode &&
+                !lfkit::mpmc_queue<std::string>::word_mode);
+  lfkit::mpmc_queue<three> t(3);
+  REQUIRE(t.try_push(three{{'a', 'b', 'c'}}));
+  three got{};
+  REQUIRE(t.try_pop(got));
+  CHECK((got.c[0] == 'a' && got.c[1] == 'b' && got.c[2] == 'c'));
+  lfkit::mpmc_queue<double> d(2);
+  REQUIRE(d.try_push(-0.5));
+  double dv = 0;
+  REQUIRE(d.try_pop(dv));
+  CHECK(dv == -0.5);
+  // Bulk: a word-mode pop claims at most word_run_max elements per CAS (it reads them first);
+  // longer requests, and runs that wrap the ring, lose and reorder nothing.
+  const std::size_t capacity = GENERATE(std::size_t{5}, std::size_t{100});
+  CAPTURE(capacity);
+  lfkit::mpmc_queue<std::uint64_t> q(capacity);
+  std::vector<std::uint64_t> in(3 * capacity), out(3 * capacity);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = i * 7 + 1;
+  std::size_t pushed = 0, popped = 0;
+  while (popped < in.size()) {
+    pushed += q.try_push_n(in.begin() + static_cast<std::ptrdiff_t>(pushed), in.size() - pushed);
+    CHECK(q.size_approx() == pushed - popped);
+    popped += q.try_pop_n(out.begin() + static_cast<std::ptrdiff_t>(popped), in.size() - popped);
+  }
+  CHECK(out == in);
 }
 
 TEST_CASE("lfkit: drained() is exact while a push that claimed before close() is unpublished",

@@ -26,6 +26,12 @@
 //   keep succeeding) and fails rather than wait on that thread, so a signal handler that
 //   interrupted it cannot deadlock. A running holder finishes within the first pauses; a
 //   descheduled one usually within the yields.
+// * Word mode (word_mode == true: T trivially copyable, at most 8 bytes and 8-aligned, e.g. ints,
+//   pointers, small PODs): the element lives in an atomic word of its slot; a pop reads it before
+//   its claim CAS (the CAS validates the read) and never writes the slot. So a pop never holds a
+//   slot: try_push fails only when full or closed, never busy, and a thread stopped inside a pop
+//   holds up nobody. Producers learn that a slot is free from head_ (a recent value of it is kept
+//   on their own line), not from the slot. Other types run in *stamp mode*, as described below.
 // * close(): later pushes fail (argument untouched), pops drain what is left, then fail; every
 //   sleeper is woken. Trap: `!try_pop(x) && is_closed()` does NOT mean drained — a push that
 //   claimed its slot before close() may still be constructing its element. Use drained().
@@ -35,6 +41,7 @@
 //   try_push/try_emplace/try_pop(_n)        lock-free claim (a CAS fails only    yes (*)
 //                                           when another thread succeeded), then
 //                                           the bounded busy-slot wait above
+//                                           (word mode: try_push never waits)
 //   push/pop                                blocking: one pause, a few yields,   no
 //                                           then sleeps;
 //                                           waits for a stalled slot holder
@@ -48,8 +55,9 @@
 //     bit is set. sched_yield() is a bare system call (async-signal-safe on Linux, not on
 //     POSIX's list). Like every ticket ring (Vyukov, rigtorp, folly, libcds) the queue is not
 //     lock-free in the strict sense: a thread stopped between claim and publish/release stops
-//     that slot's other side (try_ ops fail there, blocking ops wait) until it resumes;
-//     lfkit::lockfree_queue has no such slot.
+//     that slot's other side (try_ ops fail there, blocking ops wait) until it resumes (in word
+//     mode only a producer can: a stopped consumer holds nothing); lfkit::lockfree_queue has no
+//     such slot.
 //
 // Memory: 5 cache lines, plus capacity packed slots (an 8-byte stamp and the T: 16 bytes for a T
 // of at most 8) in one line-aligned allocation. T must be nothrow-move-constructible and
@@ -66,6 +74,13 @@
 // out, store h + one_lap (release); stamp <= h: empty if tail_ == h, else busy. A larger stamp
 // means a stale counter: reload. When a slot is not ready, the call's `waiter` decides: look
 // again, back off and re-try, or give up (measurements: bench/README.md, "Queue tuning").
+// Word mode differs in three places: a slot holds a stamp and the element's word; a pop that finds
+// stamp == h + 1 reads the word, then CASes head_ (a failed CAS discards the read: the next lap's
+// producer writes only after head_ has passed h) and leaves the slot alone; a push at t claims it
+// once head_ + one_lap > t, judged first from head_seen (head_ as a producer last read it, kept on
+// the producers' line) and only when that says full from head_ itself; a push that finds fewer
+// free positions than the busy back-off pauses that long first, so that producers streaming into
+// a nearly full ring read the consumers' line once per batch, not once per element.
 // Blocking ops run detail::wait_loop (a pause, yields, then sleep on the side's sleep word);
 // every success wakes the other side's sleepers, with a system call only if one announced itself.
 #ifndef LFKIT_MPMC_QUEUE_HPP
@@ -75,6 +90,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <new>
@@ -141,11 +157,18 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
   friend api;
   using status = detail::queue_status;
 
+ public:
+  /// Whether the queue runs in word mode (see the preface): T trivially copyable, at most 8 bytes
+  /// and 8-aligned. Then a pop never holds a slot, and try_push fails only when full or closed.
+  static constexpr bool word_mode =
+      std::is_trivially_copyable_v<T> && sizeof(T) <= 8 && alignof(T) <= 8;
+
+ private:
   static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
   /// Positions live in 63 bits; with one_lap <= 2^41 they wrap after >= 2^62 operations.
   static constexpr std::size_t max_capacity_limit = std::size_t{1} << 40;
 
-  struct slot {
+  struct stamped_slot {
     Atom<std::uint64_t> stamp;
     alignas(T) unsigned char storage[sizeof(T)];
     /// The live element (only while the stamp says the slot holds one).
@@ -153,13 +176,23 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     /// Where an element is to be constructed (no T lives there yet: no launder).
     T* place() noexcept { return reinterpret_cast<T*>(storage); }
   };
-  static_assert(sizeof(T) > 8 || alignof(T) > 8 || sizeof(slot) == 16,
+  struct word_slot {
+    Atom<std::uint64_t> stamp;
+    Atom<std::uint64_t> word;  // the element's bytes (its first sizeof(T) bytes)
+  };
+  using slot = std::conditional_t<word_mode, word_slot, stamped_slot>;
+  static_assert(sizeof(Atom<std::uint64_t>) > 8 || sizeof(T) > 8 || alignof(T) > 8 ||
+                    sizeof(slot) == 16,
                 "a small element's slot must be exactly 16 bytes: the ring's throughput rests on "
-                "packed slots (padding each to a line cost ~4x)");
+                "packed slots (padding each to a line cost ~4x); a model checker's atomics may "
+                "be larger");
 
-  /// One side's counter, alone on its line, with that side's blocking loop (stateless).
+  /// One side's counter, alone on its line, with that side's blocking loop (stateless). The
+  /// producers' line also holds, in word mode, a recent value of head_ (`head_seen`): a producer
+  /// reads the consumers' line only when that value says the ring may be full.
   struct alignas(cache_line_size) padded_u64 {
     Atom<std::uint64_t> value{0};
+    Atom<std::uint64_t> head_seen{0};
     detail::wait_loop<Atom> wait;
   };
   static_assert(sizeof(padded_u64) == cache_line_size, "one hot counter per line");
@@ -201,9 +234,11 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     // relaxed (all loads here): no concurrent operation; the caller's synchronisation orders them.
     std::uint64_t pos = head_.value.load(std::memory_order_relaxed);
     const std::uint64_t end = tail_.value.load(std::memory_order_relaxed) & ~closed_bit;
-    for (; pos != end; pos = advance(pos)) {
-      slot& s = slot_at(pos);
-      if (s.stamp.load(std::memory_order_relaxed) == pos + 1) std::destroy_at(s.element());
+    if constexpr (!word_mode) {  // a word-mode element is trivially destructible
+      for (; pos != end; pos = advance(pos)) {
+        slot& s = slot_at(pos);
+        if (s.stamp.load(std::memory_order_relaxed) == pos + 1) std::destroy_at(s.element());
+      }
     }
     for (std::size_t i = 0; i < cap_; ++i) std::destroy_at(&slots_[i]);
     ::operator delete(slots_, std::align_val_t{slot_align});
@@ -270,6 +305,14 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
 
   slot& slot_at(std::uint64_t pos) const noexcept { return slots_[pos & index_mask_]; }
 
+  /// The busy back-off in pause hints: capacity / 16, clamped to [1, max_busy_backoff].
+  unsigned busy_backoff() const noexcept {
+    const std::uint64_t n = cap_ / 16;
+    return n < 1                          ? 1u
+           : n > tuning::max_busy_backoff ? tuning::max_busy_backoff
+                                          : static_cast<unsigned>(n);
+  }
+
   /// The position after `pos`: next index in the same lap, or index 0 of the next lap.
   std::uint64_t advance(std::uint64_t pos) const noexcept {
     const std::uint64_t index = pos & index_mask_;
@@ -300,6 +343,20 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     bool look_first(slot& s, std::uint64_t ready) const noexcept {
       return !streaming_ && look(s, ready);
     }
+    /// Word mode, a push that found the ring full: whether a pop moved head_ away from `head`
+    /// while looking (the same rule as look_first).
+    bool look_first_head(std::uint64_t head) const noexcept {
+      // relaxed: a hint; the caller re-reads head_ (seq_cst) before its verdict.
+      return !streaming_ &&
+             look_until([&] { return q_.head_.value.load(std::memory_order_relaxed) != head; });
+    }
+    /// Word mode, a push that found fewer than a back-off's worth of free positions: back off, so
+    /// that the consumers get a batch ahead; true if it did (the caller re-reads head_).
+    bool wait_for_batch(std::uint64_t free) const noexcept {
+      if (free >= q_.busy_backoff()) return false;
+      back_off();
+      return true;
+    }
     /// Pop only, slot busy: if the producer is alone in flight (`lone`), a streaming try_ op looks
     /// for the element; if producers moved on meanwhile, it backs off first (trailing a stream).
     bool await_handoff(slot& s, std::uint64_t ready, std::uint64_t tail, bool lone) noexcept {
@@ -320,20 +377,19 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     }
 
    private:
-    static bool look(slot& s, std::uint64_t ready) noexcept {
+    template <class Ready>
+    static bool look_until(Ready&& ready) noexcept {
       for (unsigned i = 0; i < tuning::looks; ++i) {
         hooks::pause();
-        // relaxed: a hint; the caller re-reads the stamp (acquire) before it uses the slot.
-        if (s.stamp.load(std::memory_order_relaxed) == ready) return true;
+        if (ready()) return true;
       }
       return false;
     }
-    void back_off() const noexcept {
-      const std::uint64_t n = q_.cap_ / 16;
-      detail::pause_n<Atom>(n < 1                          ? 1u
-                            : n > tuning::max_busy_backoff ? tuning::max_busy_backoff
-                                                           : static_cast<unsigned>(n));
+    static bool look(slot& s, std::uint64_t ready) noexcept {
+      // relaxed: a hint; the caller re-reads the stamp (acquire) before it uses the slot.
+      return look_until([&] { return s.stamp.load(std::memory_order_relaxed) == ready; });
     }
+    void back_off() const noexcept { detail::pause_n<Atom>(q_.busy_backoff()); }
 
     const mpmc_queue& q_;
     const bool blocking_;
@@ -345,6 +401,15 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
 
   template <class Source>
   status push_once(Source& src, waiter& w) noexcept {
+    if constexpr (word_mode) {
+      return push_word(src, w);
+    } else {
+      return push_stamped(src, w);
+    }
+  }
+
+  template <class Source>
+  status push_stamped(Source& src, waiter& w) noexcept {
     // Orders (pop_once mirrors them). The CAS succeeds seq_cst and the other side's counter is
     // read seq_cst: a full/empty verdict is linearizable at that load, by the single total order
     // of these (plain loads and locked CASes on x86). This side's own counter is only a starting
@@ -377,6 +442,64 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     }
   }
 
+  /// Word mode: pops never write a slot, so position `tail` is free once head_ has passed the
+  /// position a lap before it (tail - one_lap_). The producers' line keeps a recent head_
+  /// (head_seen); only when it says "maybe full" does a push read the consumers' line.
+  template <class Source>
+  status push_word(Source& src, waiter& w) noexcept {
+    // Orders. tail_ loads and CAS, and the verdict's head_ load: as in push_stamped (the full
+    // verdict is linearizable at that seq_cst load: the tail read before it is a lower bound).
+    // (W1) head_seen: stored release after the head_ load that read the value, loaded acquire:
+    //      a push that uses it happens after the pops that moved head_ past it (their claim CASes
+    //      are in head_'s release sequence), so after their reads of the words it overwrites.
+    // (W2) the word: stored relaxed, published by the stamp's release store below (pairs with
+    //      pop_once's acquire load of the stamp).
+    std::uint64_t tail = tail_.value.load(std::memory_order_acquire);
+    std::uint64_t free_below =
+        tail_.head_seen.load(std::memory_order_acquire) + one_lap_;  // acquire: (W1)
+    for (;;) {
+      if (tail >= free_below) {  // perhaps full; also every closed tail (bit 63)
+        if (tail & closed_bit) return status::closed;
+        std::uint64_t head = head_.value.load(std::memory_order_seq_cst);
+        if (head + one_lap_ <= tail) {
+          if (w.look_first_head(head)) continue;
+          return status::unavailable;
+        }
+        if (w.wait_for_batch(head + one_lap_ - tail))
+          head = head_.value.load(std::memory_order_seq_cst);
+        tail_.head_seen.store(head, std::memory_order_release);  // release: (W1)
+        free_below = head + one_lap_;
+      }
+      if (tail_.value.compare_exchange_weak(tail, advance(tail), std::memory_order_seq_cst,
+                                            std::memory_order_acquire)) {
+        break;
+      }
+    }
+    slot& s = slot_at(tail);
+    alignas(T) unsigned char bytes[sizeof(T)];
+    src.build(reinterpret_cast<T*>(bytes));
+    s.word.store(to_word(bytes), std::memory_order_relaxed);  // relaxed: (W2)
+    // release (W2): publishes the word to the consumer of `tail` (its acquire stamp load).
+    s.stamp.store(tail + 1, std::memory_order_release);
+    return status::ok;
+  }
+
+  /// An element's bytes as a word (trailing bytes zero), and back (T is trivially copyable: the
+  /// copy creates the object).
+  template <class U = T>  // a template: an explicit instantiation for a larger T skips it
+  static std::uint64_t to_word(const unsigned char* bytes) noexcept {
+    std::uint64_t word = 0;
+    static_assert(sizeof(U) <= sizeof(word));
+    std::memcpy(&word, bytes, sizeof(U));
+    return word;
+  }
+  template <class Deliver>
+  static void deliver_word(Deliver& deliver, std::uint64_t word) noexcept {
+    alignas(T) unsigned char bytes[sizeof(T)];
+    std::memcpy(bytes, &word, sizeof(T));
+    deliver(std::move(*std::launder(reinterpret_cast<T*>(bytes))));
+  }
+
   template <class Deliver>
   status pop_once(Deliver& deliver, waiter& w) noexcept {
     // Orders: as in push_once.
@@ -386,8 +509,18 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
       // acquire: pairs with the producer's release store of head + 1, so the element is visible.
       const std::uint64_t stamp = s.stamp.load(std::memory_order_acquire);
       if (stamp == head + 1) {
-        if (head_.value.compare_exchange_weak(head, advance(head), std::memory_order_seq_cst,
-                                              std::memory_order_acquire)) {
+        if constexpr (word_mode) {
+          // relaxed (W3): read before the claim. The producer of the slot's next lap writes it
+          // only after head_ has passed `head` (W1), which fails this CAS; so a successful CAS
+          // means the word read is the one published at `head`. The slot is never written here.
+          const std::uint64_t word = s.word.load(std::memory_order_relaxed);
+          if (head_.value.compare_exchange_weak(head, advance(head), std::memory_order_seq_cst,
+                                                std::memory_order_acquire)) {
+            deliver_word(deliver, word);
+            return status::ok;
+          }
+        } else if (head_.value.compare_exchange_weak(head, advance(head), std::memory_order_seq_cst,
+                                                     std::memory_order_acquire)) {
           T* e = s.element();
           deliver(std::move(*e));
           std::destroy_at(e);
@@ -428,63 +561,106 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
 
   // ---- bulk ------------------------------------------------------------------------------------
 
-  /// Claims runs of ready slots from `counter` (a slot is ready for position p when its stamp is
-  /// p + `ready`) with one CAS each, and hands each slot of a run to `take(slot&, pos)`. A ready
-  /// stamp changes only after the counter passes its position, so a CAS from `from` to `end`
-  /// makes the whole run ours. When not even one slot is ready, `one()` (a single try_ op, with
-  /// its waiter) decides: full/empty/busy/closed, or one element moved.
-  template <class Take, class One>
-  std::size_t bulk(padded_u64& counter, std::uint64_t ready, std::size_t n, Take&& take, One&& one,
+  /// Claims runs of ready positions from `counter` with one CAS each, and hands each position of
+  /// a run to `take(slot&, pos, i)` (i: its index in the run). `ready(pos, k)` says whether the
+  /// k-th position of a run is ready (k == 0 starts a run); a ready position stays ready until the
+  /// counter passes it, so a CAS from `from` to `end` makes the whole run ours. When not even one
+  /// is ready, `one()` (a single try_ op, with its waiter) decides: full/empty/busy/closed, or one
+  /// element moved.
+  template <class Ready, class Take, class One>
+  std::size_t bulk(padded_u64& counter, std::size_t n, Ready&& ready, Take&& take, One&& one,
                    sleep_side& wake) noexcept {
     std::size_t done = 0;
     std::uint64_t from = counter.value.load(std::memory_order_acquire);  // acquire: as push_once
     while (done < n && !(from & closed_bit)) {
       std::uint64_t end = from;
       std::size_t k = 0;
-      // acquire: as in push_once / pop_once, for every slot of the run.
-      for (; done + k < n && slot_at(end).stamp.load(std::memory_order_acquire) == end + ready;
-           ++k) {
-        end = advance(end);
-      }
+      for (; done + k < n && ready(end, k); ++k) end = advance(end);
       if (k == 0) {
         if (!one()) break;
         ++done;
         from = counter.value.load(std::memory_order_acquire);  // acquire: as push_once
       } else if (counter.value.compare_exchange_weak(from, end, std::memory_order_seq_cst,
                                                      std::memory_order_acquire)) {  // as push_once
-        for (std::uint64_t pos = from; pos != end; pos = advance(pos)) take(slot_at(pos), pos);
+        std::size_t i = 0;
+        for (std::uint64_t pos = from; pos != end; pos = advance(pos)) take(slot_at(pos), pos, i++);
         done += k;
         wake.notify();
-        from = end;  // a guess; the next round's stamps or CAS correct it
+        from = end;  // a guess; the next round's checks or CAS correct it
       }
     }
     return done;
   }
 
+  /// Stamp-mode readiness: the slot's stamp is pos + `offset` (0: free for the push of pos, 1:
+  /// holds pos's element).
+  auto stamp_ready(std::uint64_t offset) noexcept {
+    return [this, offset](std::uint64_t pos, std::size_t) noexcept {
+      // acquire: as in push_once / pop_once, for every slot of the run.
+      return slot_at(pos).stamp.load(std::memory_order_acquire) == pos + offset;
+    };
+  }
+
   template <class InputIt>
   std::size_t push_run(InputIt& first, std::size_t n) noexcept {
-    auto take = [&](slot& s, std::uint64_t pos) noexcept {
-      ::new (static_cast<void*>(s.place())) T(*first);
-      ++first;
-      s.stamp.store(pos + 1, std::memory_order_release);  // release: as push_once
-    };
     auto one = [&]() noexcept { return this->try_emplace(*first) && (++first, true); };
-    return bulk(tail_, 0, n, take, one, not_empty_);
+    if constexpr (word_mode) {
+      std::uint64_t free_below = 0;
+      auto ready = [&](std::uint64_t pos, std::size_t k) noexcept {
+        // acquire: (W1) of push_word; only the value head_seen already says (one() refreshes it).
+        if (k == 0) free_below = tail_.head_seen.load(std::memory_order_acquire) + one_lap_;
+        return pos < free_below;
+      };
+      auto take = [&](slot& s, std::uint64_t pos, std::size_t) noexcept {
+        alignas(T) unsigned char bytes[sizeof(T)];
+        ::new (static_cast<void*>(bytes)) T(*first);
+        ++first;
+        s.word.store(to_word(bytes), std::memory_order_relaxed);  // relaxed: (W2) of push_word
+        s.stamp.store(pos + 1, std::memory_order_release);        // release: (W2)
+      };
+      return bulk(tail_, n, ready, take, one, not_empty_);
+    } else {
+      auto take = [&](slot& s, std::uint64_t pos, std::size_t) noexcept {
+        ::new (static_cast<void*>(s.place())) T(*first);
+        ++first;
+        s.stamp.store(pos + 1, std::memory_order_release);  // release: as push_once
+      };
+      return bulk(tail_, n, stamp_ready(0), take, one, not_empty_);
+    }
   }
 
   template <class OutputIt>
   std::size_t pop_run(OutputIt& out, std::size_t n) noexcept {
     auto deliver = [&](T&& v) noexcept { *out = std::move(v); };
-    auto take = [&](slot& s, std::uint64_t pos) noexcept {
-      T* e = s.element();
-      deliver(std::move(*e));
-      ++out;
-      std::destroy_at(e);
-      s.stamp.store(pos + one_lap_, std::memory_order_release);  // release: as pop_once
-    };
     auto one = [&]() noexcept { return this->pop_now(deliver) && (++out, true); };
-    return bulk(head_, 1, n, take, one, not_full_);
+    if constexpr (word_mode) {
+      // The words of a run are read before its claim (as in pop_once, W3), so a run is at most
+      // as long as this buffer.
+      std::uint64_t words[word_run_max];
+      auto published = stamp_ready(1);
+      auto ready = [&](std::uint64_t pos, std::size_t k) noexcept {
+        if (k == word_run_max || !published(pos, k)) return false;
+        words[k] = slot_at(pos).word.load(std::memory_order_relaxed);  // relaxed: (W3)
+        return true;
+      };
+      auto take = [&](slot&, std::uint64_t, std::size_t i) noexcept {
+        deliver_word(deliver, words[i]);
+        ++out;
+      };
+      return bulk(head_, n, ready, take, one, not_full_);
+    } else {
+      auto take = [&](slot& s, std::uint64_t pos, std::size_t) noexcept {
+        T* e = s.element();
+        deliver(std::move(*e));
+        ++out;
+        std::destroy_at(e);
+        s.stamp.store(pos + one_lap_, std::memory_order_release);  // release: as pop_once
+      };
+      return bulk(head_, n, stamp_ready(1), take, one, not_full_);
+    }
   }
+  /// Word mode: the longest run one bulk pop claims with one CAS (its words are read first).
+  static constexpr std::size_t word_run_max = 32;
 
   // ---- data ------------------------------------------------------------------------------------
   // Read-only after construction, shared by every thread: may share a line.

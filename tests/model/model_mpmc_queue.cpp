@@ -6,7 +6,7 @@
 // Checked (the shared scenarios and their element type: model_queue_scenarios.hpp): 2 producers / 1
 // consumer and 1 producer / 2 consumers on capacities 1 and 2 at the full/empty boundaries: every
 // element popped was pushed, exactly once, in each producer's order, and what is left drains; bulk
-// pushes and pops; blocking pop/push against close(): every sleeper returns (a lost wake-up is a
+// pushes and pops; the same in word mode (8-byte elements, read before the claim); blocking pop/push against close(): every sleeper returns (a lost wake-up is a
 // Relacy deadlock); a pop asleep on an empty queue, a pop asleep on a slot whose producer is
 // still building, a push asleep on a slot whose consumer is still moving out: each is woken; full
 // and empty verdicts across two queues (store buffering: the seq_cst counter accesses).
@@ -47,9 +47,41 @@ using pop_sleeps_until_push =
     queue_scenarios::pop_sleeps_until_push<lfkit::mpmc_queue<item, Atom>, 80>;
 using closed_publishes = queue_scenarios::closed_publishes<queue>;
 
+/// Word mode (an element of at most 8 bytes: a pop reads the word before its claim CAS, and a
+/// push of the next lap may overwrite it as soon as head_ has passed): the shared scenarios
+/// through this adapter, which keeps each payload in the queue as a plain std::uint64_t.
+struct word_queue {
+  lfkit::mpmc_queue<std::uint64_t, relacy_atomic> q;
+  static_assert(decltype(q)::word_mode);
+  explicit word_queue(std::size_t cap) : q(cap) {}
+  bool try_push(const item& x) { return q.try_push(x.get()); }
+  bool try_pop(item& x) {
+    std::uint64_t v = 0;
+    if (!q.try_pop(v)) return false;
+    x = item(v);
+    return true;
+  }
+  std::size_t try_push_n(const item* xs, std::size_t n) {
+    std::uint64_t v[4];
+    for (std::size_t j = 0; j < n && j < 4; ++j) v[j] = xs[j].get();
+    return q.try_push_n(v, n < 4 ? n : 4);
+  }
+  std::size_t try_pop_n(item* ys, std::size_t n) {
+    std::uint64_t v[4];
+    const std::size_t k = q.try_pop_n(v, n < 4 ? n : 4);
+    for (std::size_t j = 0; j < k; ++j) ys[j] = item(v[j]);
+    return k;
+  }
+};
+template <std::size_t Cap>
+using word_p2c1 = queue_scenarios::p2c1<word_queue, Cap>;
+template <std::size_t Cap>
+using word_p1c2 = queue_scenarios::p1c2<word_queue, Cap>;
+
 /// Bulk: a producer pushes 3 with try_push_n into capacity 2, a consumer try_pop_n(2), twice.
-struct bulk : with_occupancy, rl::test_suite<bulk, 2> {
-  queue q{2};
+template <class Q>
+struct bulk : with_occupancy, rl::test_suite<bulk<Q>, 2> {
+  Q q{2};
   ledger<1, 3> book;
   void thread(unsigned i) {
     if (i == 0) {
@@ -291,7 +323,13 @@ int main(int argc, char** argv) {
   s.pass<p2c1<2>>("queue 2P1C capacity 2", random);
   s.pass<p1c2<1>>("queue 1P2C capacity 1", random);
   s.pass<p1c2<2>>("queue 1P2C capacity 2", random);
-  s.pass<bulk>("queue bulk push_n/pop_n capacity 2", random);
+  s.pass<bulk<queue>>("queue bulk push_n/pop_n capacity 2", random);
+  s.pass<word_p2c1<1>>("queue word mode 2P1C capacity 1", random);
+  s.pass<word_p2c1<2>>("queue word mode 2P1C capacity 2", random);
+  s.pass<word_p1c2<1>>("queue word mode 1P2C capacity 1", random);
+  s.pass<word_p1c2<2>>("queue word mode 1P2C capacity 2", random);
+  s.pass<word_p1c2<1>>("queue word mode 1P2C capacity 1 (context bound 1)", bound);
+  s.pass<bulk<word_queue>>("queue word mode bulk push_n/pop_n capacity 2", random);
   s.pass<blocking_close>("queue blocking push/pop + close", random);
   s.pass<close_wakes_poppers>("queue close wakes 2 sleeping poppers", random);
   s.pass<close_wakes_pusher>("queue close wakes a sleeping pusher", random);
