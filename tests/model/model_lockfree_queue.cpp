@@ -472,10 +472,7 @@ int main(int argc, char** argv) {
   const search bound{rl::sched_bound, 0, 1};
   const search random{rl::sched_random, 50000};
   // A context bound of 1 explores 2P1C at capacity 2 in ~860000 schedules (~10 s): 1P2C only.
-  s.pass<p2c1<1>>("lfqueue 2P1C capacity 1", random);
-  s.pass<p2c1<2>>("lfqueue 2P1C capacity 2", random);
-  s.pass<p1c2<1>>("lfqueue 1P2C capacity 1", random);
-  s.pass<p1c2<2>>("lfqueue 1P2C capacity 2", random);
+  queue_scenarios::pass_try_rounds<queue>(s, "lfqueue", random);
   s.pass<p1c2<2>>("lfqueue 1P2C capacity 2 (context bound 1)", bound);
   s.pass<own_push_then_pop<1>>("lfqueue try_pop after own push, capacity 1", random);
   s.pass<own_push_then_pop<2>>("lfqueue try_pop after own push, capacity 2", random);

@@ -73,10 +73,6 @@ struct word_queue {
     return k;
   }
 };
-template <std::size_t Cap>
-using word_p2c1 = queue_scenarios::p2c1<word_queue, Cap>;
-template <std::size_t Cap>
-using word_p1c2 = queue_scenarios::p1c2<word_queue, Cap>;
 
 /// Bulk: a producer pushes 3 with try_push_n into capacity 2, a consumer try_pop_n(2), twice.
 template <class Q>
@@ -319,16 +315,11 @@ int main(int argc, char** argv) {
   lfkit::model::suite s(argc, argv);
   const search bound{rl::sched_bound, 0, 1};
   const search random{rl::sched_random, 20000};
-  s.pass<p2c1<1>>("queue 2P1C capacity 1", random);
-  s.pass<p2c1<2>>("queue 2P1C capacity 2", random);
-  s.pass<p1c2<1>>("queue 1P2C capacity 1", random);
-  s.pass<p1c2<2>>("queue 1P2C capacity 2", random);
+  queue_scenarios::pass_try_rounds<queue>(s, "queue", random);
   s.pass<bulk<queue>>("queue bulk push_n/pop_n capacity 2", random);
-  s.pass<word_p2c1<1>>("queue word mode 2P1C capacity 1", random);
-  s.pass<word_p2c1<2>>("queue word mode 2P1C capacity 2", random);
-  s.pass<word_p1c2<1>>("queue word mode 1P2C capacity 1", random);
-  s.pass<word_p1c2<2>>("queue word mode 1P2C capacity 2", random);
-  s.pass<word_p1c2<1>>("queue word mode 1P2C capacity 1 (context bound 1)", bound);
+  queue_scenarios::pass_try_rounds<word_queue>(s, "queue word mode", random);
+  s.pass<queue_scenarios::p1c2<word_queue, 1>>("queue word mode 1P2C capacity 1 (context bound 1)",
+                                               bound);
   s.pass<bulk<word_queue>>("queue word mode bulk push_n/pop_n capacity 2", random);
   s.pass<blocking_close>("queue blocking push/pop + close", random);
   s.pass<close_wakes_poppers>("queue close wakes 2 sleeping poppers", random);

@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "model_blocking.hpp"
 #include "relacy_adapter.hpp"
@@ -158,6 +159,17 @@ using p2c1 = try_round<Q, Cap, 2, 2, 1, 3>;
 /// 1 producer (3 try_push) and 2 consumers (2 try_pop each) on capacity Cap.
 template <class Q, std::size_t Cap>
 using p1c2 = try_round<Q, Cap, 1, 3, 2, 2>;
+
+/// The four try rounds a queue must pass, 2P1C and 1P2C at capacities 1 and 2, each named
+/// "<name> 2P1C capacity 1" and so on.
+template <class Q>
+void pass_try_rounds(lfkit::model::suite& s, const std::string& name,
+                     const lfkit::model::search& how) {
+  s.pass<p2c1<Q, 1>>((name + " 2P1C capacity 1").c_str(), how);
+  s.pass<p2c1<Q, 2>>((name + " 2P1C capacity 2").c_str(), how);
+  s.pass<p1c2<Q, 1>>((name + " 1P2C capacity 1").c_str(), how);
+  s.pass<p1c2<Q, 2>>((name + " 1P2C capacity 2").c_str(), how);
+}
 
 /// Blocking: a producer push()es 2 into capacity 1 (the second waits for room; Delay before it),
 /// then close()s; a consumer pop()s until it returns false. Ends only if no wake-up is lost.
