@@ -475,13 +475,19 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
         break;
       }
     }
-    slot& s = slot_at(tail);
-    alignas(T) unsigned char bytes[sizeof(T)];
-    src.build(reinterpret_cast<T*>(bytes));
-    s.word.store(to_word(bytes), std::memory_order_relaxed);  // relaxed: (W2)
-    // release (W2): publishes the word to the consumer of `tail` (its acquire stamp load).
-    s.stamp.store(tail + 1, std::memory_order_release);
+    publish_word(slot_at(tail), tail, [&](T* p) noexcept { src.build(p); });
     return status::ok;
+  }
+
+  /// Word mode: builds the element (`build(T*)`, noexcept) and publishes it at `pos` (W2); for
+  /// push_word and push_run.
+  template <class Build>
+  void publish_word(slot& s, std::uint64_t pos, Build&& build) noexcept {
+    alignas(T) unsigned char bytes[sizeof(T)];
+    build(reinterpret_cast<T*>(bytes));
+    s.word.store(to_word(bytes), std::memory_order_relaxed);  // relaxed: (W2)
+    // release (W2): publishes the word to the consumer of `pos` (its acquire stamp load).
+    s.stamp.store(pos + 1, std::memory_order_release);
   }
 
   /// An element's bytes as a word (trailing bytes zero), and back (T is trivially copyable: the
@@ -612,11 +618,8 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
         return pos < free_below;
       };
       auto take = [&](slot& s, std::uint64_t pos, std::size_t) noexcept {
-        alignas(T) unsigned char bytes[sizeof(T)];
-        ::new (static_cast<void*>(bytes)) T(*first);
+        publish_word(s, pos, [&](T* p) noexcept { ::new (static_cast<void*>(p)) T(*first); });
         ++first;
-        s.word.store(to_word(bytes), std::memory_order_relaxed);  // relaxed: (W2) of push_word
-        s.stamp.store(pos + 1, std::memory_order_release);        // release: (W2)
       };
       return bulk(tail_, n, ready, take, one, not_empty_);
     } else {
