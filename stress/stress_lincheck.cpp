@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // stress/stress_lincheck.cpp — small runs with recorded histories, checked for linearizability.
 //
-// lincheck_queue_lfkit, lincheck_queue_lfkit_word (8-byte items: the word mode), lincheck_queue_mutex_baseline, lincheck_queue_broken_demo,
+// lincheck_queue_lfkit, lincheck_queue_lfkit_word (8-byte items: the word mode),
+// lincheck_queue_mutex_baseline, lincheck_queue_broken_demo,
 // lincheck_snapshot_lfkit, lincheck_snapshot_seqlock, lincheck_snapshot_shared_mutex_baseline:
 // rounds of 3 threads x 8 operations on a fresh structure (a queue of capacity 3; a snapshot cell
 // holding {0, 0}), repeated for the scenario's time, with interrupts (and freezes) injected as

@@ -5,9 +5,9 @@
 // queue_lfkit (lfkit::mpmc_queue; perturbed_atomic when --perturb > 0), queue_lfkit_blocking (the
 // same with blocking and timed operations only, capacity 1-4, unbalanced sides: a lost wake-up
 // shows as a stretch with no worker operation, see queue_scenarios.hpp), queue_lfkit_word and
-// queue_lfkit_word_blocking (the same two with 8-byte items: the queue's word mode), queue_mutex_baseline
-// (lfkit::baseline::mutex_queue) and queue_broken_demo (stress/broken_ring.hpp, a ring that publishes
-// before writing: it must be caught).
+// queue_lfkit_word_blocking (the same two with 8-byte items: the queue's word mode),
+// queue_mutex_baseline (lfkit::baseline::mutex_queue) and queue_broken_demo
+// (stress/broken_ring.hpp, a ring that publishes before writing: it must be caught).
 // Baseline handlers skip when they interrupted a thread inside a queue call (h.skip).
 // mutex_queue has no try_lock-based operation, so otherwise its handler ops may wait for *another*
 // thread's lock.

@@ -6,10 +6,11 @@
 // Checked (the shared scenarios and their element type: model_queue_scenarios.hpp): 2 producers / 1
 // consumer and 1 producer / 2 consumers on capacities 1 and 2 at the full/empty boundaries: every
 // element popped was pushed, exactly once, in each producer's order, and what is left drains; bulk
-// pushes and pops; the same in word mode (8-byte elements, read before the claim); blocking pop/push against close(): every sleeper returns (a lost wake-up is a
-// Relacy deadlock); a pop asleep on an empty queue, a pop asleep on a slot whose producer is
-// still building, a push asleep on a slot whose consumer is still moving out: each is woken; full
-// and empty verdicts across two queues (store buffering: the seq_cst counter accesses).
+// pushes and pops; the same in word mode (8-byte elements, read before the claim); blocking
+// pop/push against close(): every sleeper returns (a lost wake-up is a Relacy deadlock); a pop
+// asleep on an empty queue, a pop asleep on a slot whose producer is still building, a push
+// asleep on a slot whose consumer is still moving out: each is woken; full and empty verdicts
+// across two queues (store buffering: the seq_cst counter accesses).
 // Broken variants that must be caught: the stress suite's ring that publishes a slot before
 // writing it (stress/broken_ring.hpp, in miniature); the three sleep scenarios on
 // lost_wake_atomic (wakes wake nobody): a deadlock.
