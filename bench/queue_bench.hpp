@@ -33,6 +33,9 @@
 //                    stop on a sentinel pushed after all items.
 //   queue_latency    1P1C handoff latency of a steady_clock timestamp, one item in flight, ~1 us
 //                    apart; p50_ns/p99_ns/p999_ns. Retry: as queue_try.
+// Every workload uses the values it pops: throughput, pairwise, 50/50 and burst sum them and check
+// the sums against what was pushed (an error names a mismatch), pingpong sends them back, latency
+// reads its timestamps; see value_balance.
 // Configs: <P>P<C>C or <T>T, from the runner's environment (see grid below).
 // Counters: items_per_second (real time), cpu_ns_per_item (process CPU time per item: spinning
 // shows here), ctx_switches_per_item; stalled / items_done (time limit, below).
@@ -457,6 +460,32 @@ bool run_loop(benchmark::State& st, worker_pool& pool, F before_iteration) {
   return stalled;
 }
 
+// ---- popped values are used ----------------------------------------------------------------------
+
+/// Sums of the values pushed and popped in a workload. Every pop adds its value, so no adapter's
+/// copy of the element is dead code: a plain load in a pop (ck_ring's memcpy) whose result the
+/// workload discarded was removed by the optimiser, and that pop then never read the slot line
+/// (bench/README.md, "Popped values are used"). check() also catches lost or duplicated items.
+class value_balance {
+ public:
+  /// relaxed (both): read after the pool's join.
+  void add(std::uint64_t pushed, std::uint64_t popped) noexcept {
+    pushed_.fetch_add(pushed, std::memory_order_relaxed);
+    popped_.fetch_add(popped, std::memory_order_relaxed);
+  }
+  /// Once every thread is idle: pops what is left and reports a mismatch as an error.
+  template <class Q>
+  void check(benchmark::State& st, Q& q) {
+    std::uint64_t left = 0;
+    for (item v = 0; q.try_pop(v);) left += v;
+    if (pushed_.load() != popped_.load() + left)
+      st.SkipWithError("checksum mismatch: items lost or duplicated");
+  }
+
+ private:
+  std::atomic<std::uint64_t> pushed_{0}, popped_{0};
+};
+
 // ---- queue_try: throughput -----------------------------------------------------------------------
 
 template <class Q>
@@ -635,12 +664,13 @@ void bm_pairwise(benchmark::State& st, int threads) {
   auto q = std::make_unique<Q>(kCapacity, threads);
   std::atomic<std::uint64_t> ops{0};
   std::atomic<std::uint64_t> round{0};
+  value_balance balance;
   (void)spin_delay::loops_per_ns_x1024();  // calibrate outside the timed loop
   worker_pool* pp = nullptr;
   worker_pool pool(threads, [&](int idx) {
     retry r(kAtOncePauseYield, pp->abort);
     rng g(round.load(std::memory_order_relaxed) * 1000 + static_cast<std::uint64_t>(idx));
-    std::uint64_t done = 0;
+    std::uint64_t done = 0, pushed = 0, popped = 0;
     item v = 0;
     for (std::uint64_t i = 0; i < kPairs; ++i) {
       if (aborted(pp->abort)) break;
@@ -648,22 +678,26 @@ void bm_pairwise(benchmark::State& st, int threads) {
       while (!q->try_push(i))
         if (!r.failed()) goto out;
       ++done;
+      pushed += i;
       spin_delay::wait_ns(50 + g.next() % 101);
       r.reset();
       // The queue holds at least this thread's surplus item, so a failure is transient.
       while (!q->try_pop(v))
         if (!r.failed()) goto out;
       ++done;
+      popped += v;
       spin_delay::wait_ns(50 + g.next() % 101);
     }
   out:
     ops.fetch_add(done, std::memory_order_relaxed);  // relaxed: read after the pool's join
+    balance.add(pushed, popped);
   });
   pp = &pool;
   const usage a = usage::now();
   const bool stalled = run_loop(st, pool, [&] { round.fetch_add(1, std::memory_order_relaxed); });
   const usage b = usage::now();
   report(st, a, b, static_cast<double>(ops.load()), stalled);
+  if (!stalled) balance.check(st, *q);  // every round ends with as many pops as pushes
 }
 
 // ---- queue_5050 ----------------------------------------------------------------------------------
@@ -671,21 +705,31 @@ void bm_pairwise(benchmark::State& st, int threads) {
 template <class Q>
 void bm_5050(benchmark::State& st, int threads) {
   auto q = std::make_unique<Q>(kCapacity, threads);
-  for (std::size_t i = 0; i < kCapacity / 2; ++i)
+  value_balance balance;
+  for (std::size_t i = 0; i < kCapacity / 2; ++i) {
     if (!q->try_push(i)) {
       st.SkipWithError("prefill failed");
       return;
     }
+    balance.add(i, 0);
+  }
   std::atomic<std::uint64_t> ok{0}, failed{0};
   std::atomic<std::uint64_t> round{0};
   worker_pool* pp = nullptr;
   worker_pool pool(threads, [&](int idx) {
     rng g(round.load(std::memory_order_relaxed) * 1000 + static_cast<std::uint64_t>(idx));
-    std::uint64_t good = 0, bad = 0;
+    std::uint64_t good = 0, bad = 0, pushed = 0, popped = 0;
     item v = 0;
     for (std::uint64_t i = 0; i < kRandomOps; ++i) {
       if ((i & 63) == 0 && aborted(pp->abort)) break;
-      const bool success = (g.next() >> 63) != 0 ? q->try_push(i) : q->try_pop(v);
+      bool success;
+      if ((g.next() >> 63) != 0) {
+        success = q->try_push(i);
+        if (success) pushed += i;
+      } else {
+        success = q->try_pop(v);
+        if (success) popped += v;
+      }
       if (success) {
         ++good;
       } else {
@@ -695,12 +739,14 @@ void bm_5050(benchmark::State& st, int threads) {
     }
     ok.fetch_add(good, std::memory_order_relaxed);  // relaxed: read after the pool's join
     failed.fetch_add(bad, std::memory_order_relaxed);
+    balance.add(pushed, popped);
   });
   pp = &pool;
   const usage a = usage::now();
   const bool stalled = run_loop(st, pool, [&] { round.fetch_add(1, std::memory_order_relaxed); });
   const usage b = usage::now();
   report(st, a, b, static_cast<double>(ok.load()), stalled);
+  if (!stalled) balance.check(st, *q);
   const double attempts = static_cast<double>(ok.load() + failed.load());
   if (attempts > 0) st.counters["fail_fraction"] = static_cast<double>(failed.load()) / attempts;
 }
@@ -743,10 +789,11 @@ void bm_burst(benchmark::State& st, config cfg) {
   std::atomic<std::uint64_t> fill_end{0}, drain_end{0};
   std::atomic<std::uint32_t> phase{0};  // 0 filling, 1 draining: consumers sleep on it
   std::atomic<std::uint64_t> moved{0};
+  value_balance balance;
   worker_pool* pp = nullptr;
   worker_pool pool(producers + consumers, [&](int idx) {
     retry r(kAtOncePauseYield, pp->abort);
-    std::uint64_t done = 0;
+    std::uint64_t done = 0, pushed = 0, popped = 0;
     if (idx < producers) {
       fill_start.arrive_and_wait(pp->abort);
       const std::uint64_t n = share(kBurstCapacity, producers, idx);
@@ -756,6 +803,7 @@ void bm_burst(benchmark::State& st, config cfg) {
         while (!q->try_push(i))
           if (!r.failed()) goto out;
         ++done;
+        pushed += i;
       }
       if (fill_left.fetch_sub(1) == 1) {
         fill_end.store(now_ns());
@@ -775,11 +823,13 @@ void bm_burst(benchmark::State& st, config cfg) {
         while (!q->try_pop(v))
           if (!r.failed()) goto out;
         ++done;
+        popped += v;
       }
       if (drain_left.fetch_sub(1) == 1) drain_end.store(now_ns());
     }
   out:
     moved.fetch_add(done, std::memory_order_relaxed);  // relaxed: read after the pool's join
+    balance.add(pushed, popped);
     if (idx < producers && aborted(pp->abort)) {
       phase.store(1);  // release sleeping consumers of an aborted fill
       phase.notify_all();
@@ -813,6 +863,7 @@ void bm_burst(benchmark::State& st, config cfg) {
   }
   const usage b = usage::now();
   report(st, a, b, static_cast<double>(moved.load()), stalled);
+  if (!stalled) balance.check(st, *q);
   if (!stalled && fill_s > 0 && drain_s > 0) {
     const double per_phase =
         static_cast<double>(kBurstCapacity) * static_cast<double>(st.iterations());
