@@ -525,7 +525,7 @@ TEST_CASE("lfkit: a consumer stopped between claim and release makes try_push fa
 }
 
 // =============================================================================================
-// Word mode (elements of at most 8 bytes): pops read before they claim and never write a slot
+// Word mode (elements of at most 8 bytes): pops read before they claim, write no tag or word
 // =============================================================================================
 
 lfkit::mpmc_queue<int, gated_atomic>* g_word_queue = nullptr;
@@ -600,6 +600,43 @@ TEST_CASE("lfkit: word mode: small trivially copyable types round-trip, bulk run
     popped += q.try_pop_n(out.begin() + static_cast<std::ptrdiff_t>(popped), in.size() - popped);
   }
   CHECK(out == in);
+}
+
+TEST_CASE("lfkit: word mode: many laps at every ring size near the touch distance lose nothing",
+          "[queue][word]") {
+  // A pop that finishes a cache line stores to a slot two lines (touch_distance slots) behind,
+  // wrapping to the ring's end; capacities around that distance, with the ring part full, walk
+  // the wrap for many laps (ASan checks the index), and every lap moves the tags (lap + 1).
+  using Q = lfkit::mpmc_queue<std::uint64_t>;
+  const std::size_t capacity = GENERATE(std::size_t{1}, std::size_t{7}, std::size_t{8},
+                                        std::size_t{9}, std::size_t{13}, std::size_t{64});
+  const std::size_t lag = GENERATE(std::size_t{0}, std::size_t{3});
+  CAPTURE(capacity, lag);
+  if (lag >= capacity) return;
+  Q q(capacity);
+  std::uint64_t next_in = 0, next_out = 0;
+  for (; next_in < lag; ++next_in) REQUIRE(q.try_push(next_in));
+  bool in_order = true, never_failed = true;
+  for (std::size_t i = 0; i < 40 * capacity + 100; ++i) {
+    never_failed = never_failed && q.try_push(next_in++);
+    std::uint64_t x = 0;
+    never_failed = never_failed && q.try_pop(x);
+    in_order = in_order && x == next_out++;
+  }
+  // The same through bulk runs: a run's pops touch too.
+  std::vector<std::uint64_t> in(capacity), out(capacity);
+  for (int round = 0; round < 20; ++round) {
+    for (auto& v : in) v = next_in++;
+    const std::size_t n = q.try_push_n(in.begin(), capacity - lag);
+    never_failed = never_failed && n == capacity - lag;
+    const std::size_t m = q.try_pop_n(out.begin(), n);
+    never_failed = never_failed && m == n;
+    for (std::size_t k = 0; k < m; ++k) in_order = in_order && out[k] == next_out++;
+    next_in -= capacity - n;  // values not pushed are offered again
+  }
+  CHECK(never_failed);
+  CHECK(in_order);
+  CHECK(q.size_approx() == lag);
 }
 
 TEST_CASE("lfkit: drained() is exact while a push that claimed before close() is unpublished",

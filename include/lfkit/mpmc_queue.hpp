@@ -28,10 +28,10 @@
 //   descheduled one usually within the yields.
 // * Word mode (word_mode == true: T trivially copyable, at most 8 bytes and 8-aligned, e.g. ints,
 //   pointers, small PODs): the element lives in an atomic word of its slot; a pop reads it before
-//   its claim CAS (the CAS validates the read) and never writes the slot. So a pop never holds a
-//   slot: try_push fails only when full or closed, never busy, and a thread stopped inside a pop
-//   holds up nobody. Producers learn that a slot is free from head_ (a recent value of it is kept
-//   on their own line), not from the slot. Other types run in *stamp mode*, as described below.
+//   its claim CAS (the CAS validates the read) and writes nothing any operation reads. So a pop
+//   never holds a slot: try_push fails only when full or closed, never busy, and a thread stopped
+//   inside a pop holds up nobody. Producers learn that a slot is free from head_ (a recent value of
+//   it is kept on their own line), not from the slot. Other types run in *stamp mode*, below.
 // * close(): later pushes fail (argument untouched), pops drain what is left, then fail; every
 //   sleeper is woken. Trap: `!try_pop(x) && is_closed()` does NOT mean drained — a push that
 //   claimed its slot before close() may still be constructing its element. Use drained().
@@ -59,8 +59,9 @@
 //     mode only a producer can: a stopped consumer holds nothing); lfkit::lockfree_queue has no
 //     such slot.
 //
-// Memory: 5 cache lines, plus capacity packed slots (an 8-byte stamp and the T: 16 bytes for a T
-// of at most 8) in one line-aligned allocation. T must be nothrow-move-constructible and
+// Memory: 5 cache lines, plus capacity packed slots in one line-aligned allocation: an 8-byte stamp
+// and the T (16 bytes for a T of at most 8 that is not trivially copyable); in word mode 16 bytes
+// (a 4-byte tag, a 4-byte touch word, the 8-byte word). T must be nothrow-move-constructible and
 // -destructible (a throw after a claim would leave the slot claimed for ever); what may throw runs
 // before the claim (detail/queue_api.hpp: the shared operations, documented there). Move-only
 // and over-aligned T work.
@@ -74,13 +75,16 @@
 // out, store h + one_lap (release); stamp <= h: empty if tail_ == h, else busy. A larger stamp
 // means a stale counter: reload. When a slot is not ready, the call's `waiter` decides: look
 // again, back off and re-try, or give up (measurements: bench/README.md, "Queue tuning").
-// Word mode differs in three places: a slot holds a stamp and the element's word; a pop that finds
-// stamp == h + 1 reads the word, then CASes head_ (a failed CAS discards the read: the next lap's
-// producer writes only after head_ has passed h) and leaves the slot alone; a push at t claims it
-// once head_ + one_lap > t, judged first from head_seen (head_ as a producer last read it, kept on
-// the producers' line) and only when that says full from head_ itself; a push that finds fewer
-// free positions than the busy back-off pauses that long first, so that producers streaming into
-// a nearly full ring read the consumers' line once per batch, not once per element.
+// Word mode differs in four places: a slot holds a tag (the lap + 1 of the element last published
+// there, mod 2^32) and the element's word; a pop that finds its lap's tag at h reads the word, then
+// CASes head_ (a failed CAS discards the read: the next lap's producer writes only after head_ has
+// passed h) and leaves tag and word alone; a push at t claims it once head_ + one_lap > t, judged
+// first from head_seen (head_ as a producer last read it, kept on the producers' line) and only
+// when that says full from head_ itself; a push that finds fewer free positions than the busy
+// back-off pauses that long first, so that producers streaming into a nearly full ring read the
+// consumers' line once per batch, not once per element; and a pop that finishes a cache line
+// stores to a slot's touch word two lines behind, which nobody reads (touch_line: it makes the
+// next lap's producer fetch that line rather than upgrade a shared one).
 // Blocking ops run detail::wait_loop (a pause, yields, then sleep on the side's sleep word);
 // every success wakes the other side's sleepers, with a system call only if one announced itself.
 #ifndef LFKIT_MPMC_QUEUE_HPP
@@ -177,8 +181,9 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     T* place() noexcept { return reinterpret_cast<T*>(storage); }
   };
   struct word_slot {
-    Atom<std::uint64_t> stamp;
-    Atom<std::uint64_t> word;  // the element's bytes (its first sizeof(T) bytes)
+    Atom<std::uint32_t> tag;    // lap + 1 (mod 2^32) of the element last published here
+    Atom<std::uint32_t> touch;  // written by pops, read by nobody (see touch_line)
+    Atom<std::uint64_t> word;   // the element's bytes (its first sizeof(T) bytes)
   };
   using slot = std::conditional_t<word_mode, word_slot, stamped_slot>;
   static_assert(sizeof(Atom<std::uint64_t>) > 8 || sizeof(T) > 8 || alignof(T) > 8 ||
@@ -216,12 +221,19 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
   explicit mpmc_queue(std::size_t capacity)
       : cap_(api::checked_capacity("lfkit::mpmc_queue", capacity)),
         one_lap_(std::bit_ceil(static_cast<std::uint64_t>(capacity) + 1)),
-        index_mask_(one_lap_ - 1) {
+        index_mask_(one_lap_ - 1),
+        lap_shift_(static_cast<unsigned>(std::countr_zero(one_lap_))) {
     slots_ = static_cast<slot*>(::operator new(cap_ * sizeof(slot), std::align_val_t{slot_align}));
     for (std::uint64_t i = 0; i < cap_; ++i) {
-      ::new (static_cast<void*>(&slots_[i])) slot;
+      slot& s = *::new (static_cast<void*>(&slots_[i])) slot;
       // relaxed (all stores here): published by the constructor's completion.
-      slots_[i].stamp.store(i, std::memory_order_relaxed);  // free for position i of lap 0
+      if constexpr (word_mode) {
+        s.tag.store(0, std::memory_order_relaxed);  // lap -1's tag: nothing published yet
+        s.touch.store(0, std::memory_order_relaxed);
+        s.word.store(0, std::memory_order_relaxed);
+      } else {
+        s.stamp.store(i, std::memory_order_relaxed);  // free for position i of lap 0
+      }
     }
     hooks::prepare_heavy_fence();
   }
@@ -305,6 +317,17 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
 
   slot& slot_at(std::uint64_t pos) const noexcept { return slots_[pos & index_mask_]; }
 
+  /// Word mode: the tag that says `pos`'s element is published (its lap + 1, mod 2^32).
+  std::uint32_t published_tag(std::uint64_t pos) const noexcept {
+    return static_cast<std::uint32_t>((pos >> lap_shift_) + 1);
+  }
+  /// Stamp mode: a waiter's `ready()` hint that the stamp of `s` is `value`.
+  template <class Slot>  // a template: an explicit instantiation in word mode skips it
+  static auto stamp_is(Slot& s, std::uint64_t value) noexcept {
+    // relaxed: a hint; the caller re-reads the stamp (acquire) before it uses the slot.
+    return [&s, value]() noexcept { return s.stamp.load(std::memory_order_relaxed) == value; };
+  }
+
   /// The busy back-off in pause hints: capacity / 16, clamped to [1, max_busy_backoff].
   unsigned busy_backoff() const noexcept {
     const std::uint64_t n = cap_ / 16;
@@ -339,9 +362,11 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
           blocking_(k == detail::wait_kind::blocking),
           streaming_(!blocking_ && q.cap_ >= tuning::streaming_ring_min) {}
 
-    /// Before the verdict: whether the slot became ready while looking (not for streaming try_ ops).
-    bool look_first(slot& s, std::uint64_t ready) const noexcept {
-      return !streaming_ && look(s, ready);
+    /// Before the verdict: whether the slot became ready (`ready()`, a relaxed hint: the caller
+    /// re-reads it with the order it needs) while looking (not for streaming try_ ops).
+    template <class Ready>
+    bool look_first(Ready&& ready) const noexcept {
+      return !streaming_ && look_until(ready);
     }
     /// Word mode, a push that found the ring full: whether a pop moved head_ away from `head`
     /// while looking (the same rule as look_first).
@@ -358,9 +383,11 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
       return true;
     }
     /// Pop only, slot busy: if the producer is alone in flight (`lone`), a streaming try_ op looks
-    /// for the element; if producers moved on meanwhile, it backs off first (trailing a stream).
-    bool await_handoff(slot& s, std::uint64_t ready, std::uint64_t tail, bool lone) noexcept {
-      if (!streaming_ || !lone || !look(s, ready)) return false;
+    /// for the element (`ready()`, as in look_first); if producers moved on meanwhile, it backs
+    /// off first (trailing a stream).
+    template <class Ready>
+    bool await_handoff(Ready&& ready, std::uint64_t tail, bool lone) noexcept {
+      if (!streaming_ || !lone || !look_until(ready)) return false;
       // relaxed: only decides whether to back off.
       if ((q_.tail_.value.load(std::memory_order_relaxed) & ~closed_bit) != tail) back_off();
       return true;
@@ -385,10 +412,6 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
       }
       return false;
     }
-    static bool look(slot& s, std::uint64_t ready) noexcept {
-      // relaxed: a hint; the caller re-reads the stamp (acquire) before it uses the slot.
-      return look_until([&] { return s.stamp.load(std::memory_order_relaxed) == ready; });
-    }
     void back_off() const noexcept { detail::pause_n<Atom>(q_.busy_backoff()); }
 
     const mpmc_queue& q_;
@@ -410,7 +433,7 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
 
   template <class Source>
   status push_stamped(Source& src, waiter& w) noexcept {
-    // Orders (pop_once mirrors them). The CAS succeeds seq_cst and the other side's counter is
+    // Orders (pop_stamped mirrors them). The CAS succeeds seq_cst and the other side's counter is
     // read seq_cst: a full/empty verdict is linearizable at that load, by the single total order
     // of these (plain loads and locked CASes on x86). This side's own counter is only a starting
     // guess (a stale value fails its stamp check or CAS): its loads and the CAS failure order
@@ -431,7 +454,7 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
         }
       } else if (stamp < tail) {  // last lap's element is here, or being popped
         if (tail & closed_bit) return status::closed;
-        if (w.look_first(s, tail)) continue;
+        if (w.look_first(stamp_is(s, tail))) continue;
         if (head_.value.load(std::memory_order_seq_cst) == tail - one_lap_)
           return status::unavailable;
         if (!w.retry_busy()) return status::busy;  // its consumer has not released it yet
@@ -442,9 +465,9 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     }
   }
 
-  /// Word mode: pops never write a slot, so position `tail` is free once head_ has passed the
-  /// position a lap before it (tail - one_lap_). The producers' line keeps a recent head_
-  /// (head_seen); only when it says "maybe full" does a push read the consumers' line.
+  /// Word mode: pops never write a slot's tag or word, so position `tail` is free once head_ has
+  /// passed the position a lap before it (tail - one_lap_). The producers' line keeps a recent
+  /// head_ (head_seen); only when it says "maybe full" does a push read the consumers' line.
   template <class Source>
   status push_word(Source& src, waiter& w) noexcept {
     // Orders. tail_ loads and CAS, and the verdict's head_ load: as in push_stamped (the full
@@ -452,8 +475,8 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     // (W1) head_seen: stored release after the head_ load that read the value, loaded acquire:
     //      a push that uses it happens after the pops that moved head_ past it (their claim CASes
     //      are in head_'s release sequence), so after their reads of the words it overwrites.
-    // (W2) the word: stored relaxed, published by the stamp's release store below (pairs with
-    //      pop_once's acquire load of the stamp).
+    // (W2) the word: stored relaxed, published by the tag's release store below (pairs with
+    //      pop_word's acquire load of the tag).
     std::uint64_t tail = tail_.value.load(std::memory_order_acquire);
     std::uint64_t free_below =
         tail_.head_seen.load(std::memory_order_acquire) + one_lap_;  // acquire: (W1)
@@ -486,8 +509,8 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     alignas(T) unsigned char bytes[sizeof(T)];
     build(reinterpret_cast<T*>(bytes));
     s.word.store(to_word(bytes), std::memory_order_relaxed);  // relaxed: (W2)
-    // release (W2): publishes the word to the consumer of `pos` (its acquire stamp load).
-    s.stamp.store(pos + 1, std::memory_order_release);
+    // release (W2): publishes the word to the consumer of `pos` (its acquire tag load).
+    s.tag.store(published_tag(pos), std::memory_order_release);
   }
 
   /// An element's bytes as a word (trailing bytes zero), and back (T is trivially copyable: the
@@ -508,25 +531,24 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
 
   template <class Deliver>
   status pop_once(Deliver& deliver, waiter& w) noexcept {
-    // Orders: as in push_once.
+    if constexpr (word_mode) {
+      return pop_word(deliver, w);
+    } else {
+      return pop_stamped(deliver, w);
+    }
+  }
+
+  template <class Deliver>
+  status pop_stamped(Deliver& deliver, waiter& w) noexcept {
+    // Orders: as in push_stamped.
     std::uint64_t head = head_.value.load(std::memory_order_acquire);
     for (;;) {
       slot& s = slot_at(head);
       // acquire: pairs with the producer's release store of head + 1, so the element is visible.
       const std::uint64_t stamp = s.stamp.load(std::memory_order_acquire);
       if (stamp == head + 1) {
-        if constexpr (word_mode) {
-          // relaxed (W3): read before the claim. The producer of the slot's next lap writes it
-          // only after head_ has passed `head` (W1), which fails this CAS; so a successful CAS
-          // means the word read is the one published at `head`. The slot is never written here.
-          const std::uint64_t word = s.word.load(std::memory_order_relaxed);
-          if (head_.value.compare_exchange_weak(head, advance(head), std::memory_order_seq_cst,
-                                                std::memory_order_acquire)) {
-            deliver_word(deliver, word);
-            return status::ok;
-          }
-        } else if (head_.value.compare_exchange_weak(head, advance(head), std::memory_order_seq_cst,
-                                                     std::memory_order_acquire)) {
+        if (head_.value.compare_exchange_weak(head, advance(head), std::memory_order_seq_cst,
+                                              std::memory_order_acquire)) {
           T* e = s.element();
           deliver(std::move(*e));
           std::destroy_at(e);
@@ -535,18 +557,86 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
           return status::ok;
         }
       } else if (stamp <= head) {  // nothing published at `head` yet
-        if (w.look_first(s, head + 1)) continue;
-        const std::uint64_t tail = tail_.value.load(std::memory_order_seq_cst);
-        const std::uint64_t claimed = tail & ~closed_bit;
-        if (claimed == head) return (tail & closed_bit) ? status::closed : status::unavailable;
-        // Busy: the producer of `head` claimed it and has not published yet.
-        if (w.await_handoff(s, head + 1, claimed, claimed == advance(head))) continue;
-        if (!w.retry_busy()) return status::busy;
-        head = head_.value.load(std::memory_order_acquire);
+        const status v = unpublished(head, stamp_is(s, head + 1), w);
+        if (v != status::ok) return v;
       } else {
         head = head_.value.load(std::memory_order_acquire);  // stale head
       }
     }
+  }
+
+  /// Word mode: the pop reads the tag and the word, then claims. It writes nothing the queue
+  /// reads: only, once per cache line, the slot's `touch` (see below).
+  template <class Deliver>
+  status pop_word(Deliver& deliver, waiter& w) noexcept {
+    // Orders: head_ and tail_ as in push_stamped, and
+    // (W3) the word: read relaxed before the claim. The producer of the slot's next lap writes
+    //      it only after head_ has passed `head` (W1), which fails this CAS; so a successful
+    //      CAS means the word read is the one published at `head`.
+    // (W4) the tag: read after the acquire load of head_ that returned `head`, so not older than
+    //      the last lap's tag here (that lap's pop read it, acquire, before its claim CAS, which
+    //      is in head_'s release sequence). So it is the last lap's (nothing published yet), this
+    //      lap's, or with a stale `head` a later lap's; a later one equal to one of the first two
+    //      (mod 2^32) fails the CAS or ends in the busy path's re-read of head_.
+    std::uint64_t head = head_.value.load(std::memory_order_acquire);
+    for (;;) {
+      slot& s = slot_at(head);
+      const std::uint32_t published = published_tag(head);
+      // acquire (W2): pairs with the producer's release store of the tag: the word is visible.
+      const std::uint32_t tag = s.tag.load(std::memory_order_acquire);
+      if (tag == published) {
+        const std::uint64_t word = s.word.load(std::memory_order_relaxed);  // relaxed: (W3)
+        if (head_.value.compare_exchange_weak(head, advance(head), std::memory_order_seq_cst,
+                                              std::memory_order_acquire)) {
+          deliver_word(deliver, word);
+          touch_line(head);
+          return status::ok;
+        }
+      } else if (tag == published - 1) {  // the last lap's tag (W4): nothing published yet
+        // relaxed: a hint (see waiter).
+        auto ready = [&] { return s.tag.load(std::memory_order_relaxed) == published; };
+        const status v = unpublished(head, ready, w);
+        if (v != status::ok) return v;
+      } else {
+        head = head_.value.load(std::memory_order_acquire);  // stale head
+      }
+    }
+  }
+
+  /// Word mode, after a pop claimed `pos`: if that was the last slot of a cache line, store to
+  /// the `touch` of a slot two lines behind. Nobody reads it: the store only takes that line
+  /// exclusive, so that the producer of the next lap fetches a line this CPU modified instead of
+  /// upgrading one it shares with the readers (on the reference guest the upgrade was much the
+  /// slower: queue_burst's fill, bench/README.md "Queue tuning"). Two lines behind, not the line
+  /// just finished: a concurrent pop may still be reading that one.
+  template <class Slot = slot>  // a template: an explicit instantiation in stamp mode skips it
+  void touch_line(std::uint64_t pos) noexcept {
+    const std::uint64_t index = pos & index_mask_;
+    if (index % slots_per_line != slots_per_line - 1 || cap_ < touch_distance) return;
+    const std::uint64_t behind =
+        index >= touch_distance ? index - touch_distance : index + cap_ - touch_distance;
+    // relaxed: pairs with nothing (touch is never loaded).
+    slots_[behind].touch.store(static_cast<std::uint32_t>(pos), std::memory_order_relaxed);
+  }
+  /// Slots per hardware cache line (64 bytes on x86-64 and most ARM; the slots start on a line),
+  /// and how many slots behind a finished line touch_line() stores.
+  static constexpr std::uint64_t slots_per_line = sizeof(slot) < 64 ? 64 / sizeof(slot) : 1;
+  static constexpr std::uint64_t touch_distance = 2 * slots_per_line;
+
+  /// A pop that found nothing published at `head` (`ready()`: whether it is now, a hint): looks,
+  /// then gives the empty/closed verdict at its tail_ load, or waits on a busy slot. Returns ok
+  /// to go on (with `head` re-read after a back-off), else the call's status.
+  template <class Ready>
+  status unpublished(std::uint64_t& head, Ready&& ready, waiter& w) noexcept {
+    if (w.look_first(ready)) return status::ok;
+    const std::uint64_t tail = tail_.value.load(std::memory_order_seq_cst);
+    const std::uint64_t claimed = tail & ~closed_bit;
+    if (claimed == head) return (tail & closed_bit) ? status::closed : status::unavailable;
+    // Busy: the producer of `head` claimed it and has not published yet.
+    if (w.await_handoff(ready, claimed, claimed == advance(head))) return status::ok;
+    if (!w.retry_busy()) return status::busy;
+    head = head_.value.load(std::memory_order_acquire);
+    return status::ok;
   }
 
   // ---- queue_api's primitives ----------------------------------------------------------------
@@ -600,9 +690,10 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
 
   /// Stamp-mode readiness: the slot's stamp is pos + `offset` (0: free for the push of pos, 1:
   /// holds pos's element).
+  template <class Slot = slot>  // a template: an explicit instantiation in word mode skips it
   auto stamp_ready(std::uint64_t offset) noexcept {
     return [this, offset](std::uint64_t pos, std::size_t) noexcept {
-      // acquire: as in push_once / pop_once, for every slot of the run.
+      // acquire: as in push_stamped / pop_stamped, for every slot of the run.
       return slot_at(pos).stamp.load(std::memory_order_acquire) == pos + offset;
     };
   }
@@ -626,7 +717,7 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
       auto take = [&](slot& s, std::uint64_t pos, std::size_t) noexcept {
         ::new (static_cast<void*>(s.place())) T(*first);
         ++first;
-        s.stamp.store(pos + 1, std::memory_order_release);  // release: as push_once
+        s.stamp.store(pos + 1, std::memory_order_release);  // release: as push_stamped
       };
       return bulk(tail_, n, stamp_ready(0), take, one, not_empty_);
     }
@@ -637,18 +728,22 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     auto deliver = [&](T&& v) noexcept { *out = std::move(v); };
     auto one = [&]() noexcept { return this->pop_now(deliver) && (++out, true); };
     if constexpr (word_mode) {
-      // The words of a run are read before its claim (as in pop_once, W3), so a run is at most
+      // The words of a run are read before its claim (as in pop_word, W3), so a run is at most
       // as long as this buffer.
       std::uint64_t words[word_run_max];
-      auto published = stamp_ready(1);
       auto ready = [&](std::uint64_t pos, std::size_t k) noexcept {
-        if (k == word_run_max || !published(pos, k)) return false;
-        words[k] = slot_at(pos).word.load(std::memory_order_relaxed);  // relaxed: (W3)
+        if (k == word_run_max) return false;
+        slot& s = slot_at(pos);
+        // acquire: (W2); (W4) holds for every position of the run (each lies within a lap of the
+        // head_ value bulk() read, acquire); any other tag ends the run.
+        if (s.tag.load(std::memory_order_acquire) != published_tag(pos)) return false;
+        words[k] = s.word.load(std::memory_order_relaxed);  // relaxed: (W3)
         return true;
       };
-      auto take = [&](slot&, std::uint64_t, std::size_t i) noexcept {
+      auto take = [&](slot&, std::uint64_t pos, std::size_t i) noexcept {
         deliver_word(deliver, words[i]);
         ++out;
+        touch_line(pos);
       };
       return bulk(head_, n, ready, take, one, not_full_);
     } else {
@@ -657,7 +752,7 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
         deliver(std::move(*e));
         ++out;
         std::destroy_at(e);
-        s.stamp.store(pos + one_lap_, std::memory_order_release);  // release: as pop_once
+        s.stamp.store(pos + one_lap_, std::memory_order_release);  // release: as pop_stamped
       };
       return bulk(head_, n, stamp_ready(1), take, one, not_full_);
     }
@@ -671,10 +766,11 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
   const std::uint64_t cap_;
   const std::uint64_t one_lap_;
   const std::uint64_t index_mask_;
-  padded_u64 tail_;       // next position to push to; bit 63: closed
-  padded_u64 head_;       // next position to pop from
-  sleep_side not_empty_;  // consumers sleep here
-  sleep_side not_full_;   // producers sleep here
+  const unsigned lap_shift_;  // log2(one_lap_): a position's lap is pos >> lap_shift_
+  padded_u64 tail_;           // next position to push to; bit 63: closed
+  padded_u64 head_;           // next position to pop from
+  sleep_side not_empty_;      // consumers sleep here
+  sleep_side not_full_;       // producers sleep here
 };
 
 }  // namespace lfkit
