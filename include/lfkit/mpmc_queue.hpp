@@ -122,6 +122,9 @@ struct queue_tuning {
   static constexpr unsigned looks = 8;
   /// Busy-slot re-tries of a try_ op before it fails, each after a back-off.
   static constexpr unsigned busy_retries = 2;
+  /// Word mode: a pop that finishes a cache line stores to the line this many lines behind it
+  /// (touch_line): far enough that a concurrent pop has left it.
+  static constexpr std::uint64_t touch_lines = 2;
   /// The busy back-off is capacity / 16 pause hints, clamped to [1, max_busy_backoff]: long
   /// enough for the other side of a stream to get a line or more ahead, never a third of a ring.
   static constexpr unsigned max_busy_backoff = 64;
@@ -345,7 +348,8 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
   // ---- the waiting policy ----------------------------------------------------------------------
 
   /// What one call does when the slot at its position is not ready (see queue_tuning):
-  ///  * look: re-read the stamp a few times, one pause apart, and go on once it is ready. Blocking
+  ///  * look: re-read the stamp (word mode: tag, or head_) a few times, one pause apart, and go
+  ///    on once it is ready. Blocking
   ///    ops and every op on a small ring look before the full/empty verdict (a blocking op that
   ///    saw "full" would yield or sleep). A try_ op on a streaming ring looks only when a pop
   ///    finds its producer alone in flight (a handoff to a waiting consumer); otherwise it gives
@@ -576,8 +580,9 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     // (W4) the tag: read after the acquire load of head_ that returned `head`, so not older than
     //      the last lap's tag here (that lap's pop read it, acquire, before its claim CAS, which
     //      is in head_'s release sequence). So it is the last lap's (nothing published yet), this
-    //      lap's, or with a stale `head` a later lap's; a later one equal to one of the first two
-    //      (mod 2^32) fails the CAS or ends in the busy path's re-read of head_.
+    //      lap's, or with a stale `head` a later lap's. A later one equal to one of the first two
+    //      (mod 2^32; only after 2^32 laps within this call) fails the CAS, or at worst makes
+    //      this call take the busy path: a spurious `busy`, never a wrong element.
     std::uint64_t head = head_.value.load(std::memory_order_acquire);
     for (;;) {
       slot& s = slot_at(head);
@@ -604,24 +609,27 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
   }
 
   /// Word mode, after a pop claimed `pos`: if that was the last slot of a cache line, store to
-  /// the `touch` of a slot two lines behind. Nobody reads it: the store only takes that line
-  /// exclusive, so that the producer of the next lap fetches a line this CPU modified instead of
-  /// upgrading one it shares with the readers (on the reference guest the upgrade was much the
-  /// slower: queue_burst's fill, bench/README.md "Queue tuning"). Two lines behind, not the line
-  /// just finished: a concurrent pop may still be reading that one.
+  /// the `touch` of a slot touch_lines lines behind (wrapping). Nobody reads it: the store only
+  /// takes that line exclusive, so that the producer of the next lap fetches a line this CPU
+  /// modified instead of upgrading one it shares with the readers (on the reference guest the
+  /// upgrade was much the slower: queue_burst's fill, bench/README.md "Queue tuning"). Not the
+  /// line just finished: a concurrent pop may still be reading that one. Rings of fewer than
+  /// touch_lines + 1 lines skip it (the target would be the current line or the next).
   template <class Slot = slot>  // a template: an explicit instantiation in stamp mode skips it
   void touch_line(std::uint64_t pos) noexcept {
     const std::uint64_t index = pos & index_mask_;
-    if (index % slots_per_line != slots_per_line - 1 || cap_ < touch_distance) return;
+    if (index % slots_per_line != slots_per_line - 1 || cap_ < touch_distance + slots_per_line)
+      return;
     const std::uint64_t behind =
         index >= touch_distance ? index - touch_distance : index + cap_ - touch_distance;
     // relaxed: pairs with nothing (touch is never loaded).
-    slots_[behind].touch.store(static_cast<std::uint32_t>(pos), std::memory_order_relaxed);
+    static_cast<Slot*>(slots_)[behind].touch.store(static_cast<std::uint32_t>(pos),
+                                                   std::memory_order_relaxed);
   }
   /// Slots per hardware cache line (64 bytes on x86-64 and most ARM; the slots start on a line),
   /// and how many slots behind a finished line touch_line() stores.
   static constexpr std::uint64_t slots_per_line = sizeof(slot) < 64 ? 64 / sizeof(slot) : 1;
-  static constexpr std::uint64_t touch_distance = 2 * slots_per_line;
+  static constexpr std::uint64_t touch_distance = tuning::touch_lines * slots_per_line;
 
   /// A pop that found nothing published at `head` (`ready()`: whether it is now, a hint): looks,
   /// then gives the empty/closed verdict at its tail_ load, or waits on a busy slot. Returns ok
@@ -629,12 +637,14 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
   template <class Ready>
   status unpublished(std::uint64_t& head, Ready&& ready, waiter& w) noexcept {
     if (w.look_first(ready)) return status::ok;
+    // seq_cst: the empty verdict is linearizable at this load (see push_stamped's Orders).
     const std::uint64_t tail = tail_.value.load(std::memory_order_seq_cst);
     const std::uint64_t claimed = tail & ~closed_bit;
     if (claimed == head) return (tail & closed_bit) ? status::closed : status::unavailable;
     // Busy: the producer of `head` claimed it and has not published yet.
     if (w.await_handoff(ready, claimed, claimed == advance(head))) return status::ok;
     if (!w.retry_busy()) return status::busy;
+    // acquire: a starting guess, as in push_stamped; pop_word's (W4) rests on it.
     head = head_.value.load(std::memory_order_acquire);
     return status::ok;
   }
@@ -667,7 +677,7 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
   std::size_t bulk(padded_u64& counter, std::size_t n, Ready&& ready, Take&& take, One&& one,
                    sleep_side& wake) noexcept {
     std::size_t done = 0;
-    std::uint64_t from = counter.value.load(std::memory_order_acquire);  // acquire: as push_once
+    std::uint64_t from = counter.value.load(std::memory_order_acquire);  // acquire: as push_stamped
     while (done < n && !(from & closed_bit)) {
       std::uint64_t end = from;
       std::size_t k = 0;
@@ -675,9 +685,10 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
       if (k == 0) {
         if (!one()) break;
         ++done;
-        from = counter.value.load(std::memory_order_acquire);  // acquire: as push_once
-      } else if (counter.value.compare_exchange_weak(from, end, std::memory_order_seq_cst,
-                                                     std::memory_order_acquire)) {  // as push_once
+        from = counter.value.load(std::memory_order_acquire);  // acquire: as push_stamped
+      } else if (counter.value.compare_exchange_weak(
+                     from, end, std::memory_order_seq_cst,
+                     std::memory_order_acquire)) {  // as push_stamped
         std::size_t i = 0;
         for (std::uint64_t pos = from; pos != end; pos = advance(pos)) take(slot_at(pos), pos, i++);
         done += k;
@@ -693,8 +704,9 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
   template <class Slot = slot>  // a template: an explicit instantiation in word mode skips it
   auto stamp_ready(std::uint64_t offset) noexcept {
     return [this, offset](std::uint64_t pos, std::size_t) noexcept {
+      Slot& s = slot_at(pos);
       // acquire: as in push_stamped / pop_stamped, for every slot of the run.
-      return slot_at(pos).stamp.load(std::memory_order_acquire) == pos + offset;
+      return s.stamp.load(std::memory_order_acquire) == pos + offset;
     };
   }
 
@@ -734,8 +746,9 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
       auto ready = [&](std::uint64_t pos, std::size_t k) noexcept {
         if (k == word_run_max) return false;
         slot& s = slot_at(pos);
-        // acquire: (W2); (W4) holds for every position of the run (each lies within a lap of the
-        // head_ value bulk() read, acquire); any other tag ends the run.
+        // acquire: (W2). (W4) position by position: a tag that is not yet this lap's ends the
+        // run; one that matches by a later lap exists only once head_ has passed `from`, which
+        // fails the run's claim CAS.
         if (s.tag.load(std::memory_order_acquire) != published_tag(pos)) return false;
         words[k] = s.word.load(std::memory_order_relaxed);  // relaxed: (W3)
         return true;
