@@ -308,9 +308,8 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     const std::uint64_t h = head_.value.load(std::memory_order_acquire);
     const std::uint64_t t = tail_.value.load(std::memory_order_relaxed) & ~closed_bit;
     if (t <= h) return 0;
-    const auto shift = static_cast<std::uint64_t>(std::countr_zero(one_lap_));
     const std::uint64_t n =
-        ((t >> shift) - (h >> shift)) * cap_ + (t & index_mask_) - (h & index_mask_);
+        ((t >> lap_shift_) - (h >> lap_shift_)) * cap_ + (t & index_mask_) - (h & index_mask_);
     return n > cap_ ? cap_ : static_cast<std::size_t>(n);
   }
 
