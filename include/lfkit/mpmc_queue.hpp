@@ -348,11 +348,11 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
 
   /// What one call does when the slot at its position is not ready (see queue_tuning):
   ///  * look: re-read the stamp (word mode: tag, or head_) a few times, one pause apart, and go
-  ///    on once it is ready. Blocking
-  ///    ops and every op on a small ring look before the full/empty verdict (a blocking op that
-  ///    saw "full" would yield or sleep). A try_ op on a streaming ring looks only when a pop
-  ///    finds its producer alone in flight (a handoff to a waiting consumer); otherwise it gives
-  ///    its verdict at once — one that waited for each slot stayed one slot behind the other side.
+  ///    on once it is ready. Blocking ops and every op on a small ring look before the
+  ///    full/empty verdict (a blocking op that saw "full" would yield or sleep). A try_ op on a
+  ///    streaming ring looks only when a pop finds its producer alone in flight (a handoff to a
+  ///    waiting consumer); otherwise it gives its verdict at once — one that waited for each
+  ///    slot stayed one slot behind the other side.
   ///  * back off: a try_ op whose slot is busy pauses (back_off()) and re-tries, at most
   ///    busy_retries times, then yields and re-tries, at most busy_yields times, then fails; the
   ///    pause lets the other side of a stream get ahead, after which both run through whole
