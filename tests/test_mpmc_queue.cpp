@@ -564,6 +564,42 @@ TEST_CASE(
   CHECK(rest == want);
 }
 
+int g_claim_losses = 0;  // interruptions left to run in the test below
+std::vector<int> g_claim_taken;
+void claim_interrupt() noexcept {  // another pop at that instant; re-arms while losses are left
+  int v = 0;
+  if (g_word_queue->try_pop(v)) g_claim_taken.push_back(v);
+  if (--g_claim_losses > 0) lfkit_test::t_at_relaxed_load = claim_interrupt;
+}
+
+TEST_CASE("lfkit: a pop that loses its claim backs off, twice as long at each loss in the call",
+          "[queue][claim]") {
+  // A word-mode pop reads the element, then claims it. At that instant (its relaxed load of the
+  // word), twice, another pop takes the element first, so the interrupted pop's CAS fails twice:
+  // it pauses claim_backoff_min hints after the first loss and twice that after the second
+  // (queue_tuning), and then takes the third element. Nothing else in these calls pauses.
+  lfkit::mpmc_queue<int, gated_atomic> q(streaming);
+  g_word_queue = &q;
+  for (int i = 1; i <= 4; ++i) REQUIRE(q.try_push(i));
+  g_claim_losses = 2;
+  g_claim_taken.clear();
+  g_claim_taken.reserve(2);  // no allocation inside the interrupted load
+  lfkit_test::t_at_relaxed_load = claim_interrupt;
+  lfkit_test::t_pauses = 0;
+  int x = 0;
+  REQUIRE(q.try_pop(x));
+  const unsigned pauses = lfkit_test::t_pauses;
+  lfkit_test::t_at_relaxed_load = nullptr;
+  CHECK(g_claim_losses == 0);  // both interruptions ran
+  CHECK(g_claim_taken == std::vector<int>{1, 2});
+  CHECK(x == 3);
+  constexpr unsigned first = lfkit::detail::queue_tuning::claim_backoff_min;
+  static_assert(2 * first <= lfkit::detail::queue_tuning::claim_backoff_max);
+  CHECK(pauses == first + 2 * first);
+  REQUIRE(q.try_pop(x));
+  CHECK(x == 4);
+}
+
 TEST_CASE("lfkit: word mode: small trivially copyable types round-trip, bulk runs of any length",
           "[queue][word]") {
   struct three {

@@ -26,6 +26,9 @@
 //   keep succeeding) and fails rather than wait on that thread, so a signal handler that
 //   interrupted it cannot deadlock. A running holder finishes within the first pauses; a
 //   descheduled one usually within the yields.
+// * A push or pop whose claim CAS loses to another thread of its side (which therefore
+//   succeeded) pauses before it re-tries: 4 pause hints, doubling per loss in the call, at most
+//   64 (queue_tuning::claim_backoff_min/max), so that the winner runs on with the lines it holds.
 // * Word mode (word_mode == true: T trivially copyable, at most 8 bytes and 8-aligned, e.g. ints,
 //   pointers, small PODs): the element lives in an atomic word of its slot; a pop reads it before
 //   its claim CAS (the CAS validates the read) and writes nothing any operation reads. So a pop
@@ -131,6 +134,12 @@ struct queue_tuning {
   /// Then sched_yield()s, each followed by a re-try: a holder still busy after the back-offs is
   /// descheduled, and a yield gives it the CPU back (never reached without oversubscription).
   static constexpr unsigned busy_yields = 8;
+  /// A push or pop that lost its claim CAS (another thread of its side claimed first) pauses
+  /// before it competes again: claim_backoff_min pause hints, doubling with each loss in the
+  /// call, at most claim_backoff_max. The winner then runs through a line of slots alone
+  /// instead of the two sides' threads taking turns at every slot, each turn a line transfer.
+  static constexpr unsigned claim_backoff_min = 4;
+  static constexpr unsigned claim_backoff_max = 64;
   /// The most pause hints a failing try_ op spends (the preface's figure): up to `looks` on each
   /// of its busy_retries + busy_yields + 1 attempts, and the back-offs. Each of its busy_yields
   /// sched_yield()s comes between two attempts.
@@ -395,6 +404,12 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
       if ((q_.tail_.value.load(std::memory_order_relaxed) & ~closed_bit) != tail) back_off();
       return true;
     }
+    /// The claim CAS lost to another thread of this side: pause (see queue_tuning) before the
+    /// re-try.
+    void claim_lost() noexcept {
+      detail::pause_n<Atom>(claim_pause_);
+      if (claim_pause_ < tuning::claim_backoff_max) claim_pause_ *= 2;
+    }
     /// Slot busy: back off (pauses, then yields) and return true to re-try, or false to give up.
     bool retry_busy() noexcept {
       if (blocking_ || retries_ == tuning::busy_retries + tuning::busy_yields) return false;
@@ -421,6 +436,7 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     const bool blocking_;
     const bool streaming_;
     unsigned retries_ = 0;
+    unsigned claim_pause_ = tuning::claim_backoff_min;
   };
 
   // ---- the core: one push / one pop, read top to bottom ---------------------------------------
@@ -455,6 +471,7 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
           s.stamp.store(tail + 1, std::memory_order_release);
           return status::ok;
         }
+        w.claim_lost();
       } else if (stamp < tail) {  // last lap's element is here, or being popped
         if (tail & closed_bit) return status::closed;
         if (w.look_first(stamp_is(s, tail))) continue;
@@ -500,6 +517,7 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
                                             std::memory_order_acquire)) {
         break;
       }
+      w.claim_lost();
     }
     publish_word(slot_at(tail), tail, [&](T* p) noexcept { src.build(p); });
     return status::ok;
@@ -559,6 +577,7 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
           s.stamp.store(head + one_lap_, std::memory_order_release);
           return status::ok;
         }
+        w.claim_lost();
       } else if (stamp <= head) {  // nothing published at `head` yet
         const status v = unpublished(head, stamp_is(s, head + 1), w);
         if (v != status::ok) return v;
@@ -596,6 +615,7 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
           touch_line(head);
           return status::ok;
         }
+        w.claim_lost();
       } else if (tag == published - 1) {  // the last lap's tag (W4): nothing published yet
         // relaxed: a hint (see waiter).
         auto ready = [&] { return s.tag.load(std::memory_order_relaxed) == published; };
