@@ -244,8 +244,8 @@ class scq_ring {
   /// yet, before it reads the enqueuers' tail for an empty verdict. A dequeuer polling an empty
   /// ring then waits on the entry line, which the enqueuer writes anyway, instead of pulling the
   /// enqueuers' ticket line away from them on every call: measured on the 2-core machine (A/B,
-  /// 9 interleaved repetitions, per-round medians), try ops 1.6-2.2x at capacity 1024 and
-  /// 2.5-3.2x at 16 (1P1C/2P2C/4P4C), ping-pong 1.3x. Not for blocking attempts: their wait
+  /// 9 interleaved repetitions, per-round medians), try ops 1.6-2.6x at capacity 1024 and
+  /// 2.4-4.4x at 16 (1P1C/2P2C/4P4C), ping-pong 0.96-1.3x. Not for blocking attempts: their wait
   /// loop goes away instead of polling (1P1C blocking measured 0.64x with the looks).
   static constexpr unsigned empty_looks = 8;
   /// Marks a closed ring in bit 63 of tail (only rings that are closed: the allocated one).
