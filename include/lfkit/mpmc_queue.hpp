@@ -26,7 +26,7 @@
 //   keep succeeding) and fails rather than wait on that thread, so a signal handler that
 //   interrupted it cannot deadlock. A running holder finishes within the first pauses; a
 //   descheduled one usually within the yields.
-// * A push or pop whose claim CAS loses to another thread of its side (which therefore
+// * A single push or pop whose claim CAS loses to another thread of its side (which therefore
 //   succeeded) pauses before it re-tries: 4 pause hints, doubling per loss in the call, at most
 //   64 (queue_tuning::claim_backoff_min/max), so that the winner runs on with the lines it holds.
 // * Word mode (word_mode == true: T trivially copyable, at most 8 bytes and 8-aligned, e.g. ints,
@@ -137,7 +137,8 @@ struct queue_tuning {
   /// A push or pop that lost its claim CAS (another thread of its side claimed first) pauses
   /// before it competes again: claim_backoff_min pause hints, doubling with each loss in the
   /// call, at most claim_backoff_max. The winner then runs through a line of slots alone
-  /// instead of the two sides' threads taking turns at every slot, each turn a line transfer.
+  /// instead of that side's threads taking turns at every slot, each turn a line transfer.
+  /// (Bulk runs claim without it: not measured.)
   static constexpr unsigned claim_backoff_min = 4;
   static constexpr unsigned claim_backoff_max = 64;
   /// The most pause hints a failing try_ op spends (the preface's figure): up to `looks` on each
