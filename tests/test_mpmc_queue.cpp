@@ -641,14 +641,16 @@ TEST_CASE("lfkit: word mode: small trivially copyable types round-trip, bulk run
 TEST_CASE("lfkit: word mode: many laps at ring sizes around the touch distance lose nothing",
           "[queue][word]") {
   // A pop that finishes a cache line (4 slots of 16 bytes) stores to a slot touch_lines lines
-  // behind, wrapping to the ring's end, once the ring has more lines than that; capacities around
-  // those bounds, with the ring part full, walk the wrap for many laps (ASan checks the index),
-  // and every lap moves the tags (lap + 1).
+  // behind, wrapping to the ring's end, on streaming rings only; capacities around that bound and
+  // the touch distance, with the ring part full, walk the wrap for many laps (ASan checks the
+  // index), and every lap moves the tags (lap + 1).
   using Q = lfkit::mpmc_queue<std::uint64_t>;
   static constexpr std::size_t per_line = 4;
   static constexpr std::size_t d = lfkit::detail::queue_tuning::touch_lines * per_line;
-  const std::size_t capacity = GENERATE(std::size_t{1}, d - 1, d, d + per_line - 1, d + per_line,
-                                        d + per_line + 1, 3 * d + 1, std::size_t{64});
+  static constexpr std::size_t s = lfkit::detail::queue_tuning::streaming_ring_min;
+  const std::size_t capacity =
+      GENERATE(std::size_t{1}, d - 1, d, d + per_line + 1, s - 1, s, s + 1, s + per_line - 1,
+               s + per_line, s + d - 1, s + d, s + d + 1, 3 * s + 1);
   const std::size_t lag = GENERATE(std::size_t{0}, std::size_t{3});
   CAPTURE(capacity, lag);
   if (lag >= capacity) return;

@@ -86,8 +86,8 @@
 // when that says full from head_ itself; a push that finds fewer free positions than the busy
 // back-off pauses that long first, so that producers streaming into a nearly full ring read the
 // consumers' line once per batch, not once per element; and a pop that finishes a cache line
-// stores to a slot's touch word two lines behind, which nobody reads (touch_line: it makes the
-// next lap's producer fetch that line rather than upgrade a shared one).
+// on a streaming ring stores to a slot's touch word two lines behind, which nobody reads
+// (touch_line: it makes the next lap's producer fetch that line rather than upgrade a shared one).
 // Blocking ops run detail::wait_loop (a pause, yields, then sleep on the side's sleep word);
 // every success wakes the other side's sleepers, with a system call only if one announced itself.
 #ifndef LFKIT_MPMC_QUEUE_HPP
@@ -119,7 +119,7 @@ namespace detail {
 struct queue_tuning {
   /// Rings of at least this many slots are *streaming*: there a try_ op whose slot is not ready
   /// gives its verdict without looking again. On smaller rings both sides stay within a few
-  /// slots of each other, and looking pays.
+  /// slots of each other, and looking pays. Only streaming rings touch lines (touch_line).
   static constexpr std::uint64_t streaming_ring_min = 64;
   /// Looks at a slot that is not ready, one pause hint apart (~0.2 us here).
   static constexpr unsigned looks = 8;
@@ -633,13 +633,14 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
   /// takes that line exclusive, so that the producer of the next lap fetches a line this CPU
   /// modified instead of upgrading one it shares with the readers (on the reference guest the
   /// upgrade was much the slower: queue_burst's fill, bench/README.md "Queue tuning"). Not the
-  /// line just finished: a concurrent pop may still be reading that one. Rings of fewer than
-  /// touch_lines + 1 lines skip it (the target would be the current line or the next).
+  /// line just finished: a concurrent pop may still be reading that one. Only streaming rings
+  /// (tuning::streaming_ring_min) touch: on a smaller ring the line two behind the consumers is
+  /// the one the producers are writing whenever the ring is nearly full, and the store takes it
+  /// from them (bench/README.md, the touch row).
   template <class Slot = slot>  // a template: an explicit instantiation in stamp mode skips it
   void touch_line(std::uint64_t pos) noexcept {
     const std::uint64_t index = pos & index_mask_;
-    if (index % slots_per_line != slots_per_line - 1 || cap_ < touch_distance + slots_per_line)
-      return;
+    if (index % slots_per_line != slots_per_line - 1 || cap_ < tuning::streaming_ring_min) return;
     const std::uint64_t behind =
         index >= touch_distance ? index - touch_distance : index + cap_ - touch_distance;
     // relaxed: pairs with nothing (touch is never loaded).
@@ -650,6 +651,8 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
   /// and how many slots behind a finished line touch_line() stores.
   static constexpr std::uint64_t slots_per_line = sizeof(slot) < 64 ? 64 / sizeof(slot) : 1;
   static constexpr std::uint64_t touch_distance = tuning::touch_lines * slots_per_line;
+  static_assert(tuning::streaming_ring_min >= touch_distance + slots_per_line,
+                "a touching ring must have a line beyond the touched one and the current one");
 
   /// A pop that found nothing published at `head` (`ready()`: whether it is now, a hint): looks,
   /// then gives the empty/closed verdict at its tail_ load, or waits on a busy slot. Returns ok
