@@ -51,9 +51,10 @@ using queue_contract::throwing;
 /// The capacities either side of the streaming-ring threshold (the waiting rules differ there).
 constexpr std::size_t below_streaming = lfkit::detail::queue_tuning::streaming_ring_min - 1;
 constexpr std::size_t streaming = lfkit::detail::queue_tuning::streaming_ring_min;
-/// The smallest capacity whose busy back-off is the longest (capacity / 16 pauses, clamped).
+/// The smallest capacity whose busy back-off is the longest (capacity / divisor pauses, clamped).
 constexpr std::size_t longest_backoff =
-    16 * std::size_t{lfkit::detail::queue_tuning::max_busy_backoff};
+    std::size_t{lfkit::detail::queue_tuning::busy_backoff_divisor} *
+    lfkit::detail::queue_tuning::max_busy_backoff;
 
 /// An int that is not trivially copyable, so that mpmc_queue keeps its stamp mode (a pop holds its
 /// slot until it has moved the element out).

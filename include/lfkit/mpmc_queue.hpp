@@ -128,9 +128,12 @@ struct queue_tuning {
   /// Word mode: a pop that finishes a cache line stores to the line this many lines behind it
   /// (touch_line): far enough that a concurrent pop has left it.
   static constexpr std::uint64_t touch_lines = 2;
-  /// The busy back-off is capacity / 16 pause hints, clamped to [1, max_busy_backoff]: long
-  /// enough for the other side of a stream to get a line or more ahead, never a third of a ring.
+  /// The busy back-off is capacity / busy_backoff_divisor pause hints, clamped to
+  /// [1, max_busy_backoff]: long enough for the other side of a stream to get a line or more
+  /// ahead. A word-mode push that finds fewer free positions than that waits it once, so on a
+  /// nearly full ring the producers read the consumers' line about once per batch.
   static constexpr unsigned max_busy_backoff = 64;
+  static constexpr unsigned busy_backoff_divisor = 2;
   /// Then sched_yield()s, each followed by a re-try: a holder still busy after the back-offs is
   /// descheduled, and a yield gives it the CPU back (never reached without oversubscription).
   static constexpr unsigned busy_yields = 8;
@@ -340,9 +343,10 @@ class mpmc_queue : public detail::queue_api<mpmc_queue<T, Atom>, T> {
     return [&s, value]() noexcept { return s.stamp.load(std::memory_order_relaxed) == value; };
   }
 
-  /// The busy back-off in pause hints: capacity / 16, clamped to [1, max_busy_backoff].
+  /// The busy back-off in pause hints: capacity / busy_backoff_divisor, clamped to
+  /// [1, max_busy_backoff].
   unsigned busy_backoff() const noexcept {
-    const std::uint64_t n = cap_ / 16;
+    const std::uint64_t n = cap_ / tuning::busy_backoff_divisor;
     return n < 1                          ? 1u
            : n > tuning::max_busy_backoff ? tuning::max_busy_backoff
                                           : static_cast<unsigned>(n);
