@@ -13,6 +13,8 @@
 //                    consumers pop them all. Retry: pause per failure, yield from the 64th in a row.
 //   queue_try_cap16  the same through a capacity-16 queue (a small handoff queue); main configs.
 //   queue_try_cap16k the same at capacity 16384, only with LFKIT_BENCH_FULL=1.
+//   queue_try_cap64, queue_try_cap256  the same at mid-size capacities, main configs, only with
+//                    LFKIT_BENCH_FULL=1 (where waiting rules tuned at 16 and 1024 can misfire).
 //   queue_pairwise   T threads, each doing enqueue-dequeue pairs with a random 50-150 ns delay
 //                    after every operation (the SCQ/wCQ papers' harness); T = P+C of the main
 //                    configs; items/s counts operations (enqueue and dequeue). Retry: 16 at once,
@@ -942,10 +944,15 @@ void add(const std::string& impl) {
   for (config c : full ? all : main)
     reg("queue_try_cap16/" + impl + "/" + c.name(),
         [c](benchmark::State& st) { bm_try<Q>(st, 16, c); });
-  if (full)
+  if (full) {
     for (config c : all)
       reg("queue_try_cap16k/" + impl + "/" + c.name(),
           [c](benchmark::State& st) { bm_try<Q>(st, 16384, c); });
+    for (std::size_t cap : {std::size_t{64}, std::size_t{256}})
+      for (config c : main)
+        reg("queue_try_cap" + std::to_string(cap) + "/" + impl + "/" + c.name(),
+            [c, cap](benchmark::State& st) { bm_try<Q>(st, cap, c); });
+  }
   for (config c : main) {
     const int t = c.p + c.c;
     reg("queue_pairwise/" + impl + "/" + std::to_string(t) + "T",

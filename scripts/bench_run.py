@@ -38,7 +38,8 @@ scripts/bench [options]     run lfkit's benchmark suite and write results/<host>
                      (fewer if needed), 1 s iteration limit
   --full             9 repetitions, min_time 0.5 s, no budget, and LFKIT_BENCH_FULL=1 in the
                      binaries' environment (bench_mpmc_queue then adds queue_try_cap16's other
-                     configs and a capacity-16384 group, queue_try_cap16k)
+                     configs, a capacity-16384 group, queue_try_cap16k, and the mid-size rings
+                     queue_try_cap64 and queue_try_cap256 at the main configs)
   --repetitions N    override the number of repetitions (>= 1; compare.py's U test needs >= 2,
                      and >= 9 for a reliable p-value)
   --min-time S       override the per-repetition minimum time in seconds (e.g. 0.05 for a smoke run)

@@ -106,13 +106,14 @@ class BinariesAgree(unittest.TestCase):
     """A binary run alone (no grid in its environment) derives the same grid as the runner.
     Needs the benchmark build: LFKIT_BENCH_BIN_DIR (set by ctest when benchmarks are built)."""
 
-    def listed(self, binary, cpus):
+    def listed(self, binary, cpus, extra_env=None):
         d = os.environ.get("LFKIT_BENCH_BIN_DIR", "")
         exe = os.path.join(d, binary)
         if not d or not os.access(exe, os.X_OK):
             self.skipTest(f"{binary} not built (LFKIT_BENCH_BIN_DIR={d!r})")
         env = {k: v for k, v in os.environ.items() if not k.startswith("LFKIT_BENCH_")}
         env["LFKIT_BENCH_CPUS"] = str(cpus)
+        env.update(extra_env or {})
         r = subprocess.run([exe, "--benchmark_list_tests=true"], env=env, capture_output=True, text=True,
                            timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -131,6 +132,20 @@ class BinariesAgree(unittest.TestCase):
             # skips bench_lockfree_queue when it runs bench_mpmc_queue): every group, every config.
             lf = sorted(x.replace("/lfkit_lockfree/", "/lfkit/") for x in names if "/lfkit_lockfree/" in x)
             self.assertEqual(lf, sorted(x for x in names if "/lfkit/" in x), n)
+
+    def test_full_sweep_queue_groups(self):
+        # LFKIT_BENCH_FULL=1 (scripts/bench --full) adds the capacity sweep: cap16 at every config,
+        # 16384 at every config, 64 and 256 at the main configs.
+        for n in (2, 64):
+            g = benchlib.grid(n)
+            names = self.listed("bench_mpmc_queue", n, {"LFKIT_BENCH_FULL": "1"})
+            cfgs = lambda grp: [benchlib.parse_name(x)[2] for x in names  # noqa: E731
+                                if x.startswith(grp + "/lfkit/")]
+            self.assertEqual(cfgs("queue_try_cap16"), g["queue_configs"], n)
+            self.assertEqual(cfgs("queue_try_cap16k"), g["queue_configs"], n)
+            self.assertEqual(cfgs("queue_try_cap64"), g["queue_main"], n)
+            self.assertEqual(cfgs("queue_try_cap256"), g["queue_main"], n)
+            self.assertNotIn("queue_try_cap64", " ".join(self.listed("bench_mpmc_queue", n)), n)
 
     def test_snapshot_readers(self):
         for n in (2, 64):
