@@ -119,12 +119,16 @@ class BinariesAgree(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         return r.stdout.split()
 
+    @staticmethod
+    def lfkit_configs(names, group):
+        """The configs at which `group` lists lfkit, in listing order."""
+        return [benchlib.parse_name(x)[2] for x in names if x.startswith(group + "/lfkit/")]
+
     def test_queue_configs(self):
         for n in (2, 64):
             g = benchlib.grid(n)
             names = self.listed("bench_mpmc_queue", n)
-            cfgs = lambda grp: [benchlib.parse_name(x)[2] for x in names  # noqa: E731
-                                if x.startswith(grp + "/lfkit/")]
+            cfgs = lambda grp: self.lfkit_configs(names, grp)  # noqa: E731
             self.assertEqual(cfgs("queue_try"), g["queue_configs"], n)
             self.assertEqual(cfgs("queue_try_cap16"), g["queue_main"], n)
             self.assertEqual(cfgs("queue_pairwise"), [f"{2 * int(c.split('P')[0])}T" for c in g["queue_main"]])
@@ -139,8 +143,7 @@ class BinariesAgree(unittest.TestCase):
         for n in (2, 64):
             g = benchlib.grid(n)
             names = self.listed("bench_mpmc_queue", n, {"LFKIT_BENCH_FULL": "1"})
-            cfgs = lambda grp: [benchlib.parse_name(x)[2] for x in names  # noqa: E731
-                                if x.startswith(grp + "/lfkit/")]
+            cfgs = lambda grp: self.lfkit_configs(names, grp)  # noqa: E731
             self.assertEqual(cfgs("queue_try_cap16"), g["queue_configs"], n)
             self.assertEqual(cfgs("queue_try_cap16k"), g["queue_configs"], n)
             self.assertEqual(cfgs("queue_try_cap64"), g["queue_main"], n)
