@@ -281,6 +281,149 @@ void step_handler(int) {
 
 }  // namespace
 
+namespace contention {
+using gated_queue = lfkit::lockfree_queue<int, lfkit_test::gated_atomic>;
+gated_queue* g_q = nullptr;
+int g_loads_left = 0;           // relaxed loads of the outer operation before the nested ones run
+bool g_nested_push = true;      // the nested operations: pushes of 100, 101, ..., or pops
+int g_nested_count = 0;         // how many
+std::vector<int> g_nested_got;  // pops: what they took (capacity reserved: no allocation inside)
+int g_nested_failed = 0;
+unsigned g_pauses_before = 0;  // the outer operation's pauses when the nested ones started
+bool g_nested_ran = false;
+void at_relaxed_load() noexcept {  // other operations of the same side at that instant
+  if (--g_loads_left > 0) {
+    lfkit_test::t_at_relaxed_load = at_relaxed_load;
+    return;
+  }
+  g_nested_ran = true;
+  g_pauses_before = lfkit_test::t_pauses;
+  for (int j = 0; j < g_nested_count; ++j) {
+    int v = -1;
+    if (g_nested_push ? !g_q->try_push(100 + j) : !g_q->try_pop(v)) ++g_nested_failed;
+    if (!g_nested_push) g_nested_got.push_back(v);
+  }
+}
+}  // namespace contention
+
+TEST_CASE("lockfree_queue: a push or pop that a few others of its side interleaved with backs off",
+          "[lfq][contention]") {
+  // The outer push (pop) runs alone, then with n other pushes (pops) run at its k-th relaxed
+  // load, for every k until no load is left: before its ticket (its ticket then comes last and it
+  // must not pause), or between its ticket and its second look at that ticket word (the head of
+  // the ring it dequeues from), where it must pause exactly contention_backoff hints if n <=
+  // alternating_max, and not at all for a crowd. Nothing else in these calls pauses: the rings
+  // hold indices and elements to spare.
+  using contention::gated_queue;
+  constexpr unsigned backoff = gated_queue::contention_backoff;
+  constexpr int most = static_cast<int>(gated_queue::alternating_max);
+  constexpr int prefill = 6;
+  for (const bool push : {true, false}) {
+    INFO((push ? "push" : "pop"));
+    {
+      gated_queue q(12);
+      for (int i = 0; i < prefill; ++i) REQUIRE(q.try_push(i));
+      lfkit_test::t_pauses = 0;
+      int v = -1;
+      REQUIRE((push ? q.try_push(50) : q.try_pop(v)));
+      CHECK(lfkit_test::t_pauses == 0);  // alone: no back-off
+    }
+    for (const int n : {1, most, most + 1}) {
+      INFO("nested operations: " << n);
+      unsigned backed_off = 0, not_backed_off = 0;
+      for (int k = 1;; ++k) {
+        REQUIRE(k < 64);  // an operation has a bounded number of relaxed loads
+        INFO("nested at relaxed load " << k);
+        gated_queue q(12);
+        contention::g_q = &q;
+        for (int i = 0; i < prefill; ++i) REQUIRE(q.try_push(i));
+        contention::g_nested_push = push;
+        contention::g_nested_count = n;
+        contention::g_nested_got.clear();
+        contention::g_nested_got.reserve(8);
+        contention::g_nested_failed = 0;
+        contention::g_nested_ran = false;
+        contention::g_loads_left = k;
+        lfkit_test::t_pauses = 0;
+        lfkit_test::t_at_relaxed_load = contention::at_relaxed_load;
+        int v = -1;
+        const bool ok = push ? q.try_push(50) : q.try_pop(v);
+        const unsigned pauses = lfkit_test::t_pauses;
+        lfkit_test::t_at_relaxed_load = nullptr;
+        contention::g_q = nullptr;
+        REQUIRE(ok);
+        if (!contention::g_nested_ran) {  // past the outer operation's last relaxed load
+          CHECK(pauses == 0);
+          break;
+        }
+        REQUIRE(contention::g_nested_failed == 0);
+        std::vector<int> rest;
+        int x = 0;
+        while (q.try_pop(x)) rest.push_back(x);
+        bool outer_first = false;  // the outer operation's ticket came before the nested ones'
+        std::vector<int> want;     // what the queue holds afterwards, in order
+        if (push) {
+          REQUIRE(rest.size() == static_cast<std::size_t>(prefill + 1 + n));
+          outer_first = rest[prefill] == 50;
+          for (int i = 0; i < prefill; ++i) want.push_back(i);
+          if (outer_first) want.push_back(50);
+          for (int j = 0; j < n; ++j) want.push_back(100 + j);
+          if (!outer_first) want.push_back(50);
+          CHECK(rest == want);
+        } else {
+          outer_first = v == 0;
+          std::vector<int> nested_want;
+          for (int j = 0; j < n; ++j) nested_want.push_back(outer_first ? 1 + j : j);
+          CHECK(contention::g_nested_got == nested_want);
+          CHECK(v == (outer_first ? 0 : n));
+          for (int i = n + 1; i < prefill; ++i) want.push_back(i);
+          CHECK(rest == want);
+        }
+        if (pauses == backoff) {
+          ++backed_off;
+          CHECK(outer_first);                       // only later tickets are interference
+          CHECK(n <= most);                         // a crowd: no back-off
+          CHECK(contention::g_pauses_before == 0);  // the pause came after the nested ops
+        } else {
+          ++not_backed_off;
+          CHECK(pauses == 0);
+        }
+      }
+      if (n <= most) CHECK(backed_off >= 1);  // nested between the ticket and the look
+      CHECK(not_backed_off >= 1);             // nested before the ticket (or a crowd)
+    }
+    // An operation of the other side at any of those instants is no interference: no back-off.
+    for (int k = 1;; ++k) {
+      REQUIRE(k < 64);
+      INFO("other side at relaxed load " << k);
+      gated_queue q(12);
+      contention::g_q = &q;
+      for (int i = 0; i < prefill; ++i) REQUIRE(q.try_push(i));
+      contention::g_nested_push = !push;
+      contention::g_nested_count = 1;
+      contention::g_nested_got.clear();
+      contention::g_nested_got.reserve(8);
+      contention::g_nested_failed = 0;
+      contention::g_nested_ran = false;
+      contention::g_loads_left = k;
+      lfkit_test::t_pauses = 0;
+      lfkit_test::t_at_relaxed_load = contention::at_relaxed_load;
+      int v = -1;
+      REQUIRE((push ? q.try_push(50) : q.try_pop(v)));
+      const unsigned pauses = lfkit_test::t_pauses;
+      lfkit_test::t_at_relaxed_load = nullptr;
+      contention::g_q = nullptr;
+      CHECK(pauses == 0);
+      if (!contention::g_nested_ran) break;
+      CHECK(contention::g_nested_failed == 0);
+      std::size_t left = 0;
+      int x = 0;
+      while (q.try_pop(x)) ++left;
+      CHECK(left == static_cast<std::size_t>(prefill));  // one push and one pop in all
+    }
+  }
+}
+
 TEST_CASE("lockfree_queue: a handler interrupting its own push/pop at any atomic step succeeds",
           "[lfq][interrupt]") {
   const step_signal sig(step_handler);

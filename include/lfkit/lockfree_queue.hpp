@@ -96,7 +96,10 @@
 // holds at most n indices. Reading the data slot after taking an index never waits: the producer
 // wrote the element before enqueuing the index (pair 1 below). The threshold is what bounds a
 // dequeuer's retries; an "exact" re-check that retried while tail > head would let dequeuers and
-// in-flight enqueuers livelock (each invalidating the other's entry).
+// in-flight enqueuers livelock (each invalidating the other's entry). A push or pop that succeeded
+// and finds that one or two other operations of its side took a ticket while it ran makes
+// contention_backoff (128) pause hints before it returns: a fixed number of its own steps, after
+// its effect, so no operation waits for it.
 //
 // ---------------------------------------------------------------------------------------------
 // Memory
@@ -178,6 +181,11 @@
 //   empty ring, and a dequeuer that retried then would keep invalidating their entries (a
 //   livelock of failing operations). The read-only tail <= head look is used where it is exact:
 //   before taking a ticket (a retry after a failed round does not look again).
+// * Contention back-off (lockfree_queue::contention_backoff) after a success that one or two
+//   operations of its side interleaved with: producers (consumers) taking alternate tickets move
+//   every entry and data line once per element. The pause comes after the operation took effect;
+//   a thread alone on its side (1P1C) never makes it, nor does one in a crowd (more than
+//   alternating_max others: threads running in parallel, where a pause only idles a CPU).
 // * Cost against mpmc_queue: four RMWs per operation (a ticket and an entry RMW per ring) instead
 //   of one CAS, and three streams of shared lines (two rings' entries and the data) instead of
 //   one: a fill-then-drain loop on one thread (queue_burst 1P1C) runs ~0.3x mpmc_queue, and
@@ -205,6 +213,7 @@
 #include <utility>
 
 #include "lfkit/detail/atomic_hooks.hpp"
+#include "lfkit/detail/backoff.hpp"
 #include "lfkit/detail/deadline.hpp"
 #include "lfkit/detail/platform.hpp"
 #include "lfkit/detail/queue_api.hpp"
@@ -342,7 +351,10 @@ class scq_ring {
   /// drained" verdict strands nothing. (The threshold may be negative, or run out, while such a
   /// ticket waits: e.g. a fresh ring starts at -1.) Bounded by the tickets below `limit`; those
   /// that pushes failing after the close take and abandon are not chased.
-  std::uint64_t dequeue(bool draining = false, bool look = false) noexcept {
+  ///
+  /// `ticket`, if given, receives the ticket of the entry an index was taken from.
+  std::uint64_t dequeue(bool draining = false, bool look = false,
+                        std::uint64_t* ticket = nullptr) noexcept {
     // seq_cst: SCQ's empty fast path.
     if (!draining && threshold_.v.load(std::memory_order_seq_cst) < 0) return none;
     if (looks_empty(look)) return none;
@@ -377,6 +389,7 @@ class scq_ring {
           // before this, so e's index is the one taken (and the unused result lets x86 use a
           // plain `lock or` instead of a CAS loop). seq_cst (4): the consume.
           ent.fetch_or(bottom_, std::memory_order_seq_cst);
+          if (ticket != nullptr) *ticket = h;
           return e & bottom_;
         }
         if (ec > hc) break;  // already moved on by a later cycle: nothing for us
@@ -447,6 +460,16 @@ class scq_ring {
     if (t <= h) return true;
     seen_->store(t, std::memory_order_relaxed);  // relaxed: the hint, see above
     return false;
+  }
+
+  /// How many dequeue tickets were taken after `h` (head - h - 1): by other dequeuers only, as
+  /// nothing else moves head (a dequeuer's catch-up moves tail). Wait-free. Called by the taker of
+  /// h right after its operation: head's line (its side's) is then still in its cache unless
+  /// another thread of its side took it meanwhile.
+  [[nodiscard]] std::uint64_t dequeued_after(std::uint64_t h) const noexcept {
+    // relaxed: a hint for the contention back-off; any value is safe.
+    const std::uint64_t now = head_->load(std::memory_order_relaxed);
+    return now > h + 1 ? now - h - 1 : 0;
   }
 
   /// Sets the closed mark. Lock-free (one RMW); async-signal-safe.
@@ -570,6 +593,22 @@ class lockfree_queue : public detail::queue_api<lockfree_queue<T, Atom>, T> {
     return by_memory < limit ? by_memory : limit;
   }
 
+  /// The contention back-off: pause hints a successful push (pop) makes before it returns when
+  /// 1 to alternating_max other pushes (pops) took a ticket while it ran: on the ring a push
+  /// (pop) dequeues from, the free (allocated) ring, whose head only pushes (pops) move.
+  /// Tickets are taken by fetch_add, so no thread ever loses and retries as in mpmc_queue's claim
+  /// CAS; but two or three threads of one side alternate tickets, so every line of entries and
+  /// data they write changes CPU once per element. The pause lets the others run through whole
+  /// lines alone: the side takes turns. Its cost is one relaxed load of a line the thread has
+  /// just written. bench/README.md ("lockfree_queue") has what 64, 128 and 256 measured, on 2
+  /// CPUs only; on a machine whose pause hint is longer (~140 cycles on recent Intel cores, ~40
+  /// here) a turn is longer too: measure with scripts/bench.
+  static constexpr unsigned contention_backoff = 128;
+  /// More tickets taken by others during one operation than this means a crowd running in
+  /// parallel rather than a few threads alternating: then no back-off, as a pause would only
+  /// idle a CPU that has work.
+  static constexpr std::uint64_t alternating_max = 2;
+
  private:
   /// One data slot: storage for a T, no header (the rings say which slots hold elements).
   struct cell {
@@ -653,6 +692,12 @@ class lockfree_queue : public detail::queue_api<lockfree_queue<T, Atom>, T> {
   }
   T* place(std::uint64_t i) noexcept { return reinterpret_cast<T*>(data_[i].storage); }
 
+  /// The contention back-off after a successful push or pop that `others` operations of its side
+  /// interleaved with (see contention_backoff).
+  static void back_off_if_alternating(std::uint64_t others) noexcept {
+    if (others >= 1 && others <= alternating_max) detail::pause_n<Atom>(contention_backoff);
+  }
+
   /// One push attempt: take a free index (else full, or closed), build the element in its slot,
   /// enqueue the index. If close() marked the ticket, undo (give the element back), return the
   /// index. No wakes but that one.
@@ -662,10 +707,14 @@ class lockfree_queue : public detail::queue_api<lockfree_queue<T, Atom>, T> {
     // No closed check up front: the allocated ring's ticket sees the mark (3) and the push is
     // undone, and a full queue looks at it below. (Reading the producers' tail line first cost
     // every push a shared-then-exclusive transfer of that line.)
-    const std::uint64_t i = free_.dequeue(false, look);  // acquire inside (2)
+    std::uint64_t f = 0;
+    const std::uint64_t i = free_.dequeue(false, look, &f);  // acquire inside (2)
     if (i == ring::none) return alloc_.closed() ? status::closed : status::unavailable;
     src.build(place(i));
-    if (alloc_.enqueue(i, true) == ring::put_result::ok) return status::ok;  // (1)
+    if (alloc_.enqueue(i, true) == ring::put_result::ok) {  // (1)
+      back_off_if_alternating(free_.dequeued_after(f));
+      return status::ok;
+    }
     src.undo(element(i));
     free_.enqueue(i, false);  // (2)
     not_full_.notify();       // the index was free a moment ago: a sleeper may have missed it
@@ -676,7 +725,9 @@ class lockfree_queue : public detail::queue_api<lockfree_queue<T, Atom>, T> {
   /// move the element out, return the index to the free ring. No wakes.
   template <class Deliver>
   status pop_once(Deliver&& deliver, bool look) noexcept {
-    std::uint64_t i = alloc_.dequeue(false, look);  // acquire inside (1)
+    std::uint64_t h = 0;
+    std::uint64_t i = alloc_.dequeue(false, look, &h);  // acquire inside (1)
+    const bool ticketed = i != ring::none;  // h is the ticket i came from (a drain's is not kept)
     if (i == ring::none) {
       // Closed and drained only if closed before an empty verdict: look at the mark, then again
       // at the ring, past every ticket taken before the close (only on this path: the mark
@@ -689,6 +740,7 @@ class lockfree_queue : public detail::queue_api<lockfree_queue<T, Atom>, T> {
     deliver(std::move(*e));
     std::destroy_at(e);
     free_.enqueue(i, false);  // (2)
+    if (ticketed) back_off_if_alternating(alloc_.dequeued_after(h));
     return status::ok;
   }
 
