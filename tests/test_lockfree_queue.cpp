@@ -304,6 +304,31 @@ void at_relaxed_load() noexcept {  // other operations of the same side at that 
     if (!g_nested_push) g_nested_got.push_back(v);
   }
 }
+struct outcome {
+  bool ok;          // the outer operation succeeded
+  int popped;       // what the outer pop took
+  unsigned pauses;  // pause hints in the whole call, nested operations included
+};
+/// Runs the outer push of 50 (`push`) or pop on `q` with `count` nested pushes (`nested_push`) or
+/// pops at its k-th relaxed load (if it makes that many: see g_nested_ran).
+outcome run_outer(gated_queue& q, bool push, bool nested_push, int count, int k) {
+  g_q = &q;
+  g_nested_push = nested_push;
+  g_nested_count = count;
+  g_nested_got.clear();
+  g_nested_got.reserve(8);
+  g_nested_failed = 0;
+  g_nested_ran = false;
+  g_loads_left = k;
+  lfkit_test::t_pauses = 0;
+  lfkit_test::t_at_relaxed_load = at_relaxed_load;
+  outcome o{false, -1, 0};
+  o.ok = push ? q.try_push(50) : q.try_pop(o.popped);
+  o.pauses = lfkit_test::t_pauses;
+  lfkit_test::t_at_relaxed_load = nullptr;
+  g_q = nullptr;
+  return o;
+}
 }  // namespace contention
 
 TEST_CASE("lockfree_queue: a push or pop that a few others of its side interleaved with backs off",
@@ -335,23 +360,11 @@ TEST_CASE("lockfree_queue: a push or pop that a few others of its side interleav
         REQUIRE(k < 64);  // an operation has a bounded number of relaxed loads
         INFO("nested at relaxed load " << k);
         gated_queue q(12);
-        contention::g_q = &q;
         for (int i = 0; i < prefill; ++i) REQUIRE(q.try_push(i));
-        contention::g_nested_push = push;
-        contention::g_nested_count = n;
-        contention::g_nested_got.clear();
-        contention::g_nested_got.reserve(8);
-        contention::g_nested_failed = 0;
-        contention::g_nested_ran = false;
-        contention::g_loads_left = k;
-        lfkit_test::t_pauses = 0;
-        lfkit_test::t_at_relaxed_load = contention::at_relaxed_load;
-        int v = -1;
-        const bool ok = push ? q.try_push(50) : q.try_pop(v);
-        const unsigned pauses = lfkit_test::t_pauses;
-        lfkit_test::t_at_relaxed_load = nullptr;
-        contention::g_q = nullptr;
-        REQUIRE(ok);
+        const contention::outcome o = contention::run_outer(q, push, push, n, k);
+        const int v = o.popped;
+        const unsigned pauses = o.pauses;
+        REQUIRE(o.ok);
         if (!contention::g_nested_ran) {  // past the outer operation's last relaxed load
           CHECK(pauses == 0);
           break;
@@ -397,23 +410,10 @@ TEST_CASE("lockfree_queue: a push or pop that a few others of its side interleav
       REQUIRE(k < 64);
       INFO("other side at relaxed load " << k);
       gated_queue q(12);
-      contention::g_q = &q;
       for (int i = 0; i < prefill; ++i) REQUIRE(q.try_push(i));
-      contention::g_nested_push = !push;
-      contention::g_nested_count = 1;
-      contention::g_nested_got.clear();
-      contention::g_nested_got.reserve(8);
-      contention::g_nested_failed = 0;
-      contention::g_nested_ran = false;
-      contention::g_loads_left = k;
-      lfkit_test::t_pauses = 0;
-      lfkit_test::t_at_relaxed_load = contention::at_relaxed_load;
-      int v = -1;
-      REQUIRE((push ? q.try_push(50) : q.try_pop(v)));
-      const unsigned pauses = lfkit_test::t_pauses;
-      lfkit_test::t_at_relaxed_load = nullptr;
-      contention::g_q = nullptr;
-      CHECK(pauses == 0);
+      const contention::outcome o = contention::run_outer(q, push, !push, 1, k);
+      REQUIRE(o.ok);
+      CHECK(o.pauses == 0);
       if (!contention::g_nested_ran) break;
       CHECK(contention::g_nested_failed == 0);
       std::size_t left = 0;
