@@ -182,10 +182,13 @@
 //   livelock of failing operations). The read-only tail <= head look is used where it is exact:
 //   before taking a ticket (a retry after a failed round does not look again).
 // * Contention back-off (lockfree_queue::contention_backoff) after a success that one or two
-//   operations of its side interleaved with: producers (consumers) taking alternate tickets move
-//   every entry and data line once per element. The pause comes after the operation took effect;
-//   a thread alone on its side (1P1C) never makes it, nor does one in a crowd (more than
-//   alternating_max others: threads running in parallel, where a pause only idles a CPU).
+//   operations of its side interleaved with. Tickets come from fetch_add, so no thread loses a
+//   race and retries (mpmc_queue's claim back-off has nothing to hook on); but producers
+//   (consumers) taking alternate tickets move every entry and data line once per element, and
+//   the pause lets the others run through whole lines: the side takes turns. It comes after the
+//   operation took effect; a thread alone on its side (1P1C) never makes it, nor does one in a
+//   crowd (more than alternating_max others: threads running in parallel, where a pause only
+//   idles a CPU).
 // * Cost against mpmc_queue: four RMWs per operation (a ticket and an entry RMW per ring) instead
 //   of one CAS, and three streams of shared lines (two rings' entries and the data) instead of
 //   one: a fill-then-drain loop on one thread (queue_burst 1P1C) runs ~0.3x mpmc_queue, and
@@ -593,16 +596,13 @@ class lockfree_queue : public detail::queue_api<lockfree_queue<T, Atom>, T> {
     return by_memory < limit ? by_memory : limit;
   }
 
-  /// The contention back-off: pause hints a successful push (pop) makes before it returns when
-  /// 1 to alternating_max other pushes (pops) took a ticket while it ran: on the ring a push
-  /// (pop) dequeues from, the free (allocated) ring, whose head only pushes (pops) move.
-  /// Tickets are taken by fetch_add, so no thread ever loses and retries as in mpmc_queue's claim
-  /// CAS; but two or three threads of one side alternate tickets, so every line of entries and
-  /// data they write changes CPU once per element. The pause lets the others run through whole
-  /// lines alone: the side takes turns. Its cost is one relaxed load of a line the thread has
-  /// just written. bench/README.md ("lockfree_queue") has what 64, 128 and 256 measured, on 2
-  /// CPUs only; on a machine whose pause hint is longer (~140 cycles on recent Intel cores, ~40
-  /// here) a turn is longer too: measure with scripts/bench.
+  /// The contention back-off (why: the preface's "Design decisions"): pause hints a successful
+  /// push (pop) makes before it returns when 1 to alternating_max other pushes (pops) took a
+  /// ticket while it ran, counted on the ring it dequeues from, the free (allocated) ring, whose
+  /// head only pushes (pops) move. Its cost is one relaxed load of a line the thread has just
+  /// written. bench/README.md ("lockfree_queue") has what 64, 128 and 256 measured, on 2 CPUs
+  /// only; on a machine whose pause hint is longer (~140 cycles on recent Intel cores, ~40 here)
+  /// a turn is longer too: measure with scripts/bench.
   static constexpr unsigned contention_backoff = 128;
   /// More tickets taken by others during one operation than this means a crowd running in
   /// parallel rather than a few threads alternating: then no back-off, as a pause would only
